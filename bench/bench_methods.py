@@ -1,0 +1,133 @@
+"""Training and inference speed and peak memory of every registered method at its paper settings.
+
+Each method runs in its own subprocess so that peak memory (max RSS on CPU, max allocated on CUDA)
+belongs to that method alone. Prints one row per method:
+
+    python bench/bench_methods.py                       # every method, CPU, 2 threads, fp32
+    python bench/bench_methods.py --methods cyclegan --iterations 5
+    python bench/bench_methods.py --device cuda --precision bf16 --channels-last
+
+Compare ratios taken in the same run: shared machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+#: Paper settings per method: constructor overrides, image size (H, W), batch size.
+PAPER_SETTINGS: dict[str, dict] = {
+    "pix2pix": {"init_args": {}, "size": (256, 256), "batch_size": 1},
+    "cyclegan": {"init_args": {}, "size": (256, 256), "batch_size": 1},
+}
+
+
+def _batch(model, size, batch_size, device):
+    import torch
+
+    h, w = size
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(batch_size, model.input_channels("a2b"), h, w, generator=g) * 2 - 1
+    b = torch.rand(batch_size, model.output_channels("a2b"), h, w, generator=g) * 2 - 1
+    return a.to(device), b.to(device)
+
+
+def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
+            threads: int) -> dict:
+    import torch
+
+    import zoo
+
+    torch.set_num_threads(threads)
+    settings = PAPER_SETTINGS.get(method, {"init_args": {}, "size": (256, 256), "batch_size": 1})
+    model = zoo.create(method, **settings["init_args"]).to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    model.train()
+    optimizers, _ = model.configure_optimizers()
+    real_a, real_b = (x.contiguous(memory_format=memory_format)
+                      for x in _batch(model, settings["size"], settings["batch_size"], device))
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def step():
+        with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
+            model.optimization_step(real_a, real_b, *optimizers)
+
+    for _ in range(warmup):
+        step()
+    sync()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        step()
+    sync()
+    train_s = (time.perf_counter() - start) / iterations
+
+    images = (real_a[:1] + 1) / 2
+    for _ in range(warmup):
+        model.translate(images)
+    sync()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        model.translate(images)
+    sync()
+    infer_s = (time.perf_counter() - start) / iterations
+
+    if device.startswith("cuda"):
+        peak_gb = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    h, w = settings["size"]
+    return {"method": method, "size": f"{h}x{w}", "batch": settings["batch_size"], "train_s_per_it": train_s,
+            "train_it_per_s": 1 / train_s, "infer_s_per_call": infer_s, "infer_img_per_s": 1 / infer_s,
+            "peak_memory_gb": peak_gb, "device": device, "precision": precision, "threads": threads}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="*", default=None, help="default: every registered method")
+    parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one method in this process
+    args = parser.parse_args()
+
+    if args.one:
+        result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision, args.channels_last,
+                         args.threads)
+        print("RESULT " + json.dumps(result))
+        return
+
+    import zoo
+
+    methods = args.methods or zoo.list_models()
+    print(f"{'method':10s} {'size':>8s} {'batch':>5s} {'train s/it':>11s} {'it/s':>7s} {'infer s':>8s} "
+          f"{'img/s':>7s} {'peak GB':>8s}")
+    for method in methods:
+        cmd = [sys.executable, __file__, "--one", method, "--iterations", str(args.iterations), "--warmup",
+               str(args.warmup), "--device", args.device, "--precision", args.precision, "--threads",
+               str(args.threads)] + (["--channels-last"] if args.channels_last else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if line is None:
+            print(f"{method:10s} failed:\n{proc.stderr[-2000:]}")
+            continue
+        r = json.loads(line[len("RESULT "):])
+        print(f"{r['method']:10s} {r['size']:>8s} {r['batch']:>5d} {r['train_s_per_it']:>11.3f} "
+              f"{r['train_it_per_s']:>7.2f} {r['infer_s_per_call']:>8.3f} {r['infer_img_per_s']:>7.2f} "
+              f"{r['peak_memory_gb']:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()

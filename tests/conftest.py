@@ -1,0 +1,22 @@
+"""Test-wide settings: offline, quiet, deterministic, small thread pools."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("ZOO_OFFLINE", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_zoo_home(tmp_path_factory, monkeypatch):
+    """Never read or write the user's real weight cache."""
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path_factory.mktemp("zoo_home")))
+    monkeypatch.delenv("ZOO_WEIGHTS_DIR", raising=False)

@@ -1,0 +1,486 @@
+"""CycleGAN: unpaired image-to-image translation with cycle consistency.
+
+Paper: Zhu, Park, Isola, Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+Networks", ICCV 2017, https://arxiv.org/abs/1703.10593. Official code:
+https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix (networks, losses, update order and schedules
+reproduced; proven by the parity tests against fixtures of commit 2a7afba).
+
+Faithful to the official implementation:
+
+* ``generator_a2b`` is the paper's G (official ``netG_A``), ``generator_b2a`` is F (``netG_B``);
+  ``discriminator_b`` judges domain B (official ``netD_A``, paper D_Y), ``discriminator_a`` judges A.
+* One iteration updates both generators first (one Adam over both), then both discriminators (one
+  Adam) on fakes from the pre-update generators, drawn through a 50-image history pool per domain.
+* Identity loss: ``G_a2b(real_b) ~ real_b`` weighted by ``lambda_b * lambda_identity`` and
+  ``G_b2a(real_a) ~ real_a`` by ``lambda_a * lambda_identity``; discriminator objective halved.
+* Learning rate constant for ``n_epochs``, then linear decay over ``n_epochs_decay`` epochs.
+
+Deliberate deviation: ``gan_mode="wgangp"`` adds a real gradient penalty (``lambda_gp``, 10 as in
+Gulrajani et al.); the official code applies none, which is an unconstrained WGAN. Set
+``lambda_gp=0`` to reproduce it.
+
+Config: ``configs/cyclegan.yaml`` (horse2zebra paper settings), ``configs/tiny/cyclegan.yaml``.
+"""
+
+from __future__ import annotations
+
+import warnings
+import random
+from itertools import chain
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
+from zoo.methods._common import (
+    StepOutput,
+    check_images,
+    convert_official_network_state,
+    official_init_args,
+    run_generator,
+    set_requires_grad,
+)
+from zoo.nets import build_discriminator, build_generator, generator_size_multiple
+from zoo.nets.init import InitType
+from zoo.nets.norm import NormType
+from zoo.nets.patch_discriminator import DiscriminatorType
+from zoo.nets.resnet_generator import PaddingType
+from zoo.registry import PretrainedEntry, register_method, register_pretrained
+from zoo.schedules import LRPolicy, StepAt, build_scheduler, step_scheduler
+
+__all__ = ["CycleGAN", "ImagePool"]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Image history buffer (Shrivastava et al. 2017), as the official util/image_pool.py behaves
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class ImagePool:
+    """History of generated images fed to the discriminator.
+
+    Per image of the batch: while fewer than ``pool_size`` images are stored, store and return it; once
+    full, with probability 1/2 return a stored image (and store the new one in its place), otherwise
+    return the new image. ``pool_size=0`` returns the batch untouched. Images are stored detached.
+
+    Args:
+        pool_size: number of stored images.
+        rng: random source (its state is saved with the checkpoint for exact resumption).
+    """
+
+    def __init__(self, pool_size: int, rng: random.Random) -> None:
+        self.pool_size = pool_size
+        self.rng = rng
+        self.images: list[Tensor] = []
+
+    def query(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, C, H, W), mixing in stored images once the pool is full."""
+        if self.pool_size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.pool_size:
+                self.images.append(image)
+                out.append(image)
+            elif self.rng.uniform(0, 1) > 0.5:
+                j = self.rng.randint(0, self.pool_size - 1)
+                out.append(self.images[j].clone())
+                self.images[j] = image
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"images": [img.cpu() for img in self.images], "rng": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.images = [img.to(device) for img in state["images"]]
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The method
+# --------------------------------------------------------------------------------------------------------------------
+
+_OFFICIAL_OPTIONS = {
+    "input_nc": "input_nc", "output_nc": "output_nc", "ngf": "ngf", "ndf": "ndf", "netG": "generator",
+    "netD": "discriminator", "n_layers_D": "n_layers_d", "norm": "norm", "init_type": "init_type",
+    "init_gain": "init_gain", "gan_mode": "gan_mode", "lambda_A": "lambda_a", "lambda_B": "lambda_b",
+    "lambda_identity": "lambda_identity", "pool_size": "pool_size", "lr": "lr", "beta1": "beta1",
+    "lr_policy": "lr_policy", "n_epochs": "n_epochs", "n_epochs_decay": "n_epochs_decay",
+    "epoch_count": "epoch_count", "lr_decay_iters": "lr_decay_iters", "use_dropout": "use_dropout",
+    "padding_type": "padding_type",
+}
+
+
+@register_method("cyclegan")
+class CycleGAN(L.LightningModule):
+    """CycleGAN (Zhu et al., ICCV 2017) with the official networks, objective and schedule.
+
+    Args:
+        input_nc: channels of domain A images.
+        output_nc: channels of domain B images.
+        ngf: generator base width.
+        ndf: discriminator base width.
+        generator: ``resnet_9blocks`` (256² training, paper appendix), ``resnet_6blocks`` (128²), any
+            ``resnet_<N>blocks`` or ``unet_<2**k>``.
+        discriminator: ``basic`` (70x70 PatchGAN), ``n_layers`` (``n_layers_d`` layers) or ``pixel``.
+        n_layers_d: depth of the ``n_layers`` discriminator.
+        norm: ``instance`` (paper), ``batch``, ``syncbatch`` or ``none``.
+        use_dropout: dropout in the generators' residual blocks (off for CycleGAN).
+        padding_type: padding inside residual blocks: ``reflect``, ``replicate`` or ``zero``.
+        init_type: weight initialisation: ``normal`` N(0, 0.02) in the paper, ``xavier``, ``kaiming``, ``orthogonal``.
+        init_gain: scale of the initialisation.
+        gan_mode: ``lsgan`` (paper Sec. 4), ``vanilla`` or ``wgangp``.
+        lambda_a: weight of the cycle loss A -> B -> A (paper lambda = 10, Eq. 3).
+        lambda_b: weight of the cycle loss B -> A -> B.
+        lambda_identity: identity loss weight relative to the cycle weights (0.5 for painting <-> photo, appendix 7.1).
+        lambda_gp: gradient-penalty weight, used only with ``gan_mode="wgangp"`` (0 reproduces the official code).
+        pool_size: size of each image history pool (50 in the paper).
+        lr: Adam learning rate (2e-4).
+        beta1: Adam beta1 (0.5).
+        beta2: Adam beta2 (0.999).
+        lr_policy: ``linear`` (paper), ``step``, ``plateau`` or ``cosine``; all count epochs.
+        n_epochs: epochs at the initial learning rate (100).
+        n_epochs_decay: epochs of linear decay to zero (100).
+        epoch_count: starting epoch number of the schedule (1; raise it to re-enter a schedule).
+        lr_decay_iters: epochs between x0.1 steps for ``lr_policy="step"``.
+        lr_step_at: ``epoch_end`` (current official loop) or ``epoch_start`` (loop the published models used).
+        ema_decay: keep an exponential moving average of the generators with this decay (``None``: off);
+            ``translate`` then uses the averaged weights.
+        inference_mode: mode of the generators in ``translate``: ``eval`` or ``train`` (official test.py default;
+            identical for the paper's instance-norm, dropout-free generators).
+        seed: seed of the image-pool random source.
+    """
+
+    optimizer_steps_per_iteration = 2
+    directions = ("a2b", "b2a")
+    OFFICIAL_NETWORKS = {"G_A": "generator_a2b", "G_B": "generator_b2a", "D_A": "discriminator_b",
+                         "D_B": "discriminator_a"}
+    #: zoo loss name -> official ``loss_<name>`` attribute (the official values are already weighted).
+    OFFICIAL_LOSS_NAMES = {"gan_a2b": "G_A", "gan_b2a": "G_B", "cycle_a": "cycle_A", "cycle_b": "cycle_B",
+                           "idt_a2b": "idt_A", "idt_b2a": "idt_B", "g_total": "G", "d_b": "D_A", "d_a": "D_B"}
+    OFFICIAL_IMAGE_NAMES = {"fake_b": "fake_B", "fake_a": "fake_A", "rec_a": "rec_A", "rec_b": "rec_B",
+                            "idt_a2b": "idt_A", "idt_b2a": "idt_B"}
+
+    def __init__(
+        self,
+        *,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        ngf: int = 64,
+        ndf: int = 64,
+        generator: str = "resnet_9blocks",
+        discriminator: DiscriminatorType = "basic",
+        n_layers_d: int = 3,
+        norm: NormType = "instance",
+        use_dropout: bool = False,
+        padding_type: PaddingType = "reflect",
+        init_type: InitType = "normal",
+        init_gain: float = 0.02,
+        gan_mode: GANMode = "lsgan",
+        lambda_a: float = 10.0,
+        lambda_b: float = 10.0,
+        lambda_identity: float = 0.5,
+        lambda_gp: float = 10.0,
+        pool_size: int = 50,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        lr_policy: LRPolicy = "linear",
+        n_epochs: int = 100,
+        n_epochs_decay: int = 100,
+        epoch_count: int = 1,
+        lr_decay_iters: int = 50,
+        lr_step_at: StepAt = "epoch_end",
+        ema_decay: float | None = None,
+        inference_mode: Literal["eval", "train"] = "eval",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        if lambda_identity > 0 and input_nc != output_nc:
+            raise ValueError(f"the identity loss needs input_nc == output_nc (got {input_nc} and {output_nc}); "
+                             "set lambda_identity=0 for domains with different channel counts")
+        g_args = dict(ngf=ngf, netG=generator, norm=norm, use_dropout=use_dropout, padding_type=padding_type,
+                      init_type=init_type, init_gain=init_gain)
+        d_args = dict(ndf=ndf, netD=discriminator, n_layers_D=n_layers_d, norm=norm, init_type=init_type,
+                      init_gain=init_gain)
+        self.generator_a2b = build_generator(input_nc=input_nc, output_nc=output_nc, **g_args)
+        self.generator_b2a = build_generator(input_nc=output_nc, output_nc=input_nc, **g_args)
+        self.discriminator_b = build_discriminator(input_nc=output_nc, **d_args)
+        self.discriminator_a = build_discriminator(input_nc=input_nc, **d_args)
+        self.size_multiple = generator_size_multiple(generator)
+        rng = random.Random(seed)
+        self.pool_fake_b = ImagePool(pool_size, rng)  # feeds discriminator_b
+        self.pool_fake_a = ImagePool(pool_size, rng)
+        self.ema = None
+        if ema_decay is not None:
+            from zoo.callbacks.ema import ExponentialMovingAverage
+
+            self.ema = nn.ModuleDict({name: ExponentialMovingAverage(getattr(self, name), decay=ema_decay)
+                                      for name in ("generator_a2b", "generator_b2a")})
+
+    # ---------------------------------------------------------------- inference
+
+    def input_channels(self, direction: str = "a2b") -> int:
+        return self.hparams.input_nc if self._check_direction(direction) == "a2b" else self.hparams.output_nc
+
+    def output_channels(self, direction: str = "a2b") -> int:
+        return self.hparams.output_nc if self._check_direction(direction) == "a2b" else self.hparams.input_nc
+
+    def _check_direction(self, direction: str) -> str:
+        if direction not in self.directions:
+            raise ValueError(f"direction must be one of {self.directions}, got {direction!r}")
+        return direction
+
+    def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
+        """The network translating in ``direction`` (its EMA copy when kept and ``use_ema``)."""
+        name = "generator_a2b" if self._check_direction(direction) == "a2b" else "generator_b2a"
+        if use_ema and self.ema is not None:
+            return self.ema[name].module
+        return getattr(self, name)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """A -> B in model space: (B, input_nc, H, W) in [-1, 1] -> (B, output_nc, H, W) in [-1, 1]."""
+        return self.generator_a2b(x)
+
+    def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
+        """Translate a batch.
+
+        Args:
+            images: (B, C, H, W) in [0, 1]; H and W multiples of ``size_multiple``.
+            direction: ``a2b`` or ``b2a``.
+            seed: seeds any randomness (only relevant with dropout and ``inference_mode="train"``).
+
+        Returns:
+            (B, C', H, W) in [0, 1].
+        """
+        check_images(images, self.input_channels(direction), self.size_multiple)
+        net = self.generator_for(direction)
+        return run_generator(net, images, train_mode=self.hparams.inference_mode == "train", seed=seed)
+
+    # ---------------------------------------------------------------- training
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        h = self.hparams
+        return {"gan_a2b": 1.0, "gan_b2a": 1.0, "cycle_a": h.lambda_a, "cycle_b": h.lambda_b,
+                "idt_a2b": h.lambda_b * h.lambda_identity, "idt_b2a": h.lambda_a * h.lambda_identity,
+                "d_b": 0.5, "d_a": 0.5, "gp_b": h.lambda_gp, "gp_a": h.lambda_gp}
+
+    def _backward(self, loss: Tensor) -> None:
+        if getattr(self, "_trainer", None) is not None:
+            self.manual_backward(loss)
+        else:
+            loss.backward()
+
+    def _iteration_index(self) -> tuple[int, int | None]:
+        trainer = getattr(self, "_trainer", None)
+        if trainer is None:
+            return 0, None
+        return trainer.fit_loop.epoch_loop.total_batch_idx, trainer.current_epoch
+
+    def generator_losses(self, real_a: Tensor, real_b: Tensor) -> StepOutput:
+        """Unweighted generator terms in the official call order (the order moves BatchNorm buffers)."""
+        h = self.hparams
+        images = {"fake_b": self.generator_a2b(real_a)}
+        images["rec_a"] = self.generator_b2a(images["fake_b"])
+        images["fake_a"] = self.generator_b2a(real_b)
+        images["rec_b"] = self.generator_a2b(images["fake_a"])
+        terms: dict[str, Tensor] = {}
+        if h.lambda_identity > 0:
+            images["idt_a2b"] = self.generator_a2b(real_b)
+            terms["idt_a2b"] = F.l1_loss(images["idt_a2b"].float(), real_b.float())
+            images["idt_b2a"] = self.generator_b2a(real_a)
+            terms["idt_b2a"] = F.l1_loss(images["idt_b2a"].float(), real_a.float())
+        terms["gan_a2b"] = gan_loss(self.discriminator_b(images["fake_b"]), True, h.gan_mode)
+        terms["gan_b2a"] = gan_loss(self.discriminator_a(images["fake_a"]), True, h.gan_mode)
+        terms["cycle_a"] = F.l1_loss(images["rec_a"].float(), real_a.float())
+        terms["cycle_b"] = F.l1_loss(images["rec_b"].float(), real_b.float())
+        return StepOutput(terms, images)
+
+    def discriminator_losses(self, real_a: Tensor, real_b: Tensor, fake_a: Tensor, fake_b: Tensor) -> dict[str, Tensor]:
+        """Unweighted discriminator terms (real + fake); ``fake_*`` are taken through the image pools."""
+        h = self.hparams
+        pooled_b = self.pool_fake_b.query(fake_b).detach()
+        pooled_a = self.pool_fake_a.query(fake_a).detach()
+        terms = {"d_b": gan_loss(self.discriminator_b(real_b), True, h.gan_mode)
+                 + gan_loss(self.discriminator_b(pooled_b), False, h.gan_mode),
+                 "d_a": gan_loss(self.discriminator_a(real_a), True, h.gan_mode)
+                 + gan_loss(self.discriminator_a(pooled_a), False, h.gan_mode)}
+        if h.gan_mode == "wgangp" and h.lambda_gp > 0:
+            terms["gp_b"] = gradient_penalty(self.discriminator_b, real_b, pooled_b)
+            terms["gp_a"] = gradient_penalty(self.discriminator_a, real_a, pooled_a)
+        return terms
+
+    def optimization_step(self, real_a: Tensor, real_b: Tensor, opt_g: Any, opt_d: Any) -> StepOutput:
+        """One official iteration: generators (both, one optimizer), then discriminators.
+
+        Works with plain ``torch.optim`` optimizers (no Trainer) and with Lightning's wrapped ones.
+
+        Args:
+            real_a: (B, input_nc, H, W) in [-1, 1].
+            real_b: (B, output_nc, H, W) in [-1, 1].
+            opt_g: optimizer over both generators.
+            opt_d: optimizer over both discriminators.
+
+        Returns:
+            Weighted loss terms (``g_total`` is their generator sum) and the generated images.
+        """
+        weights = self.loss_weights
+        iteration, epoch = self._iteration_index()
+        discriminators = (self.discriminator_b, self.discriminator_a)
+
+        set_requires_grad(discriminators, False)
+        opt_g.zero_grad()
+        out = self.generator_losses(real_a, real_b)
+        g_losses = {k: weights[k] * v for k, v in out.losses.items()}
+        g_losses["g_total"] = sum(g_losses.values())
+        check_finite(g_losses, iteration=iteration, epoch=epoch)
+        self._backward(g_losses["g_total"])
+        opt_g.step()
+        if self.ema is not None:
+            for name, ema in self.ema.items():
+                ema.update(getattr(self, name))
+
+        set_requires_grad(discriminators, True)
+        opt_d.zero_grad()
+        d_terms = self.discriminator_losses(real_a, real_b, out.images["fake_a"], out.images["fake_b"])
+        d_losses = {k: weights[k] * v for k, v in d_terms.items()}
+        check_finite(d_losses, iteration=iteration, epoch=epoch)
+        self._backward(sum(d_losses.values()))
+        opt_d.step()
+        return StepOutput({**g_losses, **d_losses}, out.images)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        out = self.optimization_step(batch["real_a"], batch["real_b"], opt_g, opt_d)
+        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, prog_bar=False,
+                      batch_size=batch["real_a"].shape[0])
+        self.log("train/lr", opt_g.param_groups[0]["lr"], prog_bar=False, batch_size=batch["real_a"].shape[0])
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        real_a, real_b = batch["real_a"], batch["real_b"]
+        rec_a = self.generator_b2a(self.generator_a2b(real_a))
+        rec_b = self.generator_a2b(self.generator_b2a(real_b))
+        self.log_dict({"val/cycle_a": F.l1_loss(rec_a.float(), real_a.float()),
+                       "val/cycle_b": F.l1_loss(rec_b.float(), real_b.float())}, batch_size=real_a.shape[0],
+                      sync_dist=True)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self.validation_step(batch, batch_idx)
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        out = {"fake_b": self.translate((batch["real_a"] + 1) / 2, direction="a2b")}
+        if "real_b" in batch:
+            out["fake_a"] = self.translate((batch["real_b"] + 1) / 2, direction="b2a")
+        return out
+
+    def configure_optimizers(self):
+        h = self.hparams
+        betas = (h.beta1, h.beta2)
+        opt_g = torch.optim.Adam(chain(self.generator_a2b.parameters(), self.generator_b2a.parameters()), lr=h.lr,
+                                 betas=betas)
+        opt_d = torch.optim.Adam(chain(self.discriminator_b.parameters(), self.discriminator_a.parameters()),
+                                 lr=h.lr, betas=betas)
+        schedulers = [build_scheduler(o, policy=h.lr_policy, n_epochs=h.n_epochs, n_epochs_decay=h.n_epochs_decay,
+                                      epoch_count=h.epoch_count, lr_decay_iters=h.lr_decay_iters)
+                      for o in (opt_g, opt_d)]
+        return [opt_g, opt_d], [{"scheduler": s, "interval": "epoch"} for s in schedulers]
+
+    def on_train_epoch_start(self) -> None:
+        if self.hparams.lr_step_at == "epoch_start":
+            with warnings.catch_warnings():  # the legacy loop steps the schedule before the first optimizer step
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+                for scheduler in self.lr_schedulers():
+                    step_scheduler(scheduler)
+
+    def on_train_epoch_end(self) -> None:
+        if self.hparams.lr_step_at == "epoch_end":
+            for scheduler in self.lr_schedulers():
+                step_scheduler(scheduler)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["zoo_method"] = self.method_name
+        checkpoint["image_pools"] = {"fake_b": self.pool_fake_b.state_dict(), "fake_a": self.pool_fake_a.state_dict()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        pools = checkpoint.get("image_pools")
+        if pools:
+            self.pool_fake_b.load_state_dict(pools["fake_b"], self.device)
+            self.pool_fake_a.load_state_dict(pools["fake_a"], self.device)
+
+    # ---------------------------------------------------------------- official checkpoints
+
+    @classmethod
+    def init_args_from_official(cls, opt: dict, networks: dict[str, dict] | None = None) -> dict[str, Any]:
+        """zoo constructor arguments from official options (``opt``) and per-network ``define_G/D`` arguments."""
+        args = official_init_args(opt, _OFFICIAL_OPTIONS)
+        if networks:
+            g = networks.get("G_A", {}).get("args", {})
+            d = networks.get("D_A", {}).get("args", {})
+            args.update(official_init_args(g, {"ngf": "ngf", "netG": "generator", "norm": "norm",
+                                               "use_dropout": "use_dropout", "padding_type": "padding_type",
+                                               "input_nc": "input_nc", "output_nc": "output_nc"}))
+            if "n_blocks" in g:
+                args["generator"] = f"resnet_{g['n_blocks']}blocks"
+            args.update(official_init_args(d, {"ndf": "ndf", "netD": "discriminator", "n_layers_D": "n_layers_d"}))
+        return args
+
+    def convert_official_state_dict(self, state_dict: dict[str, Tensor], *, net: str = "G_A") -> dict[str, Tensor]:
+        """An official ``<epoch>_net_<net>.pth`` state dict -> keys of this module (``generator_a2b.model...``)."""
+        attr = self._official_attr(net)
+        converted = convert_official_network_state(state_dict, norm=self.hparams.norm)
+        return {f"{attr}.{k}": v for k, v in converted.items()}
+
+    def load_official_weights(self, state_dict: dict[str, Tensor], *, net: str = "G_A") -> None:
+        """Load an official network state dict (strict: every key used once, shapes checked)."""
+        attr = self._official_attr(net)
+        converted = convert_official_network_state(state_dict, norm=self.hparams.norm)
+        getattr(self, attr).load_state_dict(converted, strict=True)
+        if self.ema is not None and attr in self.ema:
+            self.ema[attr].module.load_state_dict(converted, strict=True)
+
+    def official_state_dict(self, net: str = "G_A") -> dict[str, Tensor]:
+        """The state dict of one network in the official layout (for export back to the official code)."""
+        return getattr(self, self._official_attr(net)).state_dict()
+
+    def _official_attr(self, net: str) -> str:
+        try:
+            return self.OFFICIAL_NETWORKS[net]
+        except KeyError:
+            raise ValueError(f"net must be one of {sorted(self.OFFICIAL_NETWORKS)}, got {net!r}") from None
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Published official generators (one direction per file): resnet_9blocks, ngf 64, instance norm, no dropout
+# --------------------------------------------------------------------------------------------------------------------
+
+_CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{}.pth"
+_CYCLEGAN_PUBLISHED = (
+    "apple2orange", "orange2apple", "summer2winter_yosemite", "winter2summer_yosemite", "horse2zebra", "zebra2horse",
+    "monet2photo", "style_monet", "style_cezanne", "style_ukiyoe", "style_vangogh", "sat2map", "map2sat",
+    "cityscapes_photo2label", "cityscapes_label2photo", "facades_photo2label", "facades_label2photo",
+    "iphone2dslr_flower",
+)
+for _name in _CYCLEGAN_PUBLISHED:
+    register_pretrained(f"cyclegan.{_name}", PretrainedEntry(
+        method="cyclegan",
+        init_args={"generator": "resnet_9blocks", "ngf": 64, "norm": "instance", "use_dropout": False},
+        url=_CYCLEGAN_URL.format(_name),
+        sha256=None,  # not published; pinned on first download (see zoo.hub)
+        filename=f"cyclegan_{_name}.pth",
+        format="official",
+        official_net="G_A",
+        direction="a2b",
+        license="BSD-2-Clause (pytorch-CycleGAN-and-pix2pix)",
+        origin="https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix (scripts/download_cyclegan_model.sh)",
+        notes=f"Official generator for {_name}; only the a2b direction is contained in the file.",
+    ))

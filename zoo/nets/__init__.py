@@ -1,0 +1,24 @@
+"""Networks shared by several methods."""
+
+from zoo.nets.init import init_weights
+from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
+from zoo.nets.patch_discriminator import NLayerDiscriminator, PixelDiscriminator, build_discriminator
+from zoo.nets.resnet_generator import ResnetBlock, ResnetGenerator
+from zoo.nets.unet import UnetGenerator, UnetSkipConnectionBlock
+from zoo.nets.factory import build_generator, generator_size_multiple
+
+__all__ = [
+    "NormType",
+    "get_norm_layer",
+    "norm_uses_bias",
+    "init_weights",
+    "ResnetBlock",
+    "ResnetGenerator",
+    "UnetGenerator",
+    "UnetSkipConnectionBlock",
+    "NLayerDiscriminator",
+    "PixelDiscriminator",
+    "build_generator",
+    "build_discriminator",
+    "generator_size_multiple",
+]

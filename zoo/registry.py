@@ -1,0 +1,130 @@
+"""A flat registry of methods and of pretrained weights.
+
+Methods register themselves with ``@register_method("name")`` when their module is imported
+(``zoo/methods/__init__.py`` imports every method file). Pretrained weights are described by a
+:class:`PretrainedEntry` and registered under a dotted ``method.tag`` name, e.g.
+``"cyclegan.horse2zebra"``. Both tables are plain dicts; a duplicate name raises.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "PretrainedEntry",
+    "register_method",
+    "register_pretrained",
+    "get_method",
+    "get_pretrained",
+    "list_models",
+    "list_pretrained",
+    "METHODS",
+    "PRETRAINED",
+]
+
+METHODS: dict[str, type] = {}
+PRETRAINED: dict[str, "PretrainedEntry"] = {}
+
+
+@dataclass(frozen=True)
+class PretrainedEntry:
+    """Where a set of weights lives and how to build the model that takes them.
+
+    Args:
+        method: registered method name the weights belong to (``"cyclegan"``).
+        init_args: constructor arguments of the method class for these weights.
+        url: download location (``https://`` or ``file://``); ``None`` when no weights are published.
+        sha256: full hex digest of the file at ``url``; checked on every load.
+        filename: name of the file in the cache (defaults to the last part of ``url``).
+        format: ``"bundle"`` (zoo safetensors file written by :func:`zoo.hub.save_bundle`) or ``"official"``
+            (an official state dict loaded through the method's ``load_official_weights``).
+        official_net: for ``format="official"``: which network of the method the file holds (``"G_A"``, ``"G"``).
+        direction: the translation direction these weights provide (``"a2b"``), if only one.
+        license: licence of the weights.
+        origin: where the weights come from (paper / repository).
+        paper_metrics: numbers the paper reports for these weights.
+        measured_metrics: numbers we measured.
+        notes: anything a user should know (e.g. the official direction flags).
+    """
+
+    method: str
+    init_args: dict[str, Any] = field(default_factory=dict)
+    url: str | None = None
+    sha256: str | None = None
+    filename: str | None = None
+    format: Literal["bundle", "official"] = "bundle"
+    official_net: str | None = None
+    direction: str | None = None
+    license: str = "unknown"
+    origin: str = ""
+    paper_metrics: dict[str, Any] = field(default_factory=dict)
+    measured_metrics: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+    @property
+    def file_name(self) -> str | None:
+        """Name of the cached file."""
+        if self.filename:
+            return self.filename
+        return self.url.rsplit("/", 1)[-1] if self.url else None
+
+
+def register_method(name: str):
+    """Class decorator that registers a method (a ``LightningModule``) under ``name``."""
+
+    def decorator(cls: type) -> type:
+        if name in METHODS and METHODS[name] is not cls:
+            raise ValueError(f"method {name!r} is already registered by {METHODS[name].__qualname__}")
+        METHODS[name] = cls
+        cls.method_name = name
+        return cls
+
+    return decorator
+
+
+def register_pretrained(name: str, entry: PretrainedEntry) -> PretrainedEntry:
+    """Register pretrained weights under ``name`` (``"<method>.<tag>"``)."""
+    if name in PRETRAINED:
+        raise ValueError(f"pretrained weights {name!r} are already registered")
+    if "." not in name or name.split(".", 1)[0] != entry.method:
+        raise ValueError(f"pretrained name {name!r} must look like '{entry.method}.<tag>'")
+    PRETRAINED[name] = entry
+    return entry
+
+
+def _ensure_methods_imported() -> None:
+    import zoo.methods  # noqa: F401  (importing registers every method)
+
+
+def get_method(name: str) -> type:
+    """The registered method class called ``name``; a clear error lists the known names."""
+    _ensure_methods_imported()
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; registered methods: {', '.join(sorted(METHODS))}") from None
+
+
+def get_pretrained(name: str) -> PretrainedEntry:
+    """The registered pretrained entry called ``name``; a clear error lists close names."""
+    _ensure_methods_imported()
+    try:
+        return PRETRAINED[name]
+    except KeyError:
+        method = name.split(".", 1)[0]
+        close = [n for n in PRETRAINED if n.startswith(method + ".")] or sorted(PRETRAINED)
+        raise KeyError(f"unknown pretrained weights {name!r}; known: {', '.join(sorted(close))}") from None
+
+
+def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Sorted names of registered methods (or, with ``pretrained=True``, pretrained entries) matching ``pattern``."""
+    _ensure_methods_imported()
+    names = PRETRAINED if pretrained else METHODS
+    return sorted(n for n in names if fnmatch.fnmatch(n, pattern))
+
+
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """Sorted names of registered pretrained weights matching ``pattern``."""
+    return list_models(pattern, pretrained=True)
