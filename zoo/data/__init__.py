@@ -1,0 +1,47 @@
+"""Data: image I/O, the official preprocessing, paired/unpaired datasets and DataModules, GPU augmentation.
+
+The embedded toy world (``ToyPairedDataset``, ``ToyUnpairedDataset``, ...) is importable from here too; it is loaded
+on first access only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .augment import BatchAugment
+from .datamodule import EpochDataset, EpochSampler, ZooDataModule
+from .io import IMG_EXTENSIONS, ImageReadError, list_images, load_image, read_image, save_image
+from .paired import PairedDataModule, PairedImageDataset
+from .transforms import PREPROCESS_OPTIONS, TransformParams, get_params, get_transform, item_rng
+from .unpaired import UnpairedDataModule, UnpairedImageDataset
+
+__all__ = [
+    "BatchAugment",
+    "EpochDataset",
+    "EpochSampler",
+    "IMG_EXTENSIONS",
+    "ImageReadError",
+    "PREPROCESS_OPTIONS",
+    "PairedDataModule",
+    "PairedImageDataset",
+    "TransformParams",
+    "UnpairedDataModule",
+    "UnpairedImageDataset",
+    "ZooDataModule",
+    "get_params",
+    "get_transform",
+    "item_rng",
+    "list_images",
+    "load_image",
+    "read_image",
+    "save_image",
+]
+
+_TOY_NAMES = ("ToyPairedDataset", "ToyUnpairedDataset", "ToyMaskedDataset", "ToySRDataset")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TOY_NAMES:
+        return getattr(importlib.import_module(".toy_world", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,264 @@
+"""Unpaired image data for CycleGAN-style methods: dataset and DataModule.
+
+Layout (the official ``unaligned`` mode): ``<root>/trainA``, ``<root>/trainB``, ``<root>/testA``, ``<root>/testB``
+(optionally ``valA`` / ``valB``). Item i uses A[i % |A|] and a random B (drawn from the item's own generator) unless
+``serial_batches``; the length is max(|A|, |B|); A and B get independent random crops and flips.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Literal
+
+from torch.utils.data import Dataset
+
+from .datamodule import EpochDataset, ToyAdapter, ZooDataModule
+from .io import list_images, load_image
+from .paired import _check_channels, _check_direction
+from .transforms import check_preprocess, get_transform
+
+__all__ = ["UnpairedImageDataset", "UnpairedDataModule"]
+
+_CYCLEGAN_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/<name>.zip"
+
+
+class UnpairedImageDataset(EpochDataset):
+    """Unpaired images of two domains read from disk, preprocessed as the official ``UnalignedDataset``.
+
+    Args:
+        root: Dataset folder (e.g. ``datasets/horse2zebra``).
+        phase: Reads ``<root>/<phase>A`` and ``<root>/<phase>B``.
+        direction: ``AtoB`` (``real_a`` from folder A) or ``BtoA`` (``real_a`` from folder B).
+        preprocess: One of :data:`~zoo.data.transforms.PREPROCESS_OPTIONS`.
+        load_size: Resize target (see :mod:`zoo.data.transforms`).
+        crop_size: Crop side.
+        no_flip: Disable the random horizontal flips.
+        input_nc: Channels of ``real_a`` (1 converts to luma).
+        output_nc: Channels of ``real_b``.
+        serial_batches: Pair A[i % |A|] with B[i % |B|] instead of a random B.
+        seed: Seed of the per-item random choices.
+        max_dataset_size: Use only the first this many images of each domain (sorted by path).
+
+    Items are dicts: ``real_a`` (input_nc, H, W) and ``real_b`` (output_nc, H, W) float tensors in [-1, 1], and
+    ``path_a`` / ``path_b``.
+    """
+
+    def __init__(
+        self,
+        *,
+        root: str | Path,
+        phase: str = "train",
+        direction: Literal["AtoB", "BtoA"] = "AtoB",
+        preprocess: str = "resize_and_crop",
+        load_size: int = 286,
+        crop_size: int = 256,
+        no_flip: bool = False,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        serial_batches: bool = False,
+        seed: int = 0,
+        max_dataset_size: int | None = None,
+    ) -> None:
+        _check_direction(direction)
+        _check_channels(input_nc, output_nc)
+        check_preprocess(preprocess, load_size=load_size, crop_size=crop_size)
+        self.root = Path(root)
+        self.phase = phase
+        self.direction = direction
+        self.preprocess = preprocess
+        self.load_size = load_size
+        self.crop_size = crop_size
+        self.no_flip = no_flip
+        self.input_nc = input_nc
+        self.output_nc = output_nc
+        self.serial_batches = serial_batches
+        self.seed = seed
+        self.paths_a = list_images(self.root / f"{phase}A", recursive=True)[:max_dataset_size]
+        self.paths_b = list_images(self.root / f"{phase}B", recursive=True)[:max_dataset_size]
+
+    def __len__(self) -> int:
+        return max(len(self.paths_a), len(self.paths_b))
+
+    def load_item(self, index: int, *, rng: random.Random) -> dict[str, Any]:
+        """Item ``index``: the partner B index, then A's crop/flip, then B's crop/flip are drawn from ``rng``."""
+        path_a = self.paths_a[index % len(self.paths_a)]
+        index_b = index % len(self.paths_b) if self.serial_batches else rng.randint(0, len(self.paths_b) - 1)
+        path_b = self.paths_b[index_b]
+        # The model's input side (real_a) has input_nc channels; with BtoA that side is folder B.
+        nc_a, nc_b = (self.input_nc, self.output_nc) if self.direction == "AtoB" else (self.output_nc, self.input_nc)
+        options = dict(
+            preprocess=self.preprocess,
+            load_size=self.load_size,
+            crop_size=self.crop_size,
+            no_flip=self.no_flip,
+            rng=rng,
+        )
+        tensor_a = get_transform(**options, grayscale=nc_a == 1)(load_image(path_a, channels=3))
+        tensor_b = get_transform(**options, grayscale=nc_b == 1)(load_image(path_b, channels=3))
+        if self.direction == "BtoA":
+            tensor_a, tensor_b, path_a, path_b = tensor_b, tensor_a, path_b, path_a
+        return {"real_a": tensor_a, "real_b": tensor_b, "path_a": str(path_a), "path_b": str(path_b)}
+
+
+class UnpairedDataModule(ZooDataModule):
+    """DataModule of unpaired domains (CycleGAN): image folders, or the embedded toy world when ``root`` is None.
+
+    Args:
+        root: Dataset folder with ``trainA``/``trainB`` (and ``testA``/``testB``, optionally ``valA``/``valB``), or
+            None for the embedded procedural toy world.
+        direction: ``AtoB`` or ``BtoA`` (swap which folder is domain a).
+        preprocess: Training preprocessing (official default ``resize_and_crop``).
+        load_size: Resize target (official default 286).
+        crop_size: Crop side (official default 256).
+        no_flip: Disable the random horizontal flips during training.
+        input_nc: Channels of ``real_a``.
+        output_nc: Channels of ``real_b``.
+        val_phase: Folders used for validation (None: ``val`` if present, else ``test``, else ``train``).
+        val_load_size: Resize target of validation/test images (None: ``crop_size``, as the official test script).
+        max_dataset_size: Use only the first this many training images per domain.
+        toy_domain_a: Toy-world domain of ``real_a`` when ``root`` is None (e.g. ``sim``).
+        toy_domain_b: Toy-world domain of ``real_b`` (e.g. ``photo``).
+        image_size: Toy-world image side (None: ``crop_size``).
+        toy_length: Number of toy-world training items.
+        toy_test_length: Number of toy-world test items (validation uses ``val_size``).
+        batch_size: See :class:`~zoo.data.datamodule.ZooDataModule` for this and the remaining loader options;
+            ``serial_batches`` also pairs A[i] with B[i] during training.
+    """
+
+    paired = False
+
+    def __init__(
+        self,
+        *,
+        root: str | None = None,
+        direction: Literal["AtoB", "BtoA"] = "AtoB",
+        preprocess: Literal[
+            "resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none", "resize"
+        ] = "resize_and_crop",
+        load_size: int = 286,
+        crop_size: int = 256,
+        no_flip: bool = False,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        val_phase: str | None = None,
+        val_load_size: int | None = None,
+        max_dataset_size: int | None = None,
+        toy_domain_a: str = "sim",
+        toy_domain_b: str = "photo",
+        image_size: int | None = None,
+        toy_length: int = 400,
+        toy_test_length: int = 50,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        val_batch_size: int | None = None,
+        val_size: int | None = 8,
+        serial_batches: bool = False,
+        seed: int = 0,
+        augment: bool = False,
+        pin_memory: bool | None = None,
+    ) -> None:
+        super().__init__(
+            batch_size=batch_size,
+            num_workers=num_workers,
+            val_batch_size=val_batch_size,
+            val_size=val_size,
+            serial_batches=serial_batches,
+            seed=seed,
+            augment=augment,
+            pin_memory=pin_memory,
+        )
+        self.save_hyperparameters()
+        _check_direction(direction)
+        _check_channels(input_nc, output_nc)
+        check_preprocess(preprocess, load_size=load_size, crop_size=crop_size)
+        self.root = root
+        self.direction = direction
+        self.preprocess = preprocess
+        self.load_size = load_size
+        self.crop_size = crop_size
+        self.no_flip = no_flip
+        self.input_nc = input_nc
+        self.output_nc = output_nc
+        self.val_phase = val_phase
+        self.val_load_size = val_load_size
+        self.max_dataset_size = max_dataset_size
+        self.toy_domain_a = toy_domain_a
+        self.toy_domain_b = toy_domain_b
+        self.image_size = image_size or crop_size
+        self.toy_length = toy_length
+        self.toy_test_length = toy_test_length
+
+    def check_root(self) -> None:
+        if self.root is None:
+            return
+        root = Path(self.root)
+        missing = [root / name for name in ("trainA", "trainB") if not (root / name).is_dir()]
+        if missing:
+            raise FileNotFoundError(
+                f"Unpaired data folder(s) {', '.join(repr(str(p)) for p in missing)} do not exist. Expected one image "
+                f"folder per domain: '{root}/trainA', '{root}/trainB' (and optionally testA/testB, valA/valB), e.g. "
+                "the CycleGAN horse2zebra set as datasets/horse2zebra/{trainA,trainB,testA,testB}. The CycleGAN "
+                f"datasets (horse2zebra, monet2photo, summer2winter_yosemite, ...) can be downloaded from "
+                f"{_CYCLEGAN_URL} and unzipped so that '{root}' is the folder holding trainA/. Pass "
+                "--data.root=null to use the embedded toy world instead."
+            )
+
+    def _phase(self, split: str) -> str:
+        if split == "train":
+            return "train"
+        root = Path(self.root)
+        if split == "val" and self.val_phase is not None:
+            if not (root / f"{self.val_phase}A").is_dir():
+                raise FileNotFoundError(
+                    f"val_phase '{self.val_phase}' not found: no folder '{root}/{self.val_phase}A'."
+                )
+            return self.val_phase
+        order = ("val", "test", "train") if split == "val" else ("test", "val", "train")
+        return next(p for p in order if (root / f"{p}A").is_dir() and (root / f"{p}B").is_dir())
+
+    def eval_load_size(self) -> int:
+        """Resize target of validation/test images: ``val_load_size``, else ``crop_size`` (as the official test)."""
+        return self.val_load_size or self.crop_size
+
+    def build_dataset(self, split: str) -> Dataset:
+        if self.root is None:
+            return self._toy_dataset(split)
+        train = split == "train"
+        return UnpairedImageDataset(
+            root=self.root,
+            phase=self._phase(split),
+            direction=self.direction,
+            preprocess=self.preprocess,
+            load_size=self.load_size if train else self.eval_load_size(),
+            crop_size=self.crop_size,
+            no_flip=self.no_flip or not train,
+            input_nc=self.input_nc,
+            output_nc=self.output_nc,
+            # Evaluation pairs A[i] with B[i] so validation batches are fixed (the official test script does the same).
+            serial_batches=self.serial_batches or not train,
+            seed=self.seed,
+            max_dataset_size=self.max_dataset_size if train else None,
+        )
+
+    def _toy_dataset(self, split: str) -> Dataset:
+        from .toy_world import ToyUnpairedDataset  # imported lazily: the toy world is only needed without a root
+
+        length = {"train": self.toy_length, "val": self.val_size or 8, "test": self.toy_test_length}[split]
+        dataset = ToyUnpairedDataset(
+            length=length,
+            size=self.image_size,
+            domain_a=self.toy_domain_a,
+            domain_b=self.toy_domain_b,
+            split=split,
+            seed=self.seed,
+        )
+        channels = {"real_a": self.input_nc, "real_b": self.output_nc}
+        return ToyAdapter(
+            dataset,
+            seed=self.seed,
+            no_flip=self.no_flip or split != "train",
+            same_flip=False,
+            channels=channels,
+            swap=self.direction == "BtoA",
+        )

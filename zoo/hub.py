@@ -1,0 +1,815 @@
+"""Weights on disk: cached downloads checked by sha256, safetensors bundles, and :func:`load`.
+
+Where weights are looked for, first match wins:
+
+1. the ``weights_dir`` argument,
+2. the folder in ``$ZOO_WEIGHTS_DIR``,
+3. the cache ``$ZOO_HOME/weights`` (``$ZOO_HOME`` defaults to ``~/.cache/zoo``).
+
+A file found nowhere is downloaded into the cache, unless ``ZOO_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``) is set, in
+which case the miss fails at once and says which file to put where. Every load re-hashes the file, cached or local,
+so a corrupted or replaced file raises instead of giving silently wrong weights.
+
+A bundle is a folder with ``config.json`` (method, class path, constructor arguments, zoo version) and
+``model.safetensors`` (the state dict; the same configuration is repeated in its metadata, so the safetensors file
+alone is enough). Nothing here ever unpickles arbitrary objects: bundles are safetensors + JSON, and Lightning or
+official checkpoints are read with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import http.client
+import importlib
+import importlib.metadata
+import inspect
+import json
+import os
+import pickle
+import secrets
+import sys
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+from zoo.registry import METHODS, PRETRAINED, PretrainedEntry, _ensure_methods_imported, get_method
+
+__all__ = [
+    "DownloadError",
+    "HashMismatchError",
+    "UnknownModelError",
+    "WeightsUnavailableError",
+    "create",
+    "download",
+    "download_weights",
+    "file_sha256",
+    "is_offline",
+    "load",
+    "load_bundle",
+    "resolve_weights",
+    "save_bundle",
+    "weights_cache_dir",
+    "zoo_home",
+]
+
+BUNDLE_WEIGHTS = "model.safetensors"
+BUNDLE_CONFIG = "config.json"
+PIN_SUFFIX = ".sha256"
+DOWNLOAD_TIMEOUT_S = 30.0
+_CHUNK = 1 << 20
+# Keys LightningCLI adds to hparams so that ``load_from_checkpoint`` can rebuild the class; never constructor args.
+_BOOKKEEPING_KEYS = ("_class_path", "_instantiator")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+# ----------------------------------------------------------------------------------------------------------- errors
+
+
+class DownloadError(OSError):
+    """A download failed (unreachable host, missing ``file://`` path, HTTP error, interrupted transfer)."""
+
+
+class HashMismatchError(RuntimeError):
+    """A file's sha256 differs from the expected digest; the message carries both digests."""
+
+
+class WeightsUnavailableError(FileNotFoundError):
+    """Weights are neither on disk nor downloadable (offline, failed download, or none published)."""
+
+
+class UnknownModelError(KeyError):
+    """A name is neither a registered method nor registered pretrained weights (nor an existing path)."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
+
+
+# ------------------------------------------------------------------------------------------------------ locations
+
+
+def zoo_home() -> Path:
+    """Root folder of zoo's files: ``$ZOO_HOME``, or ``~/.cache/zoo`` when unset."""
+    return Path(os.environ.get("ZOO_HOME") or "~/.cache/zoo").expanduser()
+
+
+def weights_cache_dir() -> Path:
+    """Folder that downloaded weights are cached in: ``zoo_home() / "weights"``."""
+    return zoo_home() / "weights"
+
+
+def is_offline() -> bool:
+    """Whether downloads are disabled by ``ZOO_OFFLINE`` or ``HF_HUB_OFFLINE`` (``1``/``true``/``yes``/``on``)."""
+    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def _search_dirs(weights_dir: str | os.PathLike[str] | None) -> list[Path]:
+    """The folders :func:`resolve_weights` looks in, in order."""
+    dirs = []
+    if weights_dir is not None:
+        dirs.append(Path(weights_dir).expanduser())
+    if os.environ.get("ZOO_WEIGHTS_DIR"):
+        dirs.append(Path(os.environ["ZOO_WEIGHTS_DIR"]).expanduser())
+    dirs.append(weights_cache_dir())
+    return dirs
+
+
+def _where_to_put(file_name: str, weights_dir: str | os.PathLike[str] | None) -> str:
+    """Human-readable list of the places a user can drop ``file_name`` into."""
+    places = [f"  {d / file_name}" for d in _search_dirs(weights_dir)]
+    if not os.environ.get("ZOO_WEIGHTS_DIR"):
+        places.append(f"  or any folder named by $ZOO_WEIGHTS_DIR (then <folder>/{file_name})")
+    return "\n".join(places)
+
+
+# --------------------------------------------------------------------------------------------------------- hashing
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _pin_path(path: Path) -> Path:
+    return path.with_name(path.name + PIN_SUFFIX)
+
+
+def _read_pin(path: Path) -> str | None:
+    """Digest stored in ``<file>.sha256`` (``sha256sum`` format), if that file exists."""
+    pin = _pin_path(path)
+    if not pin.is_file():
+        return None
+    fields = pin.read_text().split()
+    if not fields:
+        raise HashMismatchError(f"{pin} is empty; delete it to re-pin {path.name}")
+    return fields[0].lower()
+
+
+def _write_pin(path: Path, digest: str) -> None:
+    _pin_path(path).write_text(f"{digest}  {path.name}\n")
+
+
+def _verify(path: Path, expected: str | None, *, pin_if_unknown: bool) -> None:
+    """Check ``path`` against ``expected``, or against its ``.sha256`` pin when ``expected`` is ``None``.
+
+    With neither, the file is pinned (when ``pin_if_unknown``) so that later loads catch changes.
+    """
+    source = "the registered sha256"
+    if expected is None:
+        expected = _read_pin(path)
+        source = f"the digest pinned in {_pin_path(path)} on first use"
+    actual = file_sha256(path)
+    if expected is None:
+        if pin_if_unknown:
+            try:
+                _write_pin(path, actual)
+            except OSError as err:
+                warnings.warn(f"cannot pin {path} ({err}); its content will not be verified", stacklevel=3)
+        return
+    if actual != expected.lower():
+        raise HashMismatchError(
+            f"sha256 mismatch for {path}:\n  expected {expected.lower()} ({source})\n  got      {actual}\n"
+            f"The file is corrupt or was replaced. Delete it (and {_pin_path(path).name} if present) and download "
+            "it again."
+        )
+
+
+# -------------------------------------------------------------------------------------------------------- download
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    """A rich progress bar on stderr (a no-op display when ``enabled`` is False)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def _download(url: str, dst: Path, *, sha256: str | None, progress: bool) -> str:
+    """Stream ``url`` to ``dst`` atomically and return the sha256 of what was written."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if progress:
+        print(f"Downloading {url} to {dst}", file=sys.stderr)
+    # A unique name in the destination folder keeps the final rename atomic; open(..., "xb") respects the umask.
+    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(8)}.part")
+    digest = hashlib.sha256()
+    try:
+        try:
+            with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                with _progress_bar(progress) as bar:
+                    task = bar.add_task(dst.name, total=total)
+                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        bar.update(task, advance=len(chunk))
+                out.flush()
+                os.fsync(out.fileno())
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+            # HTTPError's own text carries the status code; URLError's reason is the readable part of its text.
+            reason = err if isinstance(err, urllib.error.HTTPError) else getattr(err, "reason", None) or err
+            raise DownloadError(f"download of {url} failed: {reason}") from err
+        actual = digest.hexdigest()
+        if sha256 is not None and actual != sha256.lower():
+            raise HashMismatchError(
+                f"sha256 mismatch for {url}:\n  expected {sha256.lower()}\n  got      {actual}\n"
+                f"Nothing was written to {dst}."
+            )
+        os.replace(tmp, dst)
+        return actual
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def download(url: str, dst: str | os.PathLike[str], *, sha256: str | None = None, progress: bool = True) -> Path:
+    """Download ``url`` (``http(s)://`` or ``file://``) to ``dst``, checking its sha256 while streaming.
+
+    The data goes to a temporary file in ``dst``'s folder, which is renamed onto ``dst`` only when complete and, if
+    ``sha256`` is given, matching; on any failure no file is left behind. There are no retries: a network failure
+    raises at once.
+
+    Args:
+        url: source address.
+        dst: destination file; missing parent folders are created; an existing file is replaced.
+        sha256: expected full hex digest, or ``None`` to skip the check.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        ``dst`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        DownloadError: the source could not be read.
+        HashMismatchError: the downloaded bytes have another digest (the message carries both).
+    """
+    dst = Path(dst).expanduser()
+    _download(url, dst, sha256=sha256, progress=progress)
+    return dst
+
+
+# --------------------------------------------------------------------------------------------------- resolve names
+
+
+def _close_matches(name: str) -> list[str]:
+    candidates = sorted(set(METHODS) | set(PRETRAINED))
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
+    prefix = name.split(".", 1)[0]
+    return close or [c for c in candidates if c.startswith(prefix)]
+
+
+def _unknown(name: str) -> UnknownModelError:
+    _ensure_methods_imported()
+    close = _close_matches(name)
+    hint = f"; did you mean: {', '.join(close)}?" if close else ""
+    return UnknownModelError(
+        f"unknown model {name!r}{hint} (zoo.list_models() lists methods, zoo.list_models(pretrained=True) weights)"
+    )
+
+
+def _pretrained_entry(name: str) -> PretrainedEntry:
+    _ensure_methods_imported()
+    if name in PRETRAINED:
+        return PRETRAINED[name]
+    raise _unknown(name)
+
+
+def _no_published_weights(label: str, method: str) -> WeightsUnavailableError:
+    return WeightsUnavailableError(
+        f"no published weights for {label} yet; train one with `zoo fit --config configs/{method}.yaml` and load the "
+        "resulting .ckpt or bundle with zoo.load(path)"
+    )
+
+
+def resolve_weights(
+    name_or_entry: str | PretrainedEntry,
+    *,
+    weights_dir: str | os.PathLike[str] | None = None,
+    check_hash: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Local path of registered weights, downloading them into the cache when needed.
+
+    The file (named ``entry.file_name``) is looked for in ``weights_dir``, then ``$ZOO_WEIGHTS_DIR``, then
+    :func:`weights_cache_dir`. If absent everywhere, it is downloaded into the cache, unless ``ZOO_OFFLINE=1`` or
+    ``HF_HUB_OFFLINE=1``, where the miss raises at once.
+
+    The sha256 is checked on every call, for cached and local files alike. Entries registered with
+    ``sha256=None`` (official files nobody hashed yet) are pinned on first use: the digest is written to
+    ``<file>.sha256`` beside the file (at download time for cached files, on first load for local ones) and later
+    calls check against that pin. Delete the ``.sha256`` file to accept a deliberately replaced file.
+
+    Args:
+        name_or_entry: a registered pretrained name (``"cyclegan.horse2zebra"``) or a :class:`PretrainedEntry`.
+        weights_dir: folder searched before ``$ZOO_WEIGHTS_DIR`` and the cache.
+        check_hash: verify the sha256 (or pin) of the file; turn off only for files you just verified yourself.
+        progress: show a progress bar while downloading.
+
+    Returns:
+        Path of the verified file.
+
+    Raises:
+        UnknownModelError: ``name_or_entry`` is an unknown name.
+        WeightsUnavailableError: no published weights, an offline miss, or a failed download; the message names the
+            file, the folders it may be put in and the URL.
+        HashMismatchError: the file on disk (or the download) does not match the expected digest.
+    """
+    if isinstance(name_or_entry, PretrainedEntry):
+        entry, label = name_or_entry, f"{name_or_entry.method} ({name_or_entry.file_name})"
+    else:
+        entry, label = _pretrained_entry(name_or_entry), repr(name_or_entry)
+    file_name = entry.file_name
+    if file_name is None:
+        raise _no_published_weights(label, entry.method)
+
+    for folder in _search_dirs(weights_dir):
+        path = folder / file_name
+        if path.is_file():
+            if check_hash:
+                _verify(path, entry.sha256, pin_if_unknown=True)
+            return path
+
+    where = _where_to_put(file_name, weights_dir)
+    if entry.url is None:
+        err = _no_published_weights(label, entry.method)
+        raise WeightsUnavailableError(f"{err}\n(if you have {file_name}, put it at one of:\n{where})")
+    if is_offline():
+        raise WeightsUnavailableError(
+            f"weights {file_name} for {label} are not on disk and downloads are off (ZOO_OFFLINE/HF_HUB_OFFLINE).\n"
+            f"Download {entry.url} and put it at one of:\n{where}"
+        )
+    dst = weights_cache_dir() / file_name
+    try:
+        digest = _download(entry.url, dst, sha256=entry.sha256, progress=progress)
+    except DownloadError as err:
+        raise WeightsUnavailableError(
+            f"could not download weights {file_name} for {label}: {err}\nDownload {entry.url} yourself (or copy "
+            f"the file from another machine) and put it at one of:\n{where}"
+        ) from err
+    except HashMismatchError as err:
+        raise HashMismatchError(f"{err}\nIf you have a good copy of {file_name}, put it at one of:\n{where}") from err
+    if entry.sha256 is None:
+        _write_pin(dst, digest)
+    return dst
+
+
+def download_weights(name: str, *, weights_dir: str | Path | None = None) -> Path:
+    """Fetch registered weights into the cache (``zoo download NAME``) and print where they are.
+
+    Args:
+        name: registered pretrained name, e.g. ``"cyclegan.horse2zebra"``.
+        weights_dir: folder searched first; a file there is verified instead of downloaded.
+
+    Returns:
+        Path of the verified file.
+    """
+    path = resolve_weights(name, weights_dir=weights_dir)
+    print(f"{name}: {path}")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------- bundles
+
+
+def _zoo_version() -> str:
+    try:
+        from zoo import __version__  # type: ignore[attr-defined]
+
+        return str(__version__)
+    except ImportError:
+        try:
+            return importlib.metadata.version("zoo")
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (Path, os.PathLike)):
+        return os.fspath(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON-serialisable")
+
+
+def _model_config(model: nn.Module) -> dict[str, Any]:
+    cls = type(model)
+    hparams = dict(getattr(model, "hparams", {}) or {})
+    init_args = {k: v for k, v in hparams.items() if k not in _BOOKKEEPING_KEYS}
+    for key, value in init_args.items():
+        try:
+            json.dumps(value, default=_json_default)
+        except TypeError as err:
+            raise TypeError(f"hyperparameter {key!r} of {cls.__qualname__} cannot go into a bundle: {err}") from None
+    return {
+        "method": getattr(cls, "method_name", None),
+        "class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "init_args": init_args,
+        "zoo_version": _zoo_version(),
+    }
+
+
+def _dedupe_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Contiguous CPU tensors safetensors can store, plus ``{alias: kept name}`` for tensors that were the same view.
+
+    Tied weights (one tensor under two names) are stored once; other tensors that overlap in memory are copied.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    views: dict[tuple[Any, ...], str] = {}
+    storages: set[tuple[str, int]] = set()
+    for name, tensor in state_dict.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"state dict entry {name!r} is a {type(tensor).__name__}, not a tensor")
+        tensor = tensor.detach()
+        storage = (str(tensor.device), tensor.untyped_storage().data_ptr())
+        view = (*storage, tensor.storage_offset(), tensor.dtype, tuple(tensor.shape), tensor.stride())
+        if tensor.numel() and view in views:
+            aliases[name] = views[view]
+            continue
+        shared = tensor.numel() > 0 and storage in storages
+        views[view] = name
+        storages.add(storage)
+        tensor = tensor.to("cpu")
+        tensors[name] = tensor.clone().contiguous() if shared else tensor.contiguous()
+    return tensors, aliases
+
+
+def save_bundle(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
+    """Write ``model`` as a bundle: ``config.json`` plus ``model.safetensors`` (no pickle).
+
+    ``config.json`` holds ``{"method", "class_path", "init_args", "zoo_version"}`` with ``init_args`` taken from
+    ``model.hparams`` (so the model must have called ``save_hyperparameters()``, and its hyperparameters must be JSON
+    values). ``model.safetensors`` holds the state dict, each tied tensor once, and repeats the configuration in its
+    string metadata (``zoo_config``), so the safetensors file alone can be loaded too.
+
+    Args:
+        model: a module of a registered method (any ``nn.Module`` with ``hparams`` works).
+        directory: bundle folder; created if missing, existing bundle files are replaced.
+
+    Returns:
+        The bundle folder.
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory).expanduser()
+    directory.mkdir(parents=True, exist_ok=True)
+    config = _model_config(model)
+    config_text = json.dumps(config, indent=2, default=_json_default, sort_keys=True)
+    tensors, aliases = _dedupe_state_dict(model.state_dict())
+    metadata = {"format": "pt", "zoo_config": config_text, "zoo_aliases": json.dumps(aliases)}
+    save_file(tensors, str(directory / BUNDLE_WEIGHTS), metadata=metadata)
+    (directory / BUNDLE_CONFIG).write_text(config_text + "\n")
+    return directory
+
+
+def _import_class(class_path: str, source: Path) -> type:
+    module_name, _, attr = class_path.rpartition(".")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ImportError(f"{source}: cannot import class {class_path!r}: {err}") from err
+    if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
+        raise TypeError(f"{source}: {class_path!r} is not a torch.nn.Module class; refusing to instantiate it")
+    return obj
+
+
+def _resolve_class(method: str | None, class_path: str | None, source: Path) -> type:
+    """The model class named by a registered ``method`` name (preferred) or an import ``class_path``."""
+    if method:
+        _ensure_methods_imported()
+        if method in METHODS:
+            return METHODS[method]
+    if class_path:
+        return _import_class(class_path, source)
+    if method:
+        raise _unknown(method)
+    raise ValueError(f"{source} names no model class (neither a method name nor a class path)")
+
+
+def _constructor_args(cls: type, init_args: Mapping[str, Any]) -> dict[str, Any]:
+    """``init_args`` without bookkeeping keys; a ``method`` key is kept only if the constructor takes it."""
+    args = {k: v for k, v in init_args.items() if k not in _BOOKKEEPING_KEYS}
+    if "method" in args:
+        params = inspect.signature(cls.__init__).parameters
+        takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        if "method" not in params and not takes_kwargs:
+            args.pop("method")
+    return args
+
+
+def _build(cls: type, init_args: Mapping[str, Any], source: Path) -> nn.Module:
+    try:
+        return cls(**_constructor_args(cls, init_args))
+    except TypeError as err:
+        raise TypeError(f"{source}: cannot build {cls.__qualname__} from its saved arguments: {err}") from err
+
+
+def _load_state(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: Path) -> None:
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as err:
+        raise RuntimeError(f"{source}: weights do not fit {type(model).__qualname__}: {err}") from err
+
+
+def _finish(model: nn.Module, map_location: str | torch.device) -> nn.Module:
+    return model.to(map_location).eval()
+
+
+def _read_bundle_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """Tensors (aliases restored) and the embedded configuration of a bundle's safetensors file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
+    try:
+        aliases = json.loads(metadata.get("zoo_aliases", "{}"))
+        config = json.loads(metadata["zoo_config"]) if "zoo_config" in metadata else None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: malformed zoo metadata: {err}") from err
+    for alias, kept in aliases.items():
+        tensors[alias] = tensors[kept]
+    return tensors, config
+
+
+def _is_bundle_file(path: Path) -> bool:
+    """Whether a safetensors file carries zoo's configuration (in its metadata or a ``config.json`` beside it)."""
+    from safetensors.torch import safe_open
+
+    if path.name == BUNDLE_WEIGHTS and path.with_name(BUNDLE_CONFIG).is_file():
+        return True
+    from safetensors import SafetensorError
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return "zoo_config" in (f.metadata() or {})
+    except (SafetensorError, OSError) as err:
+        raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
+
+
+def load_bundle(directory: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model saved by :func:`save_bundle`.
+
+    Args:
+        directory: the bundle folder, or its ``model.safetensors`` file (whose metadata carries the configuration;
+            a ``config.json`` next to a ``model.safetensors`` takes precedence).
+        map_location: device the model is moved to.
+
+    Returns:
+        The model in eval mode.
+    """
+    path = Path(directory).expanduser()
+    if path.is_dir():
+        weights = path / BUNDLE_WEIGHTS
+        if not weights.is_file():
+            raise FileNotFoundError(f"{path} is not a zoo bundle: {BUNDLE_WEIGHTS} is missing")
+    elif path.is_file():
+        weights = path
+    else:
+        raise FileNotFoundError(f"no bundle at {path}")
+    return _load_bundle_file(weights, map_location=map_location)
+
+
+def _load_bundle_file(
+    weights: Path, *, map_location: str | torch.device, entry: PretrainedEntry | None = None
+) -> nn.Module:
+    tensors, config = _read_bundle_file(weights)
+    config_file = weights.with_name(BUNDLE_CONFIG)
+    if weights.name == BUNDLE_WEIGHTS and config_file.is_file():
+        try:
+            config = json.loads(config_file.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{config_file} is not valid JSON: {err}") from err
+    if entry is not None:
+        config = {**(config or {}), "method": entry.method}
+        config["init_args"] = {**config.get("init_args", {}), **entry.init_args}
+    if config is None:
+        raise ValueError(f"{weights} has no zoo configuration (no {BUNDLE_CONFIG} beside it, no zoo_config metadata)")
+    cls = _resolve_class(config.get("method"), config.get("class_path"), weights)
+    model = _build(cls, config.get("init_args", {}), weights)
+    _load_state(model, tensors, weights)
+    return _finish(model, map_location)
+
+
+# --------------------------------------------------------------------------------------------------- checkpoints
+
+
+def _torch_load(path: Path) -> Any:
+    """``torch.load`` restricted to tensors and plain containers; anything else is refused, never executed."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise pickle.UnpicklingError(
+            f"refusing to load {path}: it contains pickled objects other than tensors and plain containers, which "
+            f"weights_only=True rejects (zoo never unpickles arbitrary code). Details: {err}"
+        ) from err
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ValueError(f"{path} is not a readable torch checkpoint: {err}") from err
+
+
+def _is_lightning_checkpoint(obj: Any) -> bool:
+    return isinstance(obj, dict) and "state_dict" in obj and (
+        "pytorch-lightning_version" in obj or "hyper_parameters" in obj
+    )
+
+
+def _load_lightning(
+    path: Path, ckpt: dict[str, Any], *, method: str | None, map_location: str | torch.device
+) -> nn.Module:
+    hparams = dict(ckpt.get("hyper_parameters") or {})
+    stored_method = ckpt.get("zoo_method") if isinstance(ckpt.get("zoo_method"), str) else None
+    if stored_method is None and isinstance(hparams.get("method"), str):
+        stored_method = hparams["method"]
+    if method is not None:
+        cls = get_method(method)
+    elif hparams.get("_class_path"):
+        cls = _import_class(str(hparams["_class_path"]), path)
+    elif stored_method:
+        cls = _resolve_class(stored_method, None, path)
+    else:
+        raise ValueError(
+            f"{path} does not say which model class it holds (no hyper_parameters['_class_path'] or 'method'); "
+            "pass method=NAME, e.g. zoo.load(path, method='cyclegan')"
+        )
+    model = _build(cls, hparams, path)
+    _load_state(model, ckpt["state_dict"], path)
+    return _finish(model, map_location)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    return _torch_load(path)
+
+
+def _load_official(
+    path: Path,
+    *,
+    method: str,
+    net: str | None,
+    init_args: Mapping[str, Any],
+    map_location: str | torch.device,
+    state_dict: Any = None,
+) -> nn.Module:
+    cls = get_method(method)
+    if not callable(getattr(cls, "load_official_weights", None)):
+        raise TypeError(f"method {method!r} ({cls.__qualname__}) cannot load official weights")
+    model = _build(cls, init_args, path)
+    state_dict = _read_state_dict(path) if state_dict is None else state_dict
+    if net is None:
+        model.load_official_weights(state_dict)
+    else:
+        model.load_official_weights(state_dict, net=net)
+    return _finish(model, map_location)
+
+
+# ------------------------------------------------------------------------------------------------------ public API
+
+
+def load(
+    name_or_path: str | os.PathLike[str],
+    *,
+    map_location: str | torch.device = "cpu",
+    check_hash: bool = True,
+    weights_dir: str | os.PathLike[str] | None = None,
+    method: str | None = None,
+    net: str | None = None,
+) -> nn.Module:
+    """Load a model with weights, ready for inference.
+
+    ``name_or_path`` may be:
+
+    1. a Lightning ``.ckpt`` written by ``zoo fit``: the class comes from ``hyper_parameters["_class_path"]``
+       (stored by LightningCLI) or a ``"method"`` hyperparameter, or from ``method=``; the model is rebuilt from
+       the saved constructor arguments;
+    2. a bundle folder written by :func:`save_bundle`, or its ``model.safetensors``;
+    3. a registered pretrained name such as ``"cyclegan.horse2zebra"``, resolved by :func:`resolve_weights`
+       (local folders first, sha256 checked on every load);
+    4. an official authors' checkpoint, with ``method=`` and ``net=`` naming the method and the network it holds;
+       it goes through the method's ``load_official_weights``.
+
+    Files are never unpickled beyond tensors and plain containers (``weights_only=True``).
+
+    Args:
+        name_or_path: registered pretrained name or path.
+        map_location: device the model is moved to.
+        check_hash: verify the sha256 of registered weights (and of a ``<file>.sha256`` pin beside a local file).
+        weights_dir: folder searched first for registered weights.
+        method: registered method name of an official checkpoint, or of a ``.ckpt`` that does not record its class.
+        net: network of ``method`` an official checkpoint holds (``"G"``, ``"G_A"``); the method's default if None.
+
+    Returns:
+        The model (a ``LightningModule`` of a registered method) in eval mode on ``map_location``.
+
+    Raises:
+        UnknownModelError: an unknown name (the message lists close matches).
+        ValueError: a bare method name (use :func:`create`), or a file zoo cannot identify.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return _load_path(path, map_location=map_location, check_hash=check_hash, method=method, net=net)
+    name = os.fspath(name_or_path)
+    _ensure_methods_imported()
+    if name in PRETRAINED:
+        return _load_pretrained(name, map_location=map_location, check_hash=check_hash, weights_dir=weights_dir)
+    if name in METHODS:
+        tags = [n for n in sorted(PRETRAINED) if n.startswith(name + ".")]
+        offer = f"pretrained weights: {', '.join(tags)}" if tags else "no pretrained weights are registered for it yet"
+        raise ValueError(
+            f"{name!r} is a method, not a set of weights; use zoo.create({name!r}) for a randomly initialised model, "
+            f"or load one of its {offer}"
+        )
+    if os.sep in name or "/" in name or path.suffix in {".ckpt", ".safetensors", ".pth", ".pt", ".bin"}:
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    raise _unknown(name)
+
+
+def _load_path(
+    path: Path, *, map_location: str | torch.device, check_hash: bool, method: str | None, net: str | None
+) -> nn.Module:
+    if path.is_dir():
+        if not (path / BUNDLE_WEIGHTS).is_file():
+            raise FileNotFoundError(f"{path} is a folder but not a zoo bundle: {BUNDLE_WEIGHTS} is missing")
+        path = path / BUNDLE_WEIGHTS
+    if check_hash:
+        _verify(path, None, pin_if_unknown=False)
+    if path.suffix == ".safetensors":
+        if method is not None and not _is_bundle_file(path):
+            return _load_official(path, method=method, net=net, init_args={}, map_location=map_location)
+        return _load_bundle_file(path, map_location=map_location)
+    obj = _torch_load(path)
+    if _is_lightning_checkpoint(obj):
+        return _load_lightning(path, obj, method=method, map_location=map_location)
+    if method is not None:
+        return _load_official(path, method=method, net=net, init_args={}, map_location=map_location, state_dict=obj)
+    raise ValueError(
+        f"{path} is not a Lightning checkpoint or a zoo bundle; if it is an official checkpoint, pass "
+        "method= and net=, e.g. zoo.load(path, method='cyclegan', net='G_A')"
+    )
+
+
+def _load_pretrained(
+    name: str,
+    *,
+    map_location: str | torch.device,
+    check_hash: bool,
+    weights_dir: str | os.PathLike[str] | None,
+) -> nn.Module:
+    entry = PRETRAINED[name]
+    path = resolve_weights(name, weights_dir=weights_dir, check_hash=check_hash)
+    if entry.format == "official":
+        return _load_official(
+            path, method=entry.method, net=entry.official_net, init_args=entry.init_args, map_location=map_location
+        )
+    return _load_bundle_file(path, map_location=map_location, entry=entry)
+
+
+def create(name: str, **overrides: Any) -> nn.Module:
+    """A randomly initialised model of a registered method (in training mode).
+
+    Args:
+        name: a method name (``"cyclegan"``), or a pretrained name whose ``init_args`` are used as the starting
+            configuration (its weights are not loaded).
+        **overrides: constructor arguments that replace the defaults.
+
+    Returns:
+        The new model.
+
+    Raises:
+        UnknownModelError: ``name`` is not registered (the message lists close matches).
+    """
+    _ensure_methods_imported()
+    if name in METHODS:
+        return METHODS[name](**overrides)
+    if name in PRETRAINED:
+        entry = PRETRAINED[name]
+        return get_method(entry.method)(**{**entry.init_args, **overrides})
+    raise _unknown(name)
