@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
 from zoo.methods._common import (
     StepOutput,
+    adam,
     check_images,
     convert_official_network_state,
     official_init_args,
@@ -386,10 +387,8 @@ class CycleGAN(L.LightningModule):
     def configure_optimizers(self):
         h = self.hparams
         betas = (h.beta1, h.beta2)
-        opt_g = torch.optim.Adam(chain(self.generator_a2b.parameters(), self.generator_b2a.parameters()), lr=h.lr,
-                                 betas=betas)
-        opt_d = torch.optim.Adam(chain(self.discriminator_b.parameters(), self.discriminator_a.parameters()),
-                                 lr=h.lr, betas=betas)
+        opt_g = adam(chain(self.generator_a2b.parameters(), self.generator_b2a.parameters()), lr=h.lr, betas=betas)
+        opt_d = adam(chain(self.discriminator_b.parameters(), self.discriminator_a.parameters()), lr=h.lr, betas=betas)
         schedulers = [build_scheduler(o, policy=h.lr_policy, n_epochs=h.n_epochs, n_epochs_decay=h.n_epochs_decay,
                                       epoch_count=h.epoch_count, lr_decay_iters=h.lr_decay_iters)
                       for o in (opt_g, opt_d)]

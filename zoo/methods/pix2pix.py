@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
 from zoo.methods._common import (
     StepOutput,
+    adam,
     check_images,
     convert_official_network_state,
     official_init_args,
@@ -277,8 +278,8 @@ class Pix2Pix(L.LightningModule):
 
     def configure_optimizers(self):
         h = self.hparams
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))
+        opt_g = adam(self.generator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))
+        opt_d = adam(self.discriminator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))
         schedulers = [build_scheduler(o, policy=h.lr_policy, n_epochs=h.n_epochs, n_epochs_decay=h.n_epochs_decay,
                                       epoch_count=h.epoch_count, lr_decay_iters=h.lr_decay_iters)
                       for o in (opt_g, opt_d)]
