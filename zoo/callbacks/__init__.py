@@ -1,0 +1,7 @@
+"""Callbacks and helpers shared by every method: sample grids, checkpoints in iterations, EMA weights."""
+
+from zoo.callbacks.ema import ExponentialMovingAverage
+from zoo.callbacks.image_grid import ImageGrid, make_translation_grid
+from zoo.trainer import IterationCheckpoint
+
+__all__ = ["ExponentialMovingAverage", "ImageGrid", "IterationCheckpoint", "make_translation_grid"]
