@@ -53,8 +53,16 @@ def test_fixed_batch_is_the_first_validation_images(tmp_path):
     torch.testing.assert_close(grid._batch["real_b"], expected["real_b"])
 
 
+def test_fixed_images_are_used_even_with_validation_switched_off(tmp_path):
+    data = TinyData(length=16, val_length=3, batch_size=2)
+    grid = ImageGrid(every_n_iterations=None, num_images=3)
+    _fit(tmp_path, grid, max_steps=2, datamodule=data, limit_val_batches=0)
+    torch.testing.assert_close(grid._batch["real_a"], data.fixed_batch(3)["real_a"])
+
+
 def test_first_training_batch_without_validation(tmp_path):
     data = TinyData(length=16, batch_size=2)
+    data.fixed_batch = None  # a DataModule without fixed validation images
     grid = ImageGrid(every_n_iterations=None, num_images=4)
     _fit(tmp_path, grid, max_steps=2, datamodule=data, limit_val_batches=0)
     first_train_batch = next(iter(data.train_dataloader()))
@@ -98,7 +106,9 @@ def test_wandb_logger_receives_the_grids(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")  # the real log_image code path, without a wandb service
     logger = _RecordingWandb(save_dir=str(tmp_path))
     grid = ImageGrid(every_n_iterations=2, at_validation_end=False, at_train_end=False, num_images=3)
-    _fit(tmp_path, grid, max_steps=2, logger=logger, limit_val_batches=0)
+    data = TinyData(length=16, batch_size=2)
+    data.fixed_batch = None  # the grid then shows the first training batch
+    _fit(tmp_path, grid, max_steps=2, logger=logger, limit_val_batches=0, datamodule=data)
     assert [(key, step) for key, step, _ in logger.images] == [("samples/a2b", 1), ("samples/b2a", 1)]
     assert logger.images[0][2] == (3, 2 * 8 + 3 * 2, 2 * 8 + 3 * 2)  # 2 images: the batch size
     import wandb
