@@ -5,7 +5,8 @@ belongs to that method alone. Prints one row per method:
 
     python bench/bench_methods.py                       # every method, CPU, 2 threads, fp32
     python bench/bench_methods.py --methods cyclegan --iterations 5
-    python bench/bench_methods.py --device cuda --precision bf16 --channels-last
+    python bench/bench_methods.py --device cuda --precision bf16
+    python bench/bench_methods.py --methods pix2pix cyclegan --reference   # vs the official loop
 
 Compare ratios taken in the same run: shared machines are noisy.
 """
@@ -38,16 +39,20 @@ def _batch(model, size, batch_size, device):
 
 
 def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
-            threads: int) -> dict:
+            threads: int, with_reference: bool = False) -> dict:
     import torch
 
     import zoo
 
     torch.set_num_threads(threads)
     settings = PAPER_SETTINGS.get(method, {"init_args": {}, "size": (256, 256), "batch_size": 1})
-    model = zoo.create(method, **settings["init_args"]).to(device)
+    init_args = dict(settings["init_args"])
+    if not channels_last:
+        init_args["channels_last"] = False
+    model = zoo.create(method, **init_args).to(device)
+    model.setup("fit")  # what the Trainer does first: e.g. the channels-last conversion
+    channels_last = bool(getattr(model.hparams, "channels_last", False))
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
     model.train()
     optimizers, _ = model.configure_optimizers()
     real_a, real_b = (x.contiguous(memory_format=memory_format)
@@ -62,14 +67,32 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
         with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
             model.optimization_step(real_a, real_b, *optimizers)
 
+    reference = None
+    if with_reference:
+        from official_loops import OFFICIAL_LOOPS
+
+        if method in OFFICIAL_LOOPS:
+            reference = OFFICIAL_LOOPS[method](model)
+            ref_a, ref_b = real_a.contiguous(), real_b.contiguous()
+
+    def timed(fn) -> float:
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        return time.perf_counter() - start
+
     for _ in range(warmup):
         step()
-    sync()
-    start = time.perf_counter()
-    for _ in range(iterations):
-        step()
-    sync()
-    train_s = (time.perf_counter() - start) / iterations
+        if reference is not None:
+            reference.step(ref_a, ref_b)
+    zoo_times, ref_times = [], []
+    for _ in range(iterations):  # interleaved, so machine noise hits both alike
+        zoo_times.append(timed(step))
+        if reference is not None:
+            ref_times.append(timed(lambda: reference.step(ref_a, ref_b)))
+    train_s = sum(zoo_times) / iterations
+    ref_s = sum(ref_times) / iterations if ref_times else None
 
     images = (real_a[:1] + 1) / 2
     for _ in range(warmup):
@@ -88,7 +111,8 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
     h, w = settings["size"]
     return {"method": method, "size": f"{h}x{w}", "batch": settings["batch_size"], "train_s_per_it": train_s,
             "train_it_per_s": 1 / train_s, "infer_s_per_call": infer_s, "infer_img_per_s": 1 / infer_s,
-            "peak_memory_gb": peak_gb, "device": device, "precision": precision, "threads": threads}
+            "peak_memory_gb": peak_gb, "device": device, "precision": precision, "threads": threads,
+            "official_loop_s_per_it": ref_s}
 
 
 def main() -> None:
@@ -98,14 +122,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--contiguous", action="store_true", help="train in NCHW instead of each method's default")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--reference", action="store_true",
+                        help="also time a re-creation of the official training loop (bench/official_loops.py), "
+                             "interleaved with zoo's, and print the speed ratio")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one method in this process
     args = parser.parse_args()
 
     if args.one:
-        result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision, args.channels_last,
-                         args.threads)
+        result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision, not args.contiguous,
+                         args.threads, args.reference)
         print("RESULT " + json.dumps(result))
         return
 
@@ -117,7 +144,8 @@ def main() -> None:
     for method in methods:
         cmd = [sys.executable, __file__, "--one", method, "--iterations", str(args.iterations), "--warmup",
                str(args.warmup), "--device", args.device, "--precision", args.precision, "--threads",
-               str(args.threads)] + (["--channels-last"] if args.channels_last else [])
+               str(args.threads)] + (["--contiguous"] if args.contiguous else []) + (
+                   ["--reference"] if args.reference else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line is None:
@@ -126,7 +154,10 @@ def main() -> None:
         r = json.loads(line[len("RESULT "):])
         print(f"{r['method']:10s} {r['size']:>8s} {r['batch']:>5d} {r['train_s_per_it']:>11.3f} "
               f"{r['train_it_per_s']:>7.2f} {r['infer_s_per_call']:>8.3f} {r['infer_img_per_s']:>7.2f} "
-              f"{r['peak_memory_gb']:>8.2f}")
+              f"{r['peak_memory_gb']:>8.2f}" + (
+                  f"   official loop {r['official_loop_s_per_it']:.3f} s/it, zoo is "
+                  f"{r['official_loop_s_per_it'] / r['train_s_per_it']:.2f}x as fast"
+                  if r.get("official_loop_s_per_it") else ""))
 
 
 if __name__ == "__main__":

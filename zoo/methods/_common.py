@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 __all__ = [
     "StepOutput",
+    "to_memory_format",
+    "capture_rng_state",
+    "restore_rng_state",
     "adam",
     "check_images",
     "to_model_range",
@@ -147,3 +152,29 @@ def adam(params: Iterable[nn.Parameter], *, lr: float, betas: tuple[float, float
     params = list(params)
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
     return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None)
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """torch (CPU and current CUDA device) and Python ``random`` states, for bit-exact resumption (dropout, noise)."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any] | None) -> None:
+    """Inverse of :func:`capture_rng_state`; missing entries are left alone."""
+    if not state:
+        return
+    if "torch" in state:
+        torch.set_rng_state(state["torch"].cpu())
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"].cpu())
+
+
+def to_memory_format(images: Tensor, channels_last: bool) -> Tensor:
+    """(B, C, H, W) in the channels-last layout when asked (a no-op otherwise)."""
+    return images.contiguous(memory_format=torch.channels_last) if channels_last else images
