@@ -114,6 +114,7 @@ def test_wandb_logger_receives_the_grids(tmp_path, monkeypatch):
     import wandb
 
     wandb.finish()
+    wandb.teardown()  # drop the process-wide "disabled" setup so later tests get a real offline run
 
 
 def test_modules_without_translate_are_skipped(tmp_path):
