@@ -146,7 +146,8 @@ def main() -> None:
                str(args.warmup), "--device", args.device, "--precision", args.precision, "--threads",
                str(args.threads)] + (["--contiguous"] if args.contiguous else []) + (
                    ["--reference"] if args.reference else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line is None:
             print(f"{method:10s} failed:\n{proc.stderr[-2000:]}")

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 METHODS: dict[str, type] = {}
-PRETRAINED: dict[str, "PretrainedEntry"] = {}
+PRETRAINED: dict[str, PretrainedEntry] = {}
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def test_seeded_construction_and_training_are_deterministic(name):
         return model
 
     first, second = run(), run()
-    for (n, p1), p2 in zip(first.state_dict().items(), second.state_dict().values()):
+    for (n, p1), p2 in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(p1, p2), f"{name}: {n} differs between identical seeded runs"
 
 

@@ -170,8 +170,8 @@ def test_lightning_training_step_equals_the_direct_official_step():
                             enable_progress_bar=False, enable_model_summary=False)
         trainer.fit(via_trainer, loader)
         assert trainer.global_step == 2  # one iteration = two optimizer steps in Lightning's count
-        for (name, p1), p2 in zip(direct.named_parameters(), via_trainer.parameters()):
-            torch.testing.assert_close(p2, p1, msg=lambda m: f"{name}: {m}")
+        for (name, p1), p2 in zip(direct.named_parameters(), via_trainer.parameters(), strict=True):
+            torch.testing.assert_close(p2, p1, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_legacy_lr_loop_decays_one_epoch_earlier():
@@ -180,16 +180,16 @@ def test_legacy_lr_loop_decays_one_epoch_earlier():
     for step_at in ("epoch_end", "epoch_start"):
         model = CycleGAN(**TINY_CYCLEGAN, n_epochs=1, n_epochs_decay=2, lr_step_at=step_at)
         loader = DataLoader([{"real_a": x[0], "real_b": x[0]}], batch_size=1)
-        seen = []
-
         class Record(L.Callback):
+            seen: list[float] = []
+
             def on_train_epoch_end(self, trainer, pl_module):
-                seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+                self.seen.append(trainer.optimizers[0].param_groups[0]["lr"])
 
         trainer = L.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, callbacks=[Record()])
         # the record runs before the module's own epoch-end step, i.e. it sees the lr used during the epoch
         trainer.fit(model, loader)
-        lrs[step_at] = seen
+        lrs[step_at] = Record.seen
     assert lrs["epoch_end"] == pytest.approx([2e-4, 2e-4 * 2 / 3, 2e-4 / 3])
     assert lrs["epoch_start"] == pytest.approx([2e-4 * 2 / 3, 2e-4 / 3, 0.0])

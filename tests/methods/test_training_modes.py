@@ -68,9 +68,9 @@ def test_resume_mid_epoch_is_exact(name, tmp_path):
     ckpt = first_half.run_dir / "checkpoints" / "last.ckpt"
     resumed, trainer = run(6, tmp_path / "resumed", ckpt_path=str(ckpt))
     assert trainer.iterations == 6
-    for (key, expected), actual in zip(straight.state_dict().items(), resumed.state_dict().values()):
+    for (key, expected), actual in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(expected, actual), f"{name}: {key} differs after resuming"
     if name == "cyclegan":
         assert len(straight.pool_fake_b.images) == len(resumed.pool_fake_b.images) == 2
-        for a, b in zip(straight.pool_fake_b.images, resumed.pool_fake_b.images):
+        for a, b in zip(straight.pool_fake_b.images, resumed.pool_fake_b.images, strict=True):
             assert torch.equal(a, b)

@@ -13,8 +13,14 @@ import torch
 from tests.parity.manifest import assert_close, cases, load_tensors, strip
 from zoo.losses import gan_loss
 from zoo.methods import CycleGAN, Pix2Pix
-from zoo.nets import NLayerDiscriminator, PixelDiscriminator, ResnetGenerator, UnetGenerator
-from zoo.nets import build_discriminator, build_generator
+from zoo.nets import (
+    NLayerDiscriminator,
+    PixelDiscriminator,
+    ResnetGenerator,
+    UnetGenerator,
+    build_discriminator,
+    build_generator,
+)
 from zoo.schedules import lr_per_epoch
 
 pytestmark = pytest.mark.parity

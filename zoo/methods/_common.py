@@ -4,15 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import random
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
+if TYPE_CHECKING:
+    import lightning as L
+
 __all__ = [
     "StepOutput",
+    "backward",
+    "iteration_index",
+    "build_official_schedulers",
+    "step_schedulers_at",
+    "official_attribute",
+    "load_official_network",
+    "RESUME_RNG_KEY",
+    "stash_rng_state_for_resume",
+    "apply_stashed_rng_state",
     "to_memory_format",
     "capture_rng_state",
     "restore_rng_state",
@@ -26,6 +39,7 @@ __all__ = [
     "run_generator",
     "convert_official_network_state",
     "official_init_args",
+    "official_network_init_args",
 ]
 
 _NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -123,6 +137,22 @@ def official_init_args(opt: dict, mapping: dict[str, str]) -> dict:
     return args
 
 
+def official_network_init_args(generator_args: dict, discriminator_args: dict) -> dict:
+    """zoo arguments from the official ``define_G``/``ResnetGenerator`` and ``define_D`` constructor arguments."""
+    args = official_init_args(generator_args, {"ngf": "ngf", "netG": "generator", "norm": "norm",
+                                               "use_dropout": "use_dropout", "padding_type": "padding_type",
+                                               "input_nc": "input_nc", "output_nc": "output_nc"})
+    if "n_blocks" in generator_args:  # the ResnetGenerator class takes a block count instead of a name
+        args["generator"] = f"resnet_{generator_args['n_blocks']}blocks"
+    if "num_downs" in generator_args:
+        args["generator"] = f"unet_{2 ** generator_args['num_downs']}"
+    args.update(official_init_args(discriminator_args, {"ndf": "ndf", "netD": "discriminator",
+                                                        "n_layers_D": "n_layers_d"}))
+    if "n_layers" in discriminator_args:  # the NLayerDiscriminator class
+        args.update(discriminator="n_layers", n_layers_d=discriminator_args["n_layers"])
+    return args
+
+
 @dataclass
 class StepOutput:
     """What one training iteration produced: (weighted) loss terms and the images computed on the way."""
@@ -178,3 +208,83 @@ def restore_rng_state(state: dict[str, Any] | None) -> None:
 def to_memory_format(images: Tensor, channels_last: bool) -> Tensor:
     """(B, C, H, W) in the channels-last layout when asked (a no-op otherwise)."""
     return images.contiguous(memory_format=torch.channels_last) if channels_last else images
+
+
+# -------------------------------------------------------------------------------------------------------------------
+# Pieces of the LightningModule contract that pix2pix-style methods share (functions, not a base class)
+# -------------------------------------------------------------------------------------------------------------------
+
+
+def backward(model: L.LightningModule, loss: Tensor) -> None:
+    """``manual_backward`` inside a Trainer (precision plugins, DDP), plain ``backward`` outside one."""
+    if getattr(model, "_trainer", None) is not None:
+        model.manual_backward(loss)
+    else:
+        loss.backward()
+
+
+def iteration_index(model: L.LightningModule) -> tuple[int, int | None]:
+    """(training batches completed, epoch) for messages; (0, None) outside a Trainer."""
+    trainer = getattr(model, "_trainer", None)
+    if trainer is None:
+        return 0, None
+    return trainer.fit_loop.epoch_loop.total_batch_idx, trainer.current_epoch
+
+
+def build_official_schedulers(optimizers: Iterable[torch.optim.Optimizer], hparams: Any) -> list[dict[str, Any]]:
+    """One official epoch-based scheduler per optimizer, from ``lr_policy``/``n_epochs``/... hyperparameters."""
+    from zoo.schedules import build_scheduler
+
+    return [{"scheduler": build_scheduler(o, policy=hparams.lr_policy, n_epochs=hparams.n_epochs,
+                                          n_epochs_decay=hparams.n_epochs_decay, epoch_count=hparams.epoch_count,
+                                          lr_decay_iters=hparams.lr_decay_iters), "interval": "epoch"}
+            for o in optimizers]
+
+
+def step_schedulers_at(model: L.LightningModule, when: str) -> None:
+    """Step every scheduler if ``model.hparams.lr_step_at == when`` (``epoch_start`` or ``epoch_end``)."""
+    from zoo.schedules import step_scheduler
+
+    if model.hparams.lr_step_at != when:
+        return
+    with warnings.catch_warnings():  # the legacy loop steps the schedule before the first optimizer step
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+        for scheduler in model.lr_schedulers():
+            step_scheduler(scheduler)
+
+
+def official_attribute(model: nn.Module, net: str) -> str:
+    """Attribute name of the official network ``net`` (``"G_A"`` -> ``"generator_a2b"``), via ``OFFICIAL_NETWORKS``."""
+    try:
+        return model.OFFICIAL_NETWORKS[net]
+    except KeyError:
+        raise ValueError(f"net must be one of {sorted(model.OFFICIAL_NETWORKS)}, got {net!r}") from None
+
+
+def load_official_network(model: nn.Module, state_dict: dict[str, Tensor], net: str, *, norm: str) -> None:
+    """Strictly load an official per-network state dict into ``model``'s network (and its EMA copy, if kept)."""
+    attr = official_attribute(model, net)
+    converted = convert_official_network_state(state_dict, norm=norm)
+    getattr(model, attr).load_state_dict(converted, strict=True)
+    ema = getattr(model, "ema", None)
+    if ema is not None and attr in ema:
+        ema[attr].module.load_state_dict(converted, strict=True)
+
+
+RESUME_RNG_KEY = "rng_state"
+
+
+def stash_rng_state_for_resume(model: nn.Module, checkpoint: dict[str, Any]) -> None:
+    """Keep the checkpoint's random state until :func:`apply_stashed_rng_state` runs at the first resumed batch.
+
+    Applying it later than ``on_load_checkpoint`` matters: creating the data-loader iterator draws from the global
+    generator, which the uninterrupted run did before the state was saved.
+    """
+    model._pending_rng_state = checkpoint.get(RESUME_RNG_KEY)
+
+
+def apply_stashed_rng_state(model: nn.Module) -> None:
+    state = getattr(model, "_pending_rng_state", None)
+    if state is not None:
+        restore_rng_state(state)
+        model._pending_rng_state = None

@@ -24,7 +24,6 @@ Config: ``configs/cyclegan.yaml`` (horse2zebra paper settings), ``configs/tiny/c
 
 from __future__ import annotations
 
-import warnings
 import random
 from itertools import chain
 from typing import Any, Literal
@@ -36,15 +35,24 @@ from torch import Tensor, nn
 
 from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
 from zoo.methods._common import (
+    RESUME_RNG_KEY,
     StepOutput,
     adam,
+    apply_stashed_rng_state,
+    backward,
+    build_official_schedulers,
     capture_rng_state,
     check_images,
     convert_official_network_state,
+    iteration_index,
+    load_official_network,
+    official_attribute,
     official_init_args,
-    restore_rng_state,
+    official_network_init_args,
     run_generator,
     set_requires_grad,
+    stash_rng_state_for_resume,
+    step_schedulers_at,
     to_memory_format,
 )
 from zoo.nets import build_discriminator, build_generator, generator_size_multiple
@@ -53,7 +61,7 @@ from zoo.nets.norm import NormType
 from zoo.nets.patch_discriminator import DiscriminatorType
 from zoo.nets.resnet_generator import PaddingType
 from zoo.registry import PretrainedEntry, register_method, register_pretrained
-from zoo.schedules import LRPolicy, StepAt, build_scheduler, step_scheduler
+from zoo.schedules import LRPolicy, StepAt
 
 __all__ = ["CycleGAN", "ImagePool"]
 
@@ -281,18 +289,6 @@ class CycleGAN(L.LightningModule):
                 "idt_a2b": h.lambda_b * h.lambda_identity, "idt_b2a": h.lambda_a * h.lambda_identity,
                 "d_b": 0.5, "d_a": 0.5, "gp_b": h.lambda_gp, "gp_a": h.lambda_gp}
 
-    def _backward(self, loss: Tensor) -> None:
-        if getattr(self, "_trainer", None) is not None:
-            self.manual_backward(loss)
-        else:
-            loss.backward()
-
-    def _iteration_index(self) -> tuple[int, int | None]:
-        trainer = getattr(self, "_trainer", None)
-        if trainer is None:
-            return 0, None
-        return trainer.fit_loop.epoch_loop.total_batch_idx, trainer.current_epoch
-
     @property
     def _per_sample_norm(self) -> bool:
         """Whether every network treats batch elements independently (instance/no norm).
@@ -368,7 +364,7 @@ class CycleGAN(L.LightningModule):
             Weighted loss terms (``g_total`` is their generator sum) and the generated images.
         """
         weights = self.loss_weights
-        iteration, epoch = self._iteration_index()
+        iteration, epoch = iteration_index(self)
         discriminators = (self.discriminator_b, self.discriminator_a)
 
         set_requires_grad(discriminators, False)
@@ -377,7 +373,7 @@ class CycleGAN(L.LightningModule):
         g_losses = {k: weights[k] * v for k, v in out.losses.items()}
         g_losses["g_total"] = sum(g_losses.values())
         check_finite(g_losses, iteration=iteration, epoch=epoch)
-        self._backward(g_losses["g_total"])
+        backward(self, g_losses["g_total"])
         opt_g.step()
         if self.ema is not None:
             for name, ema in self.ema.items():
@@ -388,7 +384,7 @@ class CycleGAN(L.LightningModule):
         d_terms = self.discriminator_losses(real_a, real_b, out.images["fake_a"], out.images["fake_b"])
         d_losses = {k: weights[k] * v for k, v in d_terms.items()}
         check_finite(d_losses, iteration=iteration, epoch=epoch)
-        self._backward(sum(d_losses.values()))
+        backward(self, sum(d_losses.values()))
         opt_d.step()
         return StepOutput({**g_losses, **d_losses}, out.images)
 
@@ -430,40 +426,28 @@ class CycleGAN(L.LightningModule):
         betas = (h.beta1, h.beta2)
         opt_g = adam(chain(self.generator_a2b.parameters(), self.generator_b2a.parameters()), lr=h.lr, betas=betas)
         opt_d = adam(chain(self.discriminator_b.parameters(), self.discriminator_a.parameters()), lr=h.lr, betas=betas)
-        schedulers = [build_scheduler(o, policy=h.lr_policy, n_epochs=h.n_epochs, n_epochs_decay=h.n_epochs_decay,
-                                      epoch_count=h.epoch_count, lr_decay_iters=h.lr_decay_iters)
-                      for o in (opt_g, opt_d)]
-        return [opt_g, opt_d], [{"scheduler": s, "interval": "epoch"} for s in schedulers]
+        return [opt_g, opt_d], build_official_schedulers((opt_g, opt_d), h)
 
     def on_train_epoch_start(self) -> None:
-        if self.hparams.lr_step_at == "epoch_start":
-            with warnings.catch_warnings():  # the legacy loop steps the schedule before the first optimizer step
-                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
-                for scheduler in self.lr_schedulers():
-                    step_scheduler(scheduler)
+        step_schedulers_at(self, "epoch_start")
 
     def on_train_epoch_end(self) -> None:
-        if self.hparams.lr_step_at == "epoch_end":
-            for scheduler in self.lr_schedulers():
-                step_scheduler(scheduler)
+        step_schedulers_at(self, "epoch_end")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["zoo_method"] = self.method_name
         checkpoint["image_pools"] = {"fake_b": self.pool_fake_b.state_dict(), "fake_a": self.pool_fake_a.state_dict()}
-        checkpoint["rng_state"] = capture_rng_state()
+        checkpoint[RESUME_RNG_KEY] = capture_rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         pools = checkpoint.get("image_pools")
         if pools:
             self.pool_fake_b.load_state_dict(pools["fake_b"], self.device)
             self.pool_fake_a.load_state_dict(pools["fake_a"], self.device)
-        # applied at the first batch after resuming, once the data loader has drawn its own seeds
-        self._pending_rng_state = checkpoint.get("rng_state")
+        stash_rng_state_for_resume(self, checkpoint)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        if getattr(self, "_pending_rng_state", None) is not None:
-            restore_rng_state(self._pending_rng_state)
-            self._pending_rng_state = None
+        apply_stashed_rng_state(self)
 
     # ---------------------------------------------------------------- official checkpoints
 
@@ -472,39 +456,23 @@ class CycleGAN(L.LightningModule):
         """zoo constructor arguments from official options (``opt``) and per-network ``define_G/D`` arguments."""
         args = official_init_args(opt, _OFFICIAL_OPTIONS)
         if networks:
-            g = networks.get("G_A", {}).get("args", {})
-            d = networks.get("D_A", {}).get("args", {})
-            args.update(official_init_args(g, {"ngf": "ngf", "netG": "generator", "norm": "norm",
-                                               "use_dropout": "use_dropout", "padding_type": "padding_type",
-                                               "input_nc": "input_nc", "output_nc": "output_nc"}))
-            if "n_blocks" in g:
-                args["generator"] = f"resnet_{g['n_blocks']}blocks"
-            args.update(official_init_args(d, {"ndf": "ndf", "netD": "discriminator", "n_layers_D": "n_layers_d"}))
+            args.update(official_network_init_args(networks.get("G_A", {}).get("args", {}),
+                                                   networks.get("D_A", {}).get("args", {})))
         return args
 
     def convert_official_state_dict(self, state_dict: dict[str, Tensor], *, net: str = "G_A") -> dict[str, Tensor]:
         """An official ``<epoch>_net_<net>.pth`` state dict -> keys of this module (``generator_a2b.model...``)."""
-        attr = self._official_attr(net)
+        attr = official_attribute(self, net)
         converted = convert_official_network_state(state_dict, norm=self.hparams.norm)
         return {f"{attr}.{k}": v for k, v in converted.items()}
 
     def load_official_weights(self, state_dict: dict[str, Tensor], *, net: str = "G_A") -> None:
         """Load an official network state dict (strict: every key used once, shapes checked)."""
-        attr = self._official_attr(net)
-        converted = convert_official_network_state(state_dict, norm=self.hparams.norm)
-        getattr(self, attr).load_state_dict(converted, strict=True)
-        if self.ema is not None and attr in self.ema:
-            self.ema[attr].module.load_state_dict(converted, strict=True)
+        load_official_network(self, state_dict, net, norm=self.hparams.norm)
 
     def official_state_dict(self, net: str = "G_A") -> dict[str, Tensor]:
         """The state dict of one network in the official layout (for export back to the official code)."""
-        return getattr(self, self._official_attr(net)).state_dict()
-
-    def _official_attr(self, net: str) -> str:
-        try:
-            return self.OFFICIAL_NETWORKS[net]
-        except KeyError:
-            raise ValueError(f"net must be one of {sorted(self.OFFICIAL_NETWORKS)}, got {net!r}") from None
+        return getattr(self, official_attribute(self, net)).state_dict()
 
 
 # --------------------------------------------------------------------------------------------------------------------

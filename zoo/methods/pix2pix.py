@@ -24,7 +24,6 @@ Config: ``configs/pix2pix.yaml`` (facades paper settings), ``configs/tiny/pix2pi
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Literal
 
 import lightning as L
@@ -34,15 +33,24 @@ from torch import Tensor, nn
 
 from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
 from zoo.methods._common import (
+    RESUME_RNG_KEY,
     StepOutput,
     adam,
+    apply_stashed_rng_state,
+    backward,
+    build_official_schedulers,
     capture_rng_state,
     check_images,
     convert_official_network_state,
+    iteration_index,
+    load_official_network,
+    official_attribute,
     official_init_args,
-    restore_rng_state,
+    official_network_init_args,
     run_generator,
     set_requires_grad,
+    stash_rng_state_for_resume,
+    step_schedulers_at,
     to_memory_format,
 )
 from zoo.nets import build_discriminator, build_generator, generator_size_multiple
@@ -51,7 +59,7 @@ from zoo.nets.norm import NormType
 from zoo.nets.patch_discriminator import DiscriminatorType
 from zoo.nets.resnet_generator import PaddingType
 from zoo.registry import PretrainedEntry, register_method, register_pretrained
-from zoo.schedules import LRPolicy, StepAt, build_scheduler, step_scheduler
+from zoo.schedules import LRPolicy, StepAt
 
 __all__ = ["Pix2Pix"]
 
@@ -198,18 +206,6 @@ class Pix2Pix(L.LightningModule):
         h = self.hparams
         return {"g_gan": 1.0, "g_l1": h.lambda_l1, "d_fake": 1.0, "d_real": 1.0, "gp": h.lambda_gp}
 
-    def _backward(self, loss: Tensor) -> None:
-        if getattr(self, "_trainer", None) is not None:
-            self.manual_backward(loss)
-        else:
-            loss.backward()
-
-    def _iteration_index(self) -> tuple[int, int | None]:
-        trainer = getattr(self, "_trainer", None)
-        if trainer is None:
-            return 0, None
-        return trainer.fit_loop.epoch_loop.total_batch_idx, trainer.current_epoch
-
     def discriminator_losses(self, real_a: Tensor, real_b: Tensor, fake_b: Tensor) -> dict[str, Tensor]:
         """Unweighted D terms; the fake pair is judged first (the order moves BatchNorm buffers)."""
         h = self.hparams
@@ -239,7 +235,7 @@ class Pix2Pix(L.LightningModule):
             Weighted loss terms (``d_total`` = 0.5 (fake + real), ``g_total`` = gan + lambda_l1 * l1) and ``fake_b``.
         """
         weights = self.loss_weights
-        iteration, epoch = self._iteration_index()
+        iteration, epoch = iteration_index(self)
         fake_b = self.generator(real_a)
 
         set_requires_grad([self.discriminator], True)
@@ -248,7 +244,7 @@ class Pix2Pix(L.LightningModule):
         # the discriminator objective is halved (paper Sec. 3.3): d_total = 0.5 (fake + real) + penalty
         d_losses["d_total"] = 0.5 * (d_losses["d_fake"] + d_losses["d_real"]) + d_losses.get("gp", 0.0)
         check_finite(d_losses, iteration=iteration, epoch=epoch)
-        self._backward(d_losses["d_total"])
+        backward(self, d_losses["d_total"])
         opt_d.step()
 
         set_requires_grad([self.discriminator], False)
@@ -256,7 +252,7 @@ class Pix2Pix(L.LightningModule):
         g_losses = {k: weights[k] * v for k, v in self.generator_losses(real_a, real_b, fake_b).items()}
         g_losses["g_total"] = sum(g_losses.values())
         check_finite(g_losses, iteration=iteration, epoch=epoch)
-        self._backward(g_losses["g_total"])
+        backward(self, g_losses["g_total"])
         opt_g.step()
         set_requires_grad([self.discriminator], True)
         if self.ema is not None:
@@ -294,35 +290,23 @@ class Pix2Pix(L.LightningModule):
         h = self.hparams
         opt_g = adam(self.generator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))
         opt_d = adam(self.discriminator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))
-        schedulers = [build_scheduler(o, policy=h.lr_policy, n_epochs=h.n_epochs, n_epochs_decay=h.n_epochs_decay,
-                                      epoch_count=h.epoch_count, lr_decay_iters=h.lr_decay_iters)
-                      for o in (opt_g, opt_d)]
-        return [opt_g, opt_d], [{"scheduler": s, "interval": "epoch"} for s in schedulers]
+        return [opt_g, opt_d], build_official_schedulers((opt_g, opt_d), h)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["zoo_method"] = self.method_name
-        checkpoint["rng_state"] = capture_rng_state()  # dropout noise continues exactly on resume
+        checkpoint[RESUME_RNG_KEY] = capture_rng_state()  # dropout noise continues exactly on resume
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # applied at the first batch after resuming, once the data loader has drawn its own seeds
-        self._pending_rng_state = checkpoint.get("rng_state")
+        stash_rng_state_for_resume(self, checkpoint)
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        if getattr(self, "_pending_rng_state", None) is not None:
-            restore_rng_state(self._pending_rng_state)
-            self._pending_rng_state = None
+        apply_stashed_rng_state(self)
 
     def on_train_epoch_start(self) -> None:
-        if self.hparams.lr_step_at == "epoch_start":
-            with warnings.catch_warnings():  # the legacy loop steps the schedule before the first optimizer step
-                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
-                for scheduler in self.lr_schedulers():
-                    step_scheduler(scheduler)
+        step_schedulers_at(self, "epoch_start")
 
     def on_train_epoch_end(self) -> None:
-        if self.hparams.lr_step_at == "epoch_end":
-            for scheduler in self.lr_schedulers():
-                step_scheduler(scheduler)
+        step_schedulers_at(self, "epoch_end")
 
     # ---------------------------------------------------------------- official checkpoints
 
@@ -331,39 +315,23 @@ class Pix2Pix(L.LightningModule):
         """zoo constructor arguments from official options (``opt``) and per-network ``define_G/D`` arguments."""
         args = official_init_args(opt, _OFFICIAL_OPTIONS)
         if networks:
-            g = networks.get("G", {}).get("args", {})
-            d = networks.get("D", {}).get("args", {})
-            args.update(official_init_args(g, {"ngf": "ngf", "netG": "generator", "norm": "norm",
-                                               "use_dropout": "use_dropout", "padding_type": "padding_type",
-                                               "input_nc": "input_nc", "output_nc": "output_nc"}))
-            if "n_blocks" in g:
-                args["generator"] = f"resnet_{g['n_blocks']}blocks"
-            args.update(official_init_args(d, {"ndf": "ndf", "netD": "discriminator", "n_layers_D": "n_layers_d"}))
+            args.update(official_network_init_args(networks.get("G", {}).get("args", {}),
+                                                   networks.get("D", {}).get("args", {})))
         return args
 
     def convert_official_state_dict(self, state_dict: dict[str, Tensor], *, net: str = "G") -> dict[str, Tensor]:
         """An official ``<epoch>_net_<net>.pth`` state dict -> keys of this module (``generator.model...``)."""
-        attr = self._official_attr(net)
+        attr = official_attribute(self, net)
         converted = convert_official_network_state(state_dict, norm=self.hparams.norm)
         return {f"{attr}.{k}": v for k, v in converted.items()}
 
     def load_official_weights(self, state_dict: dict[str, Tensor], *, net: str = "G") -> None:
         """Load an official network state dict (strict: every key used once, shapes checked)."""
-        attr = self._official_attr(net)
-        converted = convert_official_network_state(state_dict, norm=self.hparams.norm)
-        getattr(self, attr).load_state_dict(converted, strict=True)
-        if self.ema is not None and attr in self.ema:
-            self.ema[attr].module.load_state_dict(converted, strict=True)
+        load_official_network(self, state_dict, net, norm=self.hparams.norm)
 
     def official_state_dict(self, net: str = "G") -> dict[str, Tensor]:
         """The state dict of one network in the official layout."""
-        return getattr(self, self._official_attr(net)).state_dict()
-
-    def _official_attr(self, net: str) -> str:
-        try:
-            return self.OFFICIAL_NETWORKS[net]
-        except KeyError:
-            raise ValueError(f"net must be one of {sorted(self.OFFICIAL_NETWORKS)}, got {net!r}") from None
+        return getattr(self, official_attribute(self, net)).state_dict()
 
 
 # --------------------------------------------------------------------------------------------------------------------

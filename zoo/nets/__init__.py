@@ -1,11 +1,11 @@
 """Networks shared by several methods."""
 
+from zoo.nets.factory import build_generator, generator_size_multiple
 from zoo.nets.init import init_weights
 from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
 from zoo.nets.patch_discriminator import NLayerDiscriminator, PixelDiscriminator, build_discriminator
 from zoo.nets.resnet_generator import ResnetBlock, ResnetGenerator
 from zoo.nets.unet import UnetGenerator, UnetSkipConnectionBlock
-from zoo.nets.factory import build_generator, generator_size_multiple
 
 __all__ = [
     "NormType",

@@ -1,4 +1,4 @@
-"""``build_generator``: the official ``define_G`` names (``resnet_9blocks``, ``unet_256``, ...) and their generalisations."""
+"""``build_generator``: the official ``define_G`` names (``resnet_9blocks``, ``unet_256``, ...) and generalisations."""
 
 from __future__ import annotations
 

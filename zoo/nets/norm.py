@@ -8,8 +8,9 @@ statistics in train and eval mode alike), ``syncbatch`` is ``SyncBatchNorm`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable, Literal
+from typing import Literal
 
 from torch import nn
 
