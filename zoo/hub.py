@@ -702,6 +702,7 @@ def load(
     weights_dir: str | os.PathLike[str] | None = None,
     method: str | None = None,
     net: str | None = None,
+    init_args: dict[str, Any] | None = None,
 ) -> nn.Module:
     """Load a model with weights, ready for inference.
 
@@ -725,6 +726,8 @@ def load(
         weights_dir: folder searched first for registered weights.
         method: registered method name of an official checkpoint, or of a ``.ckpt`` that does not record its class.
         net: network of ``method`` an official checkpoint holds (``"G"``, ``"G_A"``); the method's default if None.
+        init_args: constructor arguments of ``method`` for an official checkpoint whose architecture differs from the
+            method's defaults (e.g. ``{"ngf": 32}``).
 
     Returns:
         The model (a ``LightningModule`` of a registered method) in eval mode on ``map_location``.
@@ -735,7 +738,8 @@ def load(
     """
     path = Path(name_or_path).expanduser()
     if path.exists():
-        return _load_path(path, map_location=map_location, check_hash=check_hash, method=method, net=net)
+        return _load_path(path, map_location=map_location, check_hash=check_hash, method=method, net=net,
+                          init_args=init_args or {})
     name = os.fspath(name_or_path)
     _ensure_methods_imported()
     if name in PRETRAINED:
@@ -753,7 +757,13 @@ def load(
 
 
 def _load_path(
-    path: Path, *, map_location: str | torch.device, check_hash: bool, method: str | None, net: str | None
+    path: Path,
+    *,
+    map_location: str | torch.device,
+    check_hash: bool,
+    method: str | None,
+    net: str | None,
+    init_args: dict[str, Any],
 ) -> nn.Module:
     if path.is_dir():
         if not (path / BUNDLE_WEIGHTS).is_file():
@@ -763,13 +773,15 @@ def _load_path(
         _verify(path, None, pin_if_unknown=False)
     if path.suffix == ".safetensors":
         if method is not None and not _is_bundle_file(path):
-            return _load_official(path, method=method, net=net, init_args={}, map_location=map_location)
+            return _load_official(path, method=method, net=net, init_args=init_args, map_location=map_location)
         return _load_bundle_file(path, map_location=map_location)
     obj = _torch_load(path)
     if _is_lightning_checkpoint(obj):
         return _load_lightning(path, obj, method=method, map_location=map_location)
     if method is not None:
-        return _load_official(path, method=method, net=net, init_args={}, map_location=map_location, state_dict=obj)
+        return _load_official(
+            path, method=method, net=net, init_args=init_args, map_location=map_location, state_dict=obj
+        )
     raise ValueError(
         f"{path} is not a Lightning checkpoint or a zoo bundle; if it is an official checkpoint, pass "
         "method= and net=, e.g. zoo.load(path, method='cyclegan', net='G_A')"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
 import random
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -193,3 +195,49 @@ def test_legacy_lr_loop_decays_one_epoch_earlier():
         lrs[step_at] = Record.seen
     assert lrs["epoch_end"] == pytest.approx([2e-4, 2e-4 * 2 / 3, 2e-4 / 3])
     assert lrs["epoch_start"] == pytest.approx([2e-4 * 2 / 3, 2e-4 / 3, 0.0])
+
+
+# ------------------------------------------------------------------------------------------------ published weights
+
+
+def test_registered_official_weights_load_from_a_local_file(tmp_path, monkeypatch):
+    """A registered official generator (old file layout) downloads from file://, is hash-pinned and translates."""
+    import zoo
+    from zoo.hub import HashMismatchError
+    from zoo.registry import PRETRAINED, PretrainedEntry
+
+    source = CycleGAN(**TINY_CYCLEGAN).eval()
+    official = dict(source.official_state_dict("G_A"))
+    official["model.2.running_mean"] = torch.zeros(4)  # mid-2018 files carry InstanceNorm statistics
+    official["model.2.running_var"] = torch.ones(4)
+    path = tmp_path / "latest_net_G.pth"
+    torch.save(official, path)
+    monkeypatch.setenv("ZOO_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    PRETRAINED["cyclegan._local_test"] = PretrainedEntry(
+        method="cyclegan", init_args=TINY_CYCLEGAN, url=path.as_uri(), format="official", official_net="G_A")
+    try:
+        model = zoo.load("cyclegan._local_test")
+        x = torch.rand(1, 3, 32, 32)
+        torch.testing.assert_close(model.translate(x), source.translate(x), rtol=0, atol=0)
+        (cached,) = Path(os.environ["ZOO_HOME"]).rglob("latest_net_G.pth")
+        data = bytearray(cached.read_bytes())
+        data[-100] ^= 0xFF  # one flipped byte in the cached copy
+        cached.write_bytes(bytes(data))
+        with pytest.raises(HashMismatchError):
+            zoo.load("cyclegan._local_test")
+    finally:
+        del PRETRAINED["cyclegan._local_test"]
+
+
+def test_official_checkpoint_path_loads_with_method_net_and_architecture(tmp_path):
+    import zoo
+
+    source = Pix2Pix(**TINY_PIX2PIX)
+    path = tmp_path / "latest_net_G.pth"
+    # PyTorch <= 0.3 era files have no num_batches_tracked; the loader fills it in
+    torch.save({k: v for k, v in source.official_state_dict("G").items() if "num_batches_tracked" not in k}, path)
+    model = zoo.load(str(path), method="pix2pix", net="G", init_args=TINY_PIX2PIX)
+    assert not model.training
+    x = torch.rand(1, 3, 64, 64)
+    torch.testing.assert_close(model.translate(x, seed=0), source.translate(x, seed=0), rtol=0, atol=0)
