@@ -103,6 +103,9 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
         model.translate(images)
     sync()
     infer_s = (time.perf_counter() - start) / iterations
+    ref_infer_s = None
+    if reference is not None:
+        ref_infer_s = sum(timed(lambda: reference.infer(ref_a[:1])) for _ in range(iterations)) / iterations
 
     if device.startswith("cuda"):
         peak_gb = torch.cuda.max_memory_allocated() / 2**30
@@ -112,7 +115,7 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
     return {"method": method, "size": f"{h}x{w}", "batch": settings["batch_size"], "train_s_per_it": train_s,
             "train_it_per_s": 1 / train_s, "infer_s_per_call": infer_s, "infer_img_per_s": 1 / infer_s,
             "peak_memory_gb": peak_gb, "device": device, "precision": precision, "threads": threads,
-            "official_loop_s_per_it": ref_s}
+            "official_loop_s_per_it": ref_s, "official_infer_s_per_call": ref_infer_s}
 
 
 def main() -> None:
@@ -157,7 +160,9 @@ def main() -> None:
               f"{r['train_it_per_s']:>7.2f} {r['infer_s_per_call']:>8.3f} {r['infer_img_per_s']:>7.2f} "
               f"{r['peak_memory_gb']:>8.2f}" + (
                   f"   official loop {r['official_loop_s_per_it']:.3f} s/it, zoo is "
-                  f"{r['official_loop_s_per_it'] / r['train_s_per_it']:.2f}x as fast"
+                  f"{r['official_loop_s_per_it'] / r['train_s_per_it']:.2f}x as fast; official inference "
+                  f"{r['official_infer_s_per_call']:.3f} s/call, zoo "
+                  f"{r['official_infer_s_per_call'] / r['infer_s_per_call']:.2f}x as fast"
                   if r.get("official_loop_s_per_it") else ""))
 
 

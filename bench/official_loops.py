@@ -65,6 +65,12 @@ class OfficialCycleGANLoop:
         self.opt_D.step()
 
 
+    @torch.no_grad()
+    def infer(self, real_A: Tensor) -> Tensor:
+        """The official test.py forward: no_grad, the network in train mode (its default)."""
+        return self.G_A(real_A)
+
+
 class OfficialPix2PixLoop:
     """``Pix2PixModel.optimize_parameters`` on the networks of a zoo ``Pix2Pix`` (deep-copied)."""
 
@@ -93,6 +99,12 @@ class OfficialPix2PixLoop:
                   + F.l1_loss(fake_B, real_B) * h.lambda_l1)
         loss_G.backward()
         self.opt_G.step()
+
+
+    @torch.no_grad()
+    def infer(self, real_A: Tensor) -> Tensor:
+        """The official test.py forward: no_grad, the network in train mode (its default)."""
+        return self.G(real_A)
 
 
 OFFICIAL_LOOPS = {"cyclegan": OfficialCycleGANLoop, "pix2pix": OfficialPix2PixLoop}
