@@ -11,7 +11,8 @@ same batches.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -200,6 +201,26 @@ class ToyAdapter(EpochDataset):
                     raise ValueError(f"Toy item key '{key}' has {value.shape[-3]} channels; cannot make {wanted}.")
             item[key] = value
         return item
+
+
+def pick_phase(split: str, *, val_phase: str | None, root: str | Path, exists: Callable[[str], bool]) -> str:
+    """Folder phase serving ``split``: ``train`` for training; for "val" an explicit ``val_phase``, else the first
+    existing of val/test/train; for "test" the first existing of test/val/train.
+
+    Args:
+        split: "train", "val" or "test".
+        val_phase: phase chosen by the user for validation, or None.
+        root: dataset folder (for the error message).
+        exists: whether the folders of a phase exist under ``root``.
+    """
+    if split == "train":
+        return "train"
+    if split == "val" and val_phase is not None:
+        if not exists(val_phase):
+            raise FileNotFoundError(f"val_phase '{val_phase}' not found under '{root}'.")
+        return val_phase
+    order = ("val", "test", "train") if split == "val" else ("test", "val", "train")
+    return next(phase for phase in order if exists(phase))
 
 
 # --------------------------------------------------------------------------------------------------------------------

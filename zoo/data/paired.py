@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
-from .datamodule import EpochDataset, ToyAdapter, ZooDataModule
+from .datamodule import EpochDataset, ToyAdapter, ZooDataModule, pick_phase
 from .io import list_images, load_image
 from .transforms import check_preprocess, get_params, get_transform
 
@@ -300,14 +300,7 @@ class PairedDataModule(ZooDataModule):
         return (root / phase).is_dir() if self.layout == "side_by_side" else (root / f"{phase}A").is_dir()
 
     def _phase(self, split: str) -> str:
-        if split == "train":
-            return "train"
-        if split == "val" and self.val_phase is not None:
-            if not self._phase_exists(self.val_phase):
-                raise FileNotFoundError(f"val_phase '{self.val_phase}' not found under '{self.root}'.")
-            return self.val_phase
-        order = ("val", "test", "train") if split == "val" else ("test", "val", "train")
-        return next(phase for phase in order if self._phase_exists(phase))
+        return pick_phase(split, val_phase=self.val_phase, root=self.root, exists=self._phase_exists)
 
     def eval_load_size(self) -> int:
         """Resize target of validation/test images: ``val_load_size``, else ``crop_size`` (as the official test)."""

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
-from .datamodule import EpochDataset, ToyAdapter, ZooDataModule
+from .datamodule import EpochDataset, ToyAdapter, ZooDataModule, pick_phase
 from .io import list_images, load_image
 from .paired import _check_channels, _check_direction
 from .transforms import check_preprocess, get_transform
@@ -205,17 +205,9 @@ class UnpairedDataModule(ZooDataModule):
             )
 
     def _phase(self, split: str) -> str:
-        if split == "train":
-            return "train"
         root = Path(self.root)
-        if split == "val" and self.val_phase is not None:
-            if not (root / f"{self.val_phase}A").is_dir():
-                raise FileNotFoundError(
-                    f"val_phase '{self.val_phase}' not found: no folder '{root}/{self.val_phase}A'."
-                )
-            return self.val_phase
-        order = ("val", "test", "train") if split == "val" else ("test", "val", "train")
-        return next(p for p in order if (root / f"{p}A").is_dir() and (root / f"{p}B").is_dir())
+        return pick_phase(split, val_phase=self.val_phase, root=root,
+                          exists=lambda p: (root / f"{p}A").is_dir() and (root / f"{p}B").is_dir())
 
     def eval_load_size(self) -> int:
         """Resize target of validation/test images: ``val_load_size``, else ``crop_size`` (as the official test)."""
