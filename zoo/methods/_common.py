@@ -96,7 +96,9 @@ def run_generator(net: nn.Module, images: Tensor, *, train_mode: bool, seed: int
     was_training = net.training
     net.train(train_mode)
     try:
-        with torch.inference_mode(), seeded(seed, images.device), preserved_norm_buffers(net):
+        # only a train-mode forward moves BatchNorm buffers; eval mode need not copy them
+        buffers = preserved_norm_buffers(net) if train_mode else contextlib.nullcontext()
+        with torch.inference_mode(), seeded(seed, images.device), buffers:
             return to_unit_range(net(to_model_range(images)))
     finally:
         net.train(was_training)
