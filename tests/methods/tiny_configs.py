@@ -11,6 +11,14 @@ import yaml
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "tiny"
 
 
+def trainable_methods() -> list[str]:
+    """Registered methods that train (baselines such as ``bicubic`` set ``trainable = False``)."""
+    import zoo
+    from zoo.registry import get_method
+
+    return [name for name in zoo.list_models() if getattr(get_method(name), "trainable", True)]
+
+
 def tiny_config(name: str) -> dict[str, Any]:
     path = CONFIG_DIR / f"{name}.yaml"
     assert path.is_file(), f"every registered method needs {path}"

@@ -290,3 +290,18 @@ def apply_stashed_rng_state(model: nn.Module) -> None:
     if state is not None:
         restore_rng_state(state)
         model._pending_rng_state = None
+
+
+def random_unpaired_inputs(model: Any, batch_size: int, size: int | tuple[int, int], *,
+                           generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Random ``(real_a, real_b)`` in model space [-1, 1] with the channels of ``model``'s two domains.
+
+    The default ``example_inputs`` of two-domain translators (used by the shared tests and ``bench/``).
+
+    Returns:
+        ``real_a`` (B, C_a, H, W) and ``real_b`` (B, C_b, H, W), uniform in [-1, 1].
+    """
+    height, width = (size, size) if isinstance(size, int) else size
+    real_a = torch.rand(batch_size, model.input_channels("a2b"), height, width, generator=generator) * 2 - 1
+    real_b = torch.rand(batch_size, model.output_channels("a2b"), height, width, generator=generator) * 2 - 1
+    return real_a, real_b

@@ -33,6 +33,7 @@ from zoo.methods._common import (
     backward,
     check_images,
     iteration_index,
+    random_unpaired_inputs,
     run_generator,
     set_requires_grad,
 )
@@ -58,6 +59,8 @@ class TemplateTranslator(L.LightningModule):
     """
 
     optimizer_steps_per_iteration = 2
+    scale = 1
+    requires_exemplar = False
     directions = ("a2b",)
 
     def __init__(self, *, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, ndf: int = 64,
@@ -78,6 +81,11 @@ class TemplateTranslator(L.LightningModule):
 
     def output_channels(self, direction: str = "a2b") -> int:
         return self.hparams.output_nc
+
+    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
+                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Random ``(real_a, real_b)`` in [-1, 1] for :meth:`optimization_step` (tests, benchmarks)."""
+        return random_unpaired_inputs(self, batch_size, size, generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, input_nc, H, W) in [-1, 1] -> (B, output_nc, H, W) in [-1, 1]."""

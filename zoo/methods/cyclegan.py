@@ -49,6 +49,7 @@ from zoo.methods._common import (
     official_attribute,
     official_init_args,
     official_network_init_args,
+    random_unpaired_inputs,
     run_generator,
     set_requires_grad,
     stash_rng_state_for_resume,
@@ -172,6 +173,8 @@ class CycleGAN(L.LightningModule):
     """
 
     optimizer_steps_per_iteration = 2
+    scale = 1
+    requires_exemplar = False
     directions = ("a2b", "b2a")
     OFFICIAL_NETWORKS = {"G_A": "generator_a2b", "G_B": "generator_b2a", "D_A": "discriminator_b",
                          "D_B": "discriminator_a"}
@@ -248,6 +251,11 @@ class CycleGAN(L.LightningModule):
 
     def output_channels(self, direction: str = "a2b") -> int:
         return self.hparams.output_nc if self._check_direction(direction) == "a2b" else self.hparams.input_nc
+
+    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
+                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Random ``(real_a, real_b)`` in [-1, 1] for :meth:`optimization_step` (tests, benchmarks)."""
+        return random_unpaired_inputs(self, batch_size, size, generator=generator)
 
     def _check_direction(self, direction: str) -> str:
         if direction not in self.directions:

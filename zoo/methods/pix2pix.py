@@ -47,6 +47,7 @@ from zoo.methods._common import (
     official_attribute,
     official_init_args,
     official_network_init_args,
+    random_unpaired_inputs,
     run_generator,
     set_requires_grad,
     stash_rng_state_for_resume,
@@ -108,6 +109,8 @@ class Pix2Pix(L.LightningModule):
     """
 
     optimizer_steps_per_iteration = 2
+    scale = 1
+    requires_exemplar = False
     directions = ("a2b",)
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator"}
     OFFICIAL_LOSS_NAMES = {"g_gan": "G_GAN", "g_l1": "G_L1", "g_total": "G", "d_real": "D_real",
@@ -170,6 +173,11 @@ class Pix2Pix(L.LightningModule):
     def output_channels(self, direction: str = "a2b") -> int:
         self._check_direction(direction)
         return self.hparams.output_nc
+
+    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
+                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Random ``(real_a, real_b)`` in [-1, 1] for :meth:`optimization_step` (tests, benchmarks)."""
+        return random_unpaired_inputs(self, batch_size, size, generator=generator)
 
     def _check_direction(self, direction: str) -> None:
         if direction != "a2b":
