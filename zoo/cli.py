@@ -12,6 +12,9 @@ Three more commands work on trained models and do not build a Trainer::
     zoo list [PATTERN] [--pretrained]
     zoo download NAME
     zoo translate --model NAME|CKPT|BUNDLE --input IMAGE_OR_FOLDER --output FOLDER [--direction a2b]
+                  [--num-styles K | --reference IMAGE]                      # MUNIT, DRIT
+                  [--exemplar IMAGE [--exemplar-mask M] [--mask M] [--mask-ids 26,27]]   # LOMIT
+                  [--tile 256 --tile-overlap 32]                            # super-resolution
 
 ``main(args)`` is the entry point of the ``zoo`` script and of ``python -m zoo``; tests call ``main([...])``.
 This module imports only the standard library until a command needs more, so ``zoo --help`` answers at once.
@@ -372,6 +375,46 @@ def _deterministic_backends() -> Iterator[None]:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
 
 
+def _translate_parameters(model: nn.Module) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(model.translate).parameters)
+
+
+def _read_mask(path: Path, ids: Sequence[int] | None) -> torch.Tensor:
+    """(1, H, W) float mask in {0, 1}: a binary mask file (white = 1), or the pixels of a label map in ``ids``."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from zoo.data.io import read_image
+
+    if ids is None:
+        return (read_image(path, channels=1) > 0.5).float()
+    try:
+        with Image.open(path) as image:
+            labels = np.asarray(image)
+    except OSError as error:
+        raise ValueError(f"cannot read the label map '{path}': {error}") from None
+    if labels.ndim == 3:
+        labels = labels[..., 0]
+    return torch.from_numpy(np.isin(labels, list(ids))).float()[None]
+
+
+def _mask_for(image: Path, relative: Path, mask: Path) -> Path:
+    """The mask file of ``image``: ``mask`` itself, or the file under the folder ``mask`` with the same relative path
+    and any image suffix."""
+    from zoo.data.io import IMG_EXTENSIONS
+
+    if mask.is_file():
+        return mask
+    for suffix in (relative.suffix, *IMG_EXTENSIONS):
+        candidate = mask / relative.with_suffix(suffix)
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"no mask for '{image}': expected '{mask / relative.with_suffix('.png')}'")
+
+
 def translate_images(
     model: str | os.PathLike[str] | nn.Module,
     input: str | os.PathLike[str],
@@ -382,13 +425,22 @@ def translate_images(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    num_styles: int = 1,
+    reference: str | os.PathLike[str] | None = None,
+    exemplar: str | os.PathLike[str] | None = None,
+    mask: str | os.PathLike[str] | None = None,
+    exemplar_mask: str | os.PathLike[str] | None = None,
+    mask_ids: Sequence[int] | None = None,
+    tile: int | None = None,
+    tile_overlap: int = 32,
 ) -> list[Path]:
-    """Translate an image file or every image below a folder, and write PNG files of the same size.
+    """Translate an image file or every image below a folder, and write PNG files.
 
     Images of equal size are batched together. Each batch is reflect-padded to ``model.size_multiple`` and
     cropped back, so any size works. Inputs are converted to the model's channel count (grayscale replicated, colour
     reduced to luma, alpha dropped; 16-bit grayscale keeps its precision). Outputs keep the input's relative path,
-    with the suffix ``.png``. The same call gives the same files: batch ``i`` is translated with seed ``seed + i``.
+    with the suffix ``.png`` (``<name>_style<k>.png`` for ``num_styles > 1``), and the input's size times the
+    model's ``scale``. The same call gives the same files: batch ``i`` is translated with seed ``seed + i``.
 
     Args:
         model: a model, or what :func:`zoo.hub.load` takes: a registered pretrained name, a ``.ckpt`` file or a
@@ -400,34 +452,52 @@ def translate_images(
         seed: base seed for methods that sample.
         device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
         progress: show a progress bar on stderr.
+        num_styles: multimodal models (MUNIT, DRIT): random styles per input, each written to its own file.
+        reference: multimodal models: an image of the target domain whose style every output takes.
+        exemplar: exemplar-guided models (LOMIT): the image whose (masked) style is used.
+        mask: exemplar-guided models: where to translate, a mask file for every input or a folder of masks with the
+            inputs' relative paths (white = translate).
+        exemplar_mask: exemplar-guided models: which region of the exemplar gives the style.
+        mask_ids: read ``mask`` and ``exemplar_mask`` as label maps and use the pixels whose label is in ``mask_ids``.
+        tile: translate in ``tile`` x ``tile`` blocks with ``tile_overlap`` pixels of context (bounded memory, no
+            seams for super-resolution networks); ``None`` tiles by 256 for upscaling models only, 0 never tiles.
+        tile_overlap: context around each block, in input pixels.
 
     Returns:
-        The written files, in input order.
+        The written files, in input order (``num_styles`` files per input, style by style).
     """
     import torch
     from rich.console import Console
     from rich.progress import track
 
-    from zoo.data.io import list_images, save_image
-    from zoo.utils.tiling import translate_any_size
+    from zoo.data.io import list_images, read_image, save_image
+    from zoo.utils.tiling import pad_to_multiple, translate_any_size, translate_tiled
 
     source, target = Path(input), Path(output)
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    if num_styles < 1:
+        raise ValueError(f"--num-styles must be >= 1, got {num_styles}")
     if not source.exists():
         raise FileNotFoundError(f"input '{source}' does not exist")
+    for flag, path in (("--reference", reference), ("--exemplar", exemplar), ("--mask", mask),
+                       ("--exemplar-mask", exemplar_mask)):
+        if path is not None and not Path(path).exists():
+            raise FileNotFoundError(f"{flag} '{path}' does not exist")
     if source.is_dir():
         skip = target.resolve()
         files = [p for p in list_images(source, recursive=True) if skip not in p.resolve().parents]
         relative = {p: p.relative_to(source) for p in files}
     else:
         files, relative = [source], {source: Path(source.name)}
-    destinations = {p: target / relative[p].with_suffix(".png") for p in files}
+    suffixes = [".png"] if num_styles == 1 else [f"_style{k}.png" for k in range(num_styles)]
+    destinations = {p: [target / (str(relative[p].with_suffix("")) + suffix) for suffix in suffixes] for p in files}
     seen: dict[Path, Path] = {}
-    for p, dst in destinations.items():
-        if dst in seen:
-            raise ValueError(f"inputs '{seen[dst]}' and '{p}' would both be written to '{dst}'; rename one of them")
-        seen[dst] = p
+    for p, dsts in destinations.items():
+        for dst in dsts:
+            if dst in seen:
+                raise ValueError(f"inputs '{seen[dst]}' and '{p}' would both be written to '{dst}'; rename one of them")
+            seen[dst] = p
 
     torch_device = _resolve_device(device)
     if isinstance(model, (str, os.PathLike)):
@@ -435,12 +505,46 @@ def translate_images(
 
         model = load(model, map_location=torch_device)
     model = model.to(torch_device).eval()
+    name = type(model).__name__
     directions = tuple(getattr(model, "directions", ("a2b",)))
     if direction not in directions:
-        raise ValueError(
-            f"--direction {direction!r} is not offered by {type(model).__name__}; choose from {directions}"
-        )
+        raise ValueError(f"--direction {direction!r} is not offered by {name}; choose from {directions}")
     channels = model.input_channels(direction) if hasattr(model, "input_channels") else 3
+    out_channels = model.output_channels(direction) if hasattr(model, "output_channels") else 3
+    accepted = _translate_parameters(model)
+    for flag, value, parameter in (("--num-styles", num_styles > 1, "num_styles"),
+                                   ("--reference", reference, "reference"), ("--exemplar", exemplar, "exemplar"),
+                                   ("--mask", mask, "mask"), ("--exemplar-mask", exemplar_mask, "exemplar_mask")):
+        if value and parameter not in accepted:
+            raise ValueError(f"{flag} is not supported by {name}: its translate() takes no '{parameter}'")
+    if getattr(model, "requires_exemplar", False) and exemplar is None:
+        raise ValueError(f"{name} translates with the style of an exemplar: pass --exemplar IMAGE")
+    if mask_ids is not None and mask is None and exemplar_mask is None:
+        raise ValueError("--mask-ids applies to --mask / --exemplar-mask label maps; pass one of them")
+    if reference is not None and num_styles > 1:
+        raise ValueError("--reference gives one style; it cannot be combined with --num-styles > 1")
+
+    conditions: dict[str, Any] = {}
+    if num_styles > 1:
+        conditions["num_styles"] = num_styles
+    if reference is not None:
+        conditions["reference"] = read_image(reference, channels=out_channels if out_channels in (1, 3) else None)[
+            None
+        ].to(torch_device)
+    multiple = int(getattr(model, "size_multiple", 1))
+    if exemplar is not None:
+        exemplar_image = _read_with_channels(Path(exemplar), out_channels)[None].to(torch_device)
+        conditions["exemplar"], _ = pad_to_multiple(exemplar_image, multiple)
+        if exemplar_mask is not None:
+            region = _read_mask(Path(exemplar_mask), mask_ids)[None].to(torch_device)
+            if region.shape[-2:] != exemplar_image.shape[-2:]:
+                raise ValueError(f"--exemplar-mask '{exemplar_mask}' has size {tuple(region.shape[-2:])}, the "
+                                 f"exemplar {tuple(exemplar_image.shape[-2:])}")
+            conditions["exemplar_mask"], _ = pad_to_multiple(region, multiple)
+    if tile is None:
+        tile = 256 if int(getattr(model, "scale", 1)) > 1 else 0
+    if tile and conditions:
+        raise ValueError("--tile works for models without style, exemplar or mask inputs; pass --tile 0")
 
     sizes = {p: _image_size(p) for p in files}
     batches: list[list[Path]] = []
@@ -450,17 +554,28 @@ def translate_images(
         else:
             batches.append([p])
 
-    written: dict[Path, Path] = {}
+    written: dict[Path, list[Path]] = {}
     console = Console(stderr=True)
     with _deterministic_backends():
         for index, batch in enumerate(
             track(batches, description="translating", console=console, disable=not progress, transient=True)
         ):
             images = torch.stack([_read_with_channels(p, channels) for p in batch]).to(torch_device)
-            outputs = translate_any_size(model, images, direction=direction, seed=seed + index)
-            for p, image in zip(batch, outputs, strict=True):
-                written[p] = save_image(image, destinations[p])
-    return [written[p] for p in files]
+            masks = {}
+            if mask is not None:
+                masks["mask"] = torch.stack(
+                    [_read_mask(_mask_for(p, relative[p], Path(mask)), mask_ids) for p in batch]
+                ).to(torch_device)
+            if tile:
+                outputs = translate_tiled(model, images, tile=tile, overlap=tile_overlap, direction=direction,
+                                          seed=seed + index)
+            else:
+                outputs = translate_any_size(model, images, direction=direction, seed=seed + index, masks=masks,
+                                             **conditions)
+            for p, result in zip(batch, outputs, strict=True):
+                styles = result if num_styles > 1 else result[None]
+                written[p] = [save_image(image, dst) for image, dst in zip(styles, destinations[p], strict=True)]
+    return [path for p in files for path in written[p]]
 
 
 # ------------------------------------------------------------------------------------------------ subcommands
@@ -479,7 +594,27 @@ def _translate_command(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for methods that sample (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    multimodal = parser.add_argument_group("multimodal models (MUNIT, DRIT)")
+    multimodal.add_argument("--num-styles", type=int, default=1,
+                            help="random styles per input, written as NAME_style<k>.png (default: 1)")
+    multimodal.add_argument("--reference", help="image of the target domain whose style the outputs take")
+    guided = parser.add_argument_group("exemplar-guided models (LOMIT)")
+    guided.add_argument("--exemplar", help="image whose style (inside --exemplar-mask) is used")
+    guided.add_argument("--mask", help="where to translate: a mask file, or a folder of masks named like the inputs")
+    guided.add_argument("--exemplar-mask", help="which region of the exemplar gives the style")
+    guided.add_argument("--mask-ids", help="read the masks as label maps and use these label ids, e.g. 26,27,28")
+    sr = parser.add_argument_group("super-resolution models")
+    sr.add_argument("--tile", type=int, default=None,
+                    help="translate in TILE x TILE blocks so memory stays bounded (default: 256 for upscaling models, "
+                         "0: never)")
+    sr.add_argument("--tile-overlap", type=int, default=32, help="context around each block in pixels (default: 32)")
     ns = parser.parse_args(argv)
+    mask_ids = None
+    if ns.mask_ids is not None:
+        try:
+            mask_ids = [int(v) for v in ns.mask_ids.replace(" ", "").split(",") if v]
+        except ValueError:
+            _fail(f"--mask-ids must be comma-separated integers, got {ns.mask_ids!r}")
     try:
         written = translate_images(
             ns.model,
@@ -490,6 +625,14 @@ def _translate_command(argv: list[str]) -> None:
             seed=ns.seed,
             device=ns.device,
             progress=not ns.no_progress,
+            num_styles=ns.num_styles,
+            reference=ns.reference,
+            exemplar=ns.exemplar,
+            mask=ns.mask,
+            exemplar_mask=ns.exemplar_mask,
+            mask_ids=mask_ids,
+            tile=ns.tile,
+            tile_overlap=ns.tile_overlap,
         )
     except (FileNotFoundError, NotADirectoryError, ValueError, KeyError, OSError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)

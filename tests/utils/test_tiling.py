@@ -58,3 +58,52 @@ def test_bad_arguments_are_rejected():
         pad_to_multiple(torch.rand(3, 8, 8), 4)
     with pytest.raises(ValueError, match="multiple"):
         pad_to_multiple(torch.rand(1, 3, 8, 8), 0)
+
+
+class _TinyUpscaler(torch.nn.Module):
+    """Two 3x3 convolutions and a x2 pixel shuffle: receptive-field radius 2 input pixels."""
+
+    size_multiple = 1
+    scale = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(),
+                                        torch.nn.Conv2d(8, 12, 3, padding=1), torch.nn.PixelShuffle(2))
+        self.largest_input: tuple[int, int] = (0, 0)
+
+    @torch.inference_mode()
+    def translate(self, images, *, direction="a2b", seed=None):
+        h, w = images.shape[-2:]
+        self.largest_input = (max(self.largest_input[0], h), max(self.largest_input[1], w))
+        return self.body(images).clamp(0, 1)
+
+
+@pytest.mark.parametrize("size", [(37, 53), (64, 64), (20, 9)])
+def test_tiled_upscaling_is_seamless_and_bounded(size):
+    from zoo.utils import translate_tiled
+
+    model = _TinyUpscaler()
+    x = torch.rand(2, 3, *size)
+    whole = model.translate(x)
+    model.largest_input = (0, 0)
+    tiled = translate_tiled(model, x, tile=16, overlap=4)
+    assert tiled.shape == (2, 3, 2 * size[0], 2 * size[1])
+    torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-6)
+    assert max(model.largest_input) <= 16 + 2 * 4
+
+
+def test_tiling_without_enough_context_shows_the_seams_it_exists_to_avoid():
+    from zoo.utils import translate_tiled
+
+    model = _TinyUpscaler()
+    x = torch.rand(1, 3, 32, 32)
+    assert not torch.allclose(translate_tiled(model, x, tile=8, overlap=0), model.translate(x), atol=1e-4)
+
+
+def test_tiling_rejects_bad_arguments():
+    from zoo.utils import translate_tiled
+
+    with pytest.raises(ValueError, match="tile must be"):
+        translate_tiled(_TinyUpscaler(), torch.rand(1, 3, 8, 8), tile=0)

@@ -9,13 +9,13 @@ integer multiple of the input size, as in super-resolution), and :func:`translat
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Padding", "pad_to_multiple", "crop_padding", "translate_any_size"]
+__all__ = ["Padding", "pad_to_multiple", "crop_padding", "translate_any_size", "translate_tiled"]
 
 
 class Padding(NamedTuple):
@@ -97,7 +97,13 @@ def crop_padding(images: Tensor, padding: Padding, *, scale: int = 1) -> Tensor:
 
 
 def translate_any_size(
-    model: torch.nn.Module, images: Tensor, *, direction: str = "a2b", seed: int | None = None
+    model: torch.nn.Module,
+    images: Tensor,
+    *,
+    direction: str = "a2b",
+    seed: int | None = None,
+    masks: dict[str, Tensor] | None = None,
+    **conditions: Any,
 ) -> Tensor:
     """``model.translate`` for inputs of any height and width: reflect-pad, translate, crop back.
 
@@ -106,17 +112,26 @@ def translate_any_size(
         images: batch in [0, 1].
         direction: translation direction, one of ``model.directions``.
         seed: seed for methods that sample (style codes); ``None`` leaves the generator state alone.
+        masks: keyword arguments of ``translate`` aligned with ``images`` pixel for pixel (e.g. LOMIT's ``mask``):
+            padded exactly like ``images``. Shape ``(B or 1, 1, H, W)``.
+        **conditions: further keyword arguments of ``translate`` passed unchanged (``num_styles``, ``style``,
+            ``reference``, ``exemplar``, ``exemplar_mask``).
 
     Returns:
         The translated batch in [0, 1], cropped to the input size (times the model's upscaling factor).
 
     Shape:
         - images: ``(B, C_in, H, W)``
-        - output: ``(B, C_out, s * H, s * W)`` where ``s`` is 1 for translation models.
+        - output: ``(B, C_out, s * H, s * W)`` where ``s`` is 1 for translation models; ``(B, K, C_out, H, W)`` for
+          multimodal models asked for ``num_styles=K > 1``.
     """
     multiple = int(getattr(model, "size_multiple", 1))
     padded, padding = pad_to_multiple(images, multiple)
-    output = model.translate(padded, direction=direction, seed=seed)
+    for key, mask in (masks or {}).items():
+        if mask.shape[-2:] != images.shape[-2:]:
+            raise ValueError(f"{key} has size {tuple(mask.shape[-2:])}, the images {tuple(images.shape[-2:])}")
+        conditions[key] = pad_to_multiple(mask, multiple)[0]
+    output = model.translate(padded, direction=direction, seed=seed, **conditions)
     scale_h, scale_w = output.shape[-2] / padded.shape[-2], output.shape[-1] / padded.shape[-1]
     if scale_h != scale_w or scale_h != int(scale_h) or scale_h < 1:
         raise ValueError(
@@ -124,3 +139,57 @@ def translate_any_size(
             f"gave output {tuple(output.shape[-2:])}, which is not an integer upscaling"
         )
     return crop_padding(output, padding, scale=int(scale_h))
+
+
+def translate_tiled(
+    model: torch.nn.Module,
+    images: Tensor,
+    *,
+    tile: int,
+    overlap: int = 32,
+    direction: str = "a2b",
+    seed: int | None = None,
+) -> Tensor:
+    """:func:`translate_any_size` over overlapping tiles, so that memory stays bounded on large images.
+
+    Each ``tile`` x ``tile`` block of the input is translated together with ``overlap`` pixels of its surroundings
+    on every side, and only the block's own part of the result is kept. For a fully convolutional model whose
+    receptive-field radius is at most ``overlap`` (input pixels) the stitched result equals translating the whole
+    image at once, so there are no seams; beyond that radius the difference fades with distance. Models with
+    image-wide statistics (instance normalisation in translation generators) look at one tile at a time, so tiling
+    is meant for super-resolution networks (batch normalisation in eval mode, no global pooling).
+
+    Args:
+        model: a zoo method (``translate``, ``size_multiple``).
+        images: batch in [0, 1].
+        tile: side of the blocks, in input pixels (memory grows with ``(tile + 2 * overlap) ** 2``).
+        overlap: context added around each block, in input pixels.
+        direction: translation direction.
+        seed: seed for methods that sample; every tile gets the same seed.
+
+    Shape:
+        - images: ``(B, C_in, H, W)``
+        - output: ``(B, C_out, s * H, s * W)``
+    """
+    if tile < 1 or overlap < 0:
+        raise ValueError(f"tile must be >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")
+    height, width = images.shape[-2:]
+    if height <= tile and width <= tile:
+        return translate_any_size(model, images, direction=direction, seed=seed)
+    output: Tensor | None = None
+    scale = 1
+    for y0 in range(0, height, tile):
+        for x0 in range(0, width, tile):
+            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
+            ya, xa = max(y0 - overlap, 0), max(x0 - overlap, 0)
+            yb, xb = min(y1 + overlap, height), min(x1 + overlap, width)
+            piece = translate_any_size(model, images[..., ya:yb, xa:xb], direction=direction, seed=seed)
+            if output is None:
+                scale = piece.shape[-1] // (xb - xa)
+                output = piece.new_empty(*piece.shape[:-2], height * scale, width * scale)
+            top, left = (y0 - ya) * scale, (x0 - xa) * scale
+            output[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale] = piece[
+                ..., top : top + (y1 - y0) * scale, left : left + (x1 - x0) * scale
+            ]
+    assert output is not None
+    return output
