@@ -12,7 +12,8 @@ os.environ.setdefault("ZOO_OFFLINE", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# ZOO_TEST_THREADS=1 keeps a busy machine usable (several test runs at once); CI uses the default.
+torch.set_num_threads(int(os.environ.get("ZOO_TEST_THREADS", min(2, os.cpu_count() or 1))))
 
 
 @pytest.fixture(autouse=True)

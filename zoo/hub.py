@@ -746,6 +746,10 @@ def load(
         return _load_pretrained(name, map_location=map_location, check_hash=check_hash, weights_dir=weights_dir)
     if name in METHODS:
         tags = [n for n in sorted(PRETRAINED) if n.startswith(name + ".")]
+        default = [n for n in tags if PRETRAINED[n].default]
+        if default:  # e.g. a method without published weights: its entry says so (or finds a local copy)
+            return _load_pretrained(default[0], map_location=map_location, check_hash=check_hash,
+                                    weights_dir=weights_dir)
         offer = f"pretrained weights: {', '.join(tags)}" if tags else "no pretrained weights are registered for it yet"
         raise ValueError(
             f"{name!r} is a method, not a set of weights; use zoo.create({name!r}) for a randomly initialised model, "

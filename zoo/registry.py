@@ -47,6 +47,7 @@ class PretrainedEntry:
         paper_metrics: numbers the paper reports for these weights.
         measured_metrics: numbers we measured.
         notes: anything a user should know (e.g. the official direction flags).
+        default: ``zoo.load("<method>")`` resolves this entry (e.g. a method whose weights are not published yet).
     """
 
     method: str
@@ -62,6 +63,7 @@ class PretrainedEntry:
     paper_metrics: dict[str, Any] = field(default_factory=dict)
     measured_metrics: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    default: bool = False
 
     @property
     def file_name(self) -> str | None:

@@ -149,3 +149,26 @@ def test_translation_grid_layout():
     enlarged = torch.nn.functional.interpolate(inputs[:1], size=(8, 12), mode="nearest")[0].expand(3, -1, -1)
     torch.testing.assert_close(top_left, enlarged)
     torch.testing.assert_close(grid[:, 10:18, 1:13], outputs[0])
+
+
+def test_exemplar_guided_methods_get_the_other_domain_as_exemplars_and_the_masks(tmp_path):
+    from tests.methods.tiny_configs import build_tiny_datamodule, build_tiny_model
+
+    model, _ = build_tiny_model("lomit", mask_source="given", paste_outside_mask=True)
+    calls = []
+    translate = model.translate
+
+    def recording_translate(images, **kwargs):
+        calls.append(kwargs)
+        return translate(images, **kwargs)
+
+    model.translate = recording_translate
+    grid = ImageGrid(every_n_iterations=2, num_images=2, at_validation_end=False)
+    trainer = ZooTrainer(accelerator="cpu", max_steps=2, default_root_dir=tmp_path, logger=False, callbacks=[grid],
+                         enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                         limit_val_batches=0)
+    trainer.fit(model, datamodule=build_tiny_datamodule("lomit"))
+    assert sorted(p.name for p in grid.written) == ["a2b_iter0000002.png", "b2a_iter0000002.png"]
+    assert [c["direction"] for c in calls] == ["a2b", "b2a"]
+    assert all({"exemplar", "mask", "exemplar_mask"} <= c.keys() for c in calls), [sorted(c) for c in calls]
+    assert calls[0]["exemplar"].shape[0] == calls[0]["mask"].shape[0] == 2

@@ -195,6 +195,19 @@ def test_unpaired_independent_crops(tmp_path):
     assert any(differs)
 
 
+def test_unpaired_crop_only_after_epoch_stops_the_resize_jitter(tmp_path):
+    """CUT/DECENT: in the decay epochs images are resized straight to the crop size: every crop is the whole image."""
+    for side in "AB":
+        _write_folder(tmp_path / f"train{side}", 1, h=40, w=40)
+    dataset = UnpairedImageDataset(root=tmp_path, load_size=32, crop_size=16, no_flip=True, crop_only_after_epoch=2)
+    whole = UnpairedImageDataset(root=tmp_path, load_size=16, crop_size=16, no_flip=True)[(0, 0)]["real_a"]
+    early = [dataset[(epoch, 0)]["real_a"] for epoch in range(2)]  # epochs 1 and 2 (0-based 0 and 1): jitter
+    late = [dataset[(epoch, 0)]["real_a"] for epoch in range(2, 5)]
+    assert all(x.shape == (3, 16, 16) for x in early + late)
+    assert not any(torch.equal(x, whole) for x in early)
+    assert all(torch.equal(x, whole) for x in late)
+
+
 def test_unpaired_direction_and_grayscale(unpaired_root):
     forward = UnpairedImageDataset(root=unpaired_root, serial_batches=True, no_flip=True, preprocess="none")
     backward = UnpairedImageDataset(

@@ -338,7 +338,7 @@ def test_masked_dataset_items():
 def test_sr_dataset_items():
     ds = tw.ToySRDataset(length=2, hr_size=48, scale=4)
     item = ds[0]
-    hr, lr = item["hr"], item["lr"]
+    hr, lr = (item["real_b"] + 1) / 2, (item["real_a"] + 1) / 2
     assert hr.dtype == torch.float32 and tuple(hr.shape) == (3, 48, 48)
     assert tuple(lr.shape) == (3, 12, 12)
     assert hr.min() >= 0.0 and hr.max() <= 1.0 and lr.min() >= 0.0 and lr.max() <= 1.0

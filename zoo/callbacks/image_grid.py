@@ -1,7 +1,8 @@
 """Sample translations of a fixed batch, written as PNG grids and sent to image-capable loggers.
 
 The callback depends only on the inference contract of zoo's methods: ``pl_module.directions`` and
-``pl_module.translate(images, direction=..., seed=...)`` on [0, 1] images. It never calls ``forward`` or touches the
+``pl_module.translate(images, direction=..., seed=...)`` on [0, 1] images (exemplar-guided methods also get the other
+domain's images as ``exemplar`` and the batch's masks). It never calls ``forward`` or touches the
 networks, so every method gets sample grids for free.
 """
 
@@ -19,7 +20,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor
 
 from zoo.trainer import completed_iterations
-from zoo.utils.tiling import translate_any_size
+from zoo.utils.tiling import pad_to_multiple, translate_any_size
 
 __all__ = ["ImageGrid", "make_translation_grid"]
 
@@ -121,7 +122,7 @@ class ImageGrid(Callback):
         self._batch = {
             key: value[: self.num_images].detach().to("cpu", copy=True)
             for key, value in batch.items()
-            if isinstance(value, Tensor) and key.startswith("real_")
+            if isinstance(value, Tensor) and key.startswith(("real_", "mask_"))
         }
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -196,7 +197,12 @@ class ImageGrid(Callback):
                     self._warn_once(f"the batch has no {source!r} for direction {direction!r}")
                     continue
                 inputs = ((self._batch[source].to(pl_module.device) + 1) / 2).clamp(0, 1)
-                outputs = translate_any_size(pl_module, inputs, direction=direction, seed=self.seed)
+                conditions = self._conditions(pl_module, direction)
+                if conditions is None:
+                    continue
+                masks = conditions.pop("masks")
+                outputs = translate_any_size(pl_module, inputs, direction=direction, seed=self.seed, masks=masks,
+                                             **conditions)
                 grid = make_translation_grid(inputs, outputs)
                 written.append(self._save(grid, direction, iteration))
                 self._log(trainer, f"samples/{direction}", grid, step)
@@ -204,6 +210,27 @@ class ImageGrid(Callback):
             pl_module.train(was_training)
         self.written.extend(written)
         return written
+
+    def _conditions(self, pl_module: LightningModule, direction: str) -> dict[str, Any] | None:
+        """Exemplar-guided methods (``requires_exemplar``): the other domain's images of the batch as exemplars, and
+        the batch's masks (``mask_a`` / ``mask_b``) when it has them. None when the batch lacks what is needed."""
+        conditions: dict[str, Any] = {"masks": {}}
+        if not getattr(pl_module, "requires_exemplar", False):
+            return conditions
+        assert self._batch is not None
+        source, target = direction.split("2", 1)
+        if f"real_{target}" not in self._batch:
+            self._warn_once(f"the batch has no 'real_{target}' to use as exemplars for direction {direction!r}")
+            return None
+        multiple = int(getattr(pl_module, "size_multiple", 1))
+        exemplar = ((self._batch[f"real_{target}"].to(pl_module.device) + 1) / 2).clamp(0, 1)
+        conditions["exemplar"] = pad_to_multiple(exemplar, multiple)[0]
+        if f"mask_{source}" in self._batch:
+            conditions["masks"]["mask"] = self._batch[f"mask_{source}"].to(pl_module.device).float()
+        if f"mask_{target}" in self._batch:
+            conditions["exemplar_mask"] = pad_to_multiple(self._batch[f"mask_{target}"].to(pl_module.device).float(),
+                                                          multiple)[0]
+        return conditions
 
     def _save(self, grid: Tensor, direction: str, iteration: int) -> Path:
         from torchvision.utils import save_image

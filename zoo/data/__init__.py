@@ -11,8 +11,11 @@ from typing import Any
 
 from .augment import BatchAugment
 from .datamodule import EpochDataset, EpochSampler, ZooDataModule
+from .imresize import imresize
 from .io import IMG_EXTENSIONS, ImageReadError, list_images, load_image, read_image, save_image
+from .masked import MaskedDataModule, MaskedImageDataset
 from .paired import PairedDataModule, PairedImageDataset
+from .super_resolution import SRDataModule, SRImageDataset
 from .transforms import PREPROCESS_OPTIONS, TransformParams, get_params, get_transform, item_rng
 from .unpaired import UnpairedDataModule, UnpairedImageDataset
 
@@ -22,15 +25,20 @@ __all__ = [
     "EpochSampler",
     "IMG_EXTENSIONS",
     "ImageReadError",
+    "MaskedDataModule",
+    "MaskedImageDataset",
     "PREPROCESS_OPTIONS",
     "PairedDataModule",
     "PairedImageDataset",
+    "SRDataModule",
+    "SRImageDataset",
     "TransformParams",
     "UnpairedDataModule",
     "UnpairedImageDataset",
     "ZooDataModule",
     "get_params",
     "get_transform",
+    "imresize",
     "item_rng",
     "list_images",
     "load_image",

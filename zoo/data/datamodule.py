@@ -59,6 +59,7 @@ class EpochDataset(Dataset):
 
     seed: int = 0
     epoch: int = 0
+    item_epoch: int = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Use ``epoch`` for items requested with a plain integer index."""
@@ -78,6 +79,7 @@ class EpochDataset(Dataset):
             index += length
         if not 0 <= index < length:
             raise IndexError(f"{type(self).__name__}: index {index} out of range for {length} items.")
+        self.item_epoch = epoch  # the epoch of the item being built, for epoch-dependent preprocessing
         item = self.load_item(index, rng=item_rng(self.seed, epoch, index))
         self.check_item(item, index)
         return item

@@ -25,9 +25,9 @@ The tasks it feeds
     - :class:`ToyUnpairedDataset`: sim frames and photos of *different* scenes, for CycleGAN, MUNIT, DRIT and VSAIT.
     - :class:`ToyMaskedDataset`: sim frame, an exemplar photo of another scene and masks of chosen classes in both, for
       exemplar-guided, instance-aware methods (LOMIT, DECENT).
-    - :class:`ToySRDataset`: photo and its bicubic downscale, for SRResNet and SRGAN.
+    - :class:`ToySRDataset`: photo and its MATLAB-bicubic downscale, for SRResNet and SRGAN.
 
-    Items are dicts of float32 tensors: images (3, H, W) in [-1, 1] (in [0, 1] for super-resolution), masks
+    Items are dicts of float32 tensors: images (3, H, W) in [-1, 1], masks
     (1, H, W) in {0, 1} and label maps (H, W) int64 of Cityscapes train ids. Splits ``"train"``, ``"val"`` and
     ``"test"`` use disjoint scene seeds, and item ``i`` is a pure function of ``(seed, split, i)``.
 
@@ -51,7 +51,6 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageFilter
 from torch.utils.data import Dataset
 
@@ -1706,23 +1705,20 @@ class ToyMaskedDataset(Dataset):
         }
 
 
-def _downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
-    """LR image of an HR one: (3, H, W) in [0, 1] -> (3, H // scale, W // scale) in [0, 1].
-
-    Bicubic with antialiasing; kept in one place so a MATLAB-exact ``imresize`` can replace it.
-    """
-    h, w = hr.shape[-2:]
-    lr = F.interpolate(hr[None], size=(h // scale, w // scale), mode="bicubic", align_corners=False, antialias=True)
-    return lr[0].clamp_(0.0, 1.0)
+def _gray_uint8(image: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma of an RGB uint8 image (H, W, 3) -> (H, W, 1) uint8, PIL's ``convert("L")`` as for files."""
+    return np.array(Image.fromarray(image).convert("L"))[..., None]
 
 
 class ToySRDataset(Dataset):
-    """Photos and their downscaled copies, for single-image super-resolution (SRResNet, SRGAN).
+    """Photos and their MATLAB-bicubic downscales, for single-image super-resolution (SRResNet, SRGAN).
 
-    Items are dicts (note the [0, 1] range, as in the super-resolution literature):
+    The LR image is made as the official benchmark LR files are: :func:`zoo.data.imresize` (MATLAB ``imresize``,
+    antialiased bicubic) of the uint8 photo by ``1 / scale``, rounded to uint8. Items are dicts with the keys of every
+    zoo DataModule:
 
-    - ``hr``: (3, hr_size, hr_size) float32 in [0, 1], :func:`render_photo` of a scene.
-    - ``lr``: (3, hr_size / scale, hr_size / scale) float32 in [0, 1], its bicubic (antialiased) downscale.
+    - ``real_a``: the LR image (channels, hr_size / scale, hr_size / scale) float32 in [-1, 1];
+    - ``real_b``: the HR image (channels, hr_size, hr_size) float32 in [-1, 1], :func:`render_photo` of a scene.
 
     Args:
         length: Number of items.
@@ -1730,6 +1726,7 @@ class ToySRDataset(Dataset):
         scale: Downscaling factor.
         split: ``"train"``, ``"val"`` or ``"test"``; splits never share scenes.
         seed: Base seed; item ``i`` is a pure function of (seed, split, i).
+        channels: 3 (RGB) or 1 (the photo's luma, rounded to uint8 before downscaling).
     """
 
     def __init__(
@@ -1740,19 +1737,28 @@ class ToySRDataset(Dataset):
         scale: int = 4,
         split: Literal["train", "val", "test"] = "train",
         seed: int = 0,
+        channels: int = 3,
     ) -> None:
         _check_common("ToySRDataset", length, split, seed)
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise ValueError(f"ToySRDataset: scale must be a positive int; got {scale!r}.")
         if isinstance(hr_size, bool) or not isinstance(hr_size, int) or hr_size < 4 or hr_size % scale:
             raise ValueError(f"ToySRDataset: hr_size must be an int >= 4 divisible by scale={scale}; got {hr_size!r}.")
+        if channels not in (1, 3):
+            raise ValueError(f"ToySRDataset: channels must be 1 or 3; got {channels!r}.")
         self.length, self.hr_size, self.scale, self.split, self.seed = length, hr_size, scale, split, seed
+        self.channels = channels
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        from .imresize import imresize  # local: keeps the toy world importable on its own
+
         index = _index("ToySRDataset", index, self.length)
         scene = make_scene(_scene_seed(self.seed, self.split, index), self.hr_size, self.hr_size)
-        hr = torch.from_numpy(render_photo(scene)).permute(2, 0, 1).float().div_(255.0).contiguous()
-        return {"hr": hr, "lr": _downscale(hr, self.scale)}
+        hr = render_photo(scene)
+        if self.channels == 1:
+            hr = _gray_uint8(hr)
+        lr = imresize(hr, 1 / self.scale)
+        return {"real_a": _image(lr), "real_b": _image(hr)}

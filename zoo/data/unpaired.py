@@ -39,6 +39,9 @@ class UnpairedImageDataset(EpochDataset):
         serial_batches: Pair A[i % |A|] with B[i % |B|] instead of a random B.
         seed: Seed of the per-item random choices.
         max_dataset_size: Use only the first this many images of each domain (sorted by path).
+        crop_only_after_epoch: From the epoch after this one (counted from 1, like the official ``n_epochs``) on,
+            resize to ``crop_size`` instead of ``load_size``, so crops no longer jitter: what CUT and DECENT do in
+            their learning-rate decay epochs. ``None`` (the CycleGAN behaviour) never switches.
 
     Items are dicts: ``real_a`` (input_nc, H, W) and ``real_b`` (output_nc, H, W) float tensors in [-1, 1], and
     ``path_a`` / ``path_b``.
@@ -59,6 +62,7 @@ class UnpairedImageDataset(EpochDataset):
         serial_batches: bool = False,
         seed: int = 0,
         max_dataset_size: int | None = None,
+        crop_only_after_epoch: int | None = None,
     ) -> None:
         _check_direction(direction)
         _check_channels(input_nc, output_nc)
@@ -74,6 +78,7 @@ class UnpairedImageDataset(EpochDataset):
         self.output_nc = output_nc
         self.serial_batches = serial_batches
         self.seed = seed
+        self.crop_only_after_epoch = crop_only_after_epoch
         self.paths_a = list_images(self.root / f"{phase}A", recursive=True)[:max_dataset_size]
         self.paths_b = list_images(self.root / f"{phase}B", recursive=True)[:max_dataset_size]
 
@@ -87,9 +92,10 @@ class UnpairedImageDataset(EpochDataset):
         path_b = self.paths_b[index_b]
         # The model's input side (real_a) has input_nc channels; with BtoA that side is folder B.
         nc_a, nc_b = (self.input_nc, self.output_nc) if self.direction == "AtoB" else (self.output_nc, self.input_nc)
+        fine_tuning = self.crop_only_after_epoch is not None and self.item_epoch + 1 > self.crop_only_after_epoch
         options = dict(
             preprocess=self.preprocess,
-            load_size=self.load_size,
+            load_size=self.crop_size if fine_tuning else self.load_size,
             crop_size=self.crop_size,
             no_flip=self.no_flip,
             rng=rng,
@@ -117,6 +123,8 @@ class UnpairedDataModule(ZooDataModule):
         val_phase: Folders used for validation (None: ``val`` if present, else ``test``, else ``train``).
         val_load_size: Resize target of validation/test images (None: ``crop_size``, as the official test script).
         max_dataset_size: Use only the first this many training images per domain.
+        crop_only_after_epoch: From the epoch after this one on, training images are resized to ``crop_size``
+            (no crop jitter), as CUT and DECENT do in their decay epochs (``n_epochs``); None never switches.
         toy_domain_a: Toy-world domain of ``real_a`` when ``root`` is None (e.g. ``sim``).
         toy_domain_b: Toy-world domain of ``real_b`` (e.g. ``photo``).
         image_size: Toy-world image side (None: ``crop_size``).
@@ -144,6 +152,7 @@ class UnpairedDataModule(ZooDataModule):
         val_phase: str | None = None,
         val_load_size: int | None = None,
         max_dataset_size: int | None = None,
+        crop_only_after_epoch: int | None = None,
         toy_domain_a: str = "sim",
         toy_domain_b: str = "photo",
         image_size: int | None = None,
@@ -183,6 +192,7 @@ class UnpairedDataModule(ZooDataModule):
         self.val_phase = val_phase
         self.val_load_size = val_load_size
         self.max_dataset_size = max_dataset_size
+        self.crop_only_after_epoch = crop_only_after_epoch
         self.toy_domain_a = toy_domain_a
         self.toy_domain_b = toy_domain_b
         self.image_size = image_size or crop_size
@@ -197,10 +207,10 @@ class UnpairedDataModule(ZooDataModule):
         if missing:
             raise FileNotFoundError(
                 f"Unpaired data folder(s) {', '.join(repr(str(p)) for p in missing)} do not exist. Expected one image "
-                f"folder per domain: '{root}/trainA', '{root}/trainB' (and optionally testA/testB, valA/valB), e.g. "
-                "the CycleGAN horse2zebra set as datasets/horse2zebra/{trainA,trainB,testA,testB}. The CycleGAN "
-                f"datasets (horse2zebra, monet2photo, summer2winter_yosemite, ...) can be downloaded from "
-                f"{_CYCLEGAN_URL} and unzipped so that '{root}' is the folder holding trainA/. Pass "
+                f"folder per domain: '{root}/trainA', '{root}/trainB' (and optionally testA/testB, valA/valB). The "
+                f"CycleGAN datasets (horse2zebra, monet2photo, summer2winter_yosemite, ...) can be downloaded from "
+                f"{_CYCLEGAN_URL} (here {_CYCLEGAN_URL.replace('<name>', root.name)}) and unzipped into "
+                f"'{root.parent}', so that '{root}' is the folder holding trainA/. Pass "
                 "--data.root=null to use the embedded toy world instead."
             )
 
@@ -231,6 +241,7 @@ class UnpairedDataModule(ZooDataModule):
             serial_batches=self.serial_batches or not train,
             seed=self.seed,
             max_dataset_size=self.max_dataset_size if train else None,
+            crop_only_after_epoch=self.crop_only_after_epoch if train else None,
         )
 
     def _toy_dataset(self, split: str) -> Dataset:

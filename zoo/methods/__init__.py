@@ -1,6 +1,13 @@
 """Every method of zoo; importing a method file registers it (``zoo.registry.list_models()``)."""
 
+from zoo.methods.bicubic import Bicubic
 from zoo.methods.cyclegan import CycleGAN
+from zoo.methods.decent import DECENT
+from zoo.methods.drit import DRIT
+from zoo.methods.lomit import LOMIT
+from zoo.methods.munit import MUNIT
 from zoo.methods.pix2pix import Pix2Pix
+from zoo.methods.srgan import SRGAN, SRResNet
+from zoo.methods.vsait import VSAIT
 
-__all__ = ["CycleGAN", "Pix2Pix"]
+__all__ = ["Bicubic", "CycleGAN", "DECENT", "DRIT", "LOMIT", "MUNIT", "Pix2Pix", "SRGAN", "SRResNet", "VSAIT"]

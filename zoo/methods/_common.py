@@ -305,3 +305,42 @@ def random_unpaired_inputs(model: Any, batch_size: int, size: int | tuple[int, i
     real_a = torch.rand(batch_size, model.input_channels("a2b"), height, width, generator=generator) * 2 - 1
     real_b = torch.rand(batch_size, model.output_channels("a2b"), height, width, generator=generator) * 2 - 1
     return real_a, real_b
+
+
+class _ContiguousWeights(nn.Module):
+    """Runs ``net`` with the given contiguous (NCHW) copies of its parameters and buffers."""
+
+    def __init__(self, net: nn.Module, state: dict[str, Tensor]) -> None:
+        super().__init__()
+        self.net, self.state = net, state
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.func.functional_call(self.net, self.state, (x.contiguous(),))
+
+
+def _contiguous_strides(shape: torch.Size) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+def contiguous_inference_net(owner: nn.Module, net: nn.Module) -> nn.Module:
+    """``net`` run with its weights in the contiguous (NCHW) layout, whatever layout training left them in.
+
+    A channels-last weight switches every convolution to channels-last, where reflection pads, depthwise blur filters
+    and instance norms are slower on CPU than in NCHW for some generators. The NCHW copies are cached on ``owner``
+    until a weight changes (its storage or in-place version counter). The strides are compared, not
+    ``is_contiguous()``: a depthwise (C, 1, k, k) filter converted to channels-last counts as contiguous but still
+    switches its convolution to channels-last.
+    """
+    tensors = [*net.named_parameters(), *net.named_buffers()]
+    if all(t.stride() == _contiguous_strides(t.shape) for _, t in tensors):
+        return net
+    key = (id(net), tuple((t.data_ptr(), t._version) for _, t in tensors))
+    cache = owner.__dict__.get("_nchw_inference_cache")
+    if cache is None or cache[0] != key:
+        cache = (key, {name: t.detach().clone(memory_format=torch.contiguous_format) for name, t in tensors})
+        owner.__dict__["_nchw_inference_cache"] = cache
+    return _ContiguousWeights(net, cache[1])

@@ -1,0 +1,121 @@
+"""Bicubic interpolation: the baseline of every single-image super-resolution table.
+
+The SR literature's "Bicubic" row (SRCNN, VDSR, EDSR, RCAN, SRGAN: Ledig et al., CVPR 2017, arXiv 1609.04802, Table 2)
+is MATLAB ``imresize(LR, scale, 'bicubic')`` on the uint8 LR image, measured on the BT.601 Y channel with a
+``scale``-pixel border removed. :class:`Bicubic` reproduces it with :func:`zoo.data.imresize` (bit-exact with MATLAB,
+8-bit rounding after each of the two passes), so ``zoo test --config configs/bicubic.yaml`` prints the per-image and
+mean PSNR/SSIM on Set5 x4: 28.43 dB as published.
+
+Nothing is learned (``trainable = False``): there is no ``zoo fit`` for it, only ``zoo test`` / ``zoo validate`` and
+``translate``. Config: ``configs/bicubic.yaml`` (Set5 x4), ``configs/tiny/bicubic.yaml`` (toy world).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from zoo.data.imresize import imresize
+from zoo.methods._common import check_images
+from zoo.metrics.report import SRMetrics
+from zoo.registry import register_method
+
+__all__ = ["Bicubic"]
+
+
+@register_method("bicubic")
+class Bicubic(L.LightningModule):
+    """MATLAB-bicubic upscaling by ``scale`` (the SR baseline), with the SR test protocol in ``test_step``.
+
+    Args:
+        scale: Upscaling factor.
+        channels: Channels of the input and output images (the resize itself works per channel).
+        quantize: Round to 8 bits after each pass as MATLAB does on uint8 images (the published baseline); False
+            resizes in float and only clips to the value range.
+        crop_border: Border removed before measuring PSNR/SSIM in ``test_step`` (None: ``scale``).
+    """
+
+    trainable = False
+    optimizer_steps_per_iteration = 0
+    requires_exemplar = False
+    directions = ("a2b",)
+    size_multiple = 1
+
+    def __init__(self, *, scale: int = 4, channels: int = 3, quantize: bool = True,
+                 crop_border: int | None = None) -> None:
+        super().__init__()
+        if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+            raise ValueError(f"Bicubic: scale must be a positive int, got {scale!r}.")
+        if channels < 1:
+            raise ValueError(f"Bicubic: channels must be >= 1, got {channels!r}.")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.scale = scale
+        self.val_metrics = SRMetrics(scale, crop_border)
+        self.test_metrics = SRMetrics(scale, crop_border)
+
+    def input_channels(self, direction: str = "a2b") -> int:
+        self._check_direction(direction)
+        return self.hparams.channels
+
+    def output_channels(self, direction: str = "a2b") -> int:
+        self._check_direction(direction)
+        return self.hparams.channels
+
+    def _check_direction(self, direction: str) -> None:
+        if direction not in self.directions:
+            raise ValueError(f"Bicubic: direction must be one of {self.directions}, got {direction!r}.")
+
+    def upscale(self, images: Tensor) -> Tensor:
+        """(..., H, W) in [0, 1] -> (..., scale*H, scale*W) in [0, 1] by MATLAB bicubic."""
+        out = imresize(images, self.scale, quantize=255 if self.hparams.quantize else None)
+        return out.clamp_(0.0, 1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Model space: (B, C, H, W) in [-1, 1] -> (B, C, scale*H, scale*W) in [-1, 1]."""
+        return self.upscale((x + 1) / 2) * 2 - 1
+
+    def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
+        """Upscale a batch: (B, C, H, W) in [0, 1] -> (B, C, scale*H, scale*W) in [0, 1] (``seed`` is unused)."""
+        self._check_direction(direction)
+        check_images(images, self.input_channels(direction), self.size_multiple)
+        with torch.inference_mode():
+            return self.upscale(images)
+
+    # ---------------------------------------------------------------- evaluation
+
+    def _evaluate(self, metrics: SRMetrics, batch: dict[str, Any]) -> None:
+        sr = self(batch["real_a"])
+        metrics.update(sr, batch["real_b"], batch.get("path_b"), gray=batch.get("gray_b"))
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(self.val_metrics, batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_metrics.finish(self, prefix="val", print_table=False)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """PSNR/SSIM of the upscaled LR (``real_a``) against the HR (``real_b``), per image."""
+        self._evaluate(self.test_metrics, batch)
+
+    def on_test_epoch_end(self) -> None:
+        """Print the per-image table and the mean (rank zero) and log ``test/psnr``, ``test/ssim``."""
+        self.test_metrics.finish(self, prefix="test")
+
+    _NOT_TRAINABLE = "bicubic has nothing to train; evaluate it with `zoo test --config configs/bicubic.yaml`."
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            raise RuntimeError(self._NOT_TRAINABLE)
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        raise RuntimeError(self._NOT_TRAINABLE)
+
+    def configure_optimizers(self) -> list:
+        return []
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["zoo_method"] = self.method_name

@@ -1,0 +1,786 @@
+"""SRResNet and SRGAN: single-image super-resolution with a perceptual (VGG + adversarial) loss.
+
+Paper: C. Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network",
+CVPR 2017, https://arxiv.org/abs/1609.04802. The authors released no code; the networks, the key layout and the
+order of operations follow the most paper-faithful PyTorch port, Lornatang/SRGAN-PyTorch (commit 8842030), whose
+``model.py`` produced the parity fixtures (``tests/parity/test_srgan.py``), so its published checkpoints load through
+:meth:`SRResNet.load_official_weights`.
+
+Two registered methods, trained one after the other as in the paper (Sec. 3.2):
+
+* ``srresnet``: the generator alone, trained with the pixel MSE (SRResNet-MSE: 1e6 iterations at lr 1e-4).
+  ``lambda_content`` > 0 with ``vgg_layers=["vgg22"]`` and ``lambda_tv=2e-8`` gives SRResNet-VGG22.
+* ``srgan``: the generator initialised from a trained SRResNet (``init_from``), against the VGG-style discriminator;
+  ``l = l_VGG54 + 1e-3 l_adv`` (paper Eq. 3), 1e5 iterations at lr 1e-4 then 1e5 at 1e-5. ``vgg_layers=["vgg22"]``
+  gives SRGAN-VGG22; ``lambda_content=0, lambda_pixel=1`` gives SRGAN-MSE.
+
+Faithful to the paper by default: LR input in [0, 1] and HR output/targets in [-1, 1] (``hr_range="symmetric"``),
+MSE computed in [-1, 1], a linear last convolution (Figure 4), VGG19 relu5_4 features (after the ReLU) rescaled by
+1/12.75, the non-saturating adversarial loss -log D(G(x)) on logits, Adam beta1 0.9, x0.1 learning-rate drop, one G
+step and one D step per iteration. The port's recipe is one switch set away (``init_args_from_official`` fills them
+in): ``hr_range="unit"`` with ``output_activation="clamp"`` (HR in [0, 1], output clamped), ``vgg_feature_scale=1``
+and ``lambda_pixel=1`` (its G loss is 1 MSE + 1 VGG54 + 0.001 adversarial), ``detach_content=True`` (its content loss
+is accidentally detached: no VGG gradient reaches G). Like the port, G steps first and D stays in train mode while
+frozen for the G step (its BatchNorm statistics move on D(G(x))); ``update_order="d_first"`` follows Goodfellow's
+Algorithm 1 instead. Test-time BatchNorm uses the running statistics.
+
+Batches are zoo's SR batches: ``real_a`` LR (B, C, h, w) and ``real_b`` HR (B, C, s*h, s*w), both in [-1, 1]; the
+LR is mapped to [0, 1] before the generator as the paper prescribes.
+
+Configs: ``configs/srresnet.yaml``, ``configs/srgan.yaml`` (paper settings), ``configs/tiny/srresnet.yaml``,
+``configs/tiny/srgan.yaml``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from zoo.losses import check_finite
+from zoo.losses.vgg_content import IMAGENET_MEAN, IMAGENET_STD, VGGArch, VGGContentLoss
+from zoo.methods._common import (
+    RESUME_RNG_KEY,
+    StepOutput,
+    adam,
+    apply_stashed_rng_state,
+    backward,
+    capture_rng_state,
+    convert_official_network_state,
+    iteration_index,
+    load_official_network,
+    official_attribute,
+    set_requires_grad,
+    stash_rng_state_for_resume,
+    to_memory_format,
+)
+from zoo.nets.srresnet import OutputActivation, SRGANDiscriminator, SRResNetGenerator
+from zoo.registry import PretrainedEntry, register_method, register_pretrained
+
+__all__ = ["SRGAN", "SRResNet", "total_variation"]
+
+HRRange = Literal["symmetric", "unit"]
+LRInterval = Literal["iteration", "epoch"]
+
+
+def _upcast(x: Tensor) -> Tensor:
+    """Losses reduce in at least float32 under autocast; float64 (parity runs) stays float64."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def _bce_logits(logits: Tensor, real: bool) -> Tensor:
+    """BCE-with-logits against a constant label: ``-log D`` for ``real=True`` (the non-saturating G loss)."""
+    logits = _upcast(logits)
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 1.0 if real else 0.0))
+
+
+def total_variation(x: Tensor) -> Tensor:
+    """Squared total variation, mean over neighbouring pixel pairs: ``mean(dx^2) + mean(dy^2)``.
+
+    The paper adds it (weight 2e-8) only to SRResNet-VGG22 (Sec. 3.4) and does not define it further.
+
+    Shape: (B, C, H, W) -> 0-d.
+    """
+    x = _upcast(x)
+    return (x[..., 1:, :] - x[..., :-1, :]).pow(2).mean() + (x[..., :, 1:] - x[..., :, :-1]).pow(2).mean()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Official configurations (Lornatang/SRGAN-PyTorch): manifest-style constructor blocks or the port's YAML files
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _lower_keys(d: Any) -> Any:
+    return {str(k).lower(): _lower_keys(v) for k, v in d.items()} if isinstance(d, dict) else d
+
+
+def official_init_args(config: dict[str, Any]) -> dict[str, Any]:
+    """zoo arguments (a superset for :class:`SRGAN`) from an official configuration.
+
+    Accepts the generator's constructor arguments (``in_channels``, ``out_channels``, ``channels``, ``num_rcb``,
+    ``upscale``), a block ``{"g": ..., "d": ..., "content_loss": ..., "loss_weights": ...}`` as in the parity
+    manifest, or a parsed ``configs/train/*.yaml`` of the port (``SCALE``, ``MODEL.G/D/EMA``, ``TRAIN.OPTIM``,
+    ``TRAIN.LR_SCHEDULER``, ``TRAIN.LOSSES``, ``TRAIN.DATASET.GT_IMAGE_SIZE``). The port's value ranges and loss
+    scaling come with it: HR in [0, 1], clamped output, unscaled VGG features. The content loss stays differentiable
+    (as in the fixtures and the port before late 2022); add ``detach_content=True`` for the current upstream code,
+    whose ``ContentLoss`` returns its values in a new, detached tensor.
+    """
+    c = _lower_keys(config)
+    args: dict[str, Any] = {"hr_range": "unit", "output_activation": "clamp", "vgg_feature_scale": 1.0,
+                            "lambda_pixel": 1.0}
+    model, train = c.get("model", {}), c.get("train", {})
+    g = c.get("g", model.get("g", c if "num_rcb" in c or "upscale" in c else {}))
+    d = c.get("d", model.get("d", {}))
+    for ours, theirs in (("in_channels", "in_channels"), ("out_channels", "out_channels"), ("channels", "channels"),
+                         ("num_rcb", "num_rcb"), ("scale", "upscale")):
+        if theirs in g:
+            args[ours] = g[theirs]
+    if "scale" in c:
+        args["scale"] = c["scale"]
+    name = str(g.get("name", ""))
+    if "scale" not in args and name.startswith("srresnet_x"):
+        args["scale"] = int(name.removeprefix("srresnet_x"))
+    if "channels" in d:
+        args["d_channels"] = d["channels"]
+    if "out_channels" in d:
+        args["d_out_channels"] = d["out_channels"]
+    size = train.get("dataset", {}).get("gt_image_size")
+    if size is not None:
+        args["image_size"] = size
+    losses = train.get("losses", {})
+    content = c.get("content_loss", losses.get("content_loss", {}))
+    if content:
+        args["vgg_layers"] = list(content.get("feature_nodes", ["features.35"]))
+        args["vgg_arch"] = content.get("net_cfg_name", "vgg19")
+        args["vgg_batch_norm"] = bool(content.get("batch_norm", False))
+        args["vgg_mean"] = list(content.get("feature_normalize_mean", IMAGENET_MEAN))
+        args["vgg_std"] = list(content.get("feature_normalize_std", IMAGENET_STD))
+        path = content.get("model_weights_path")
+        if isinstance(path, str) and not path.startswith("<"):
+            args["vgg_weights"] = path or "imagenet"  # "" = torchvision's ImageNet weights in the port
+    weights = dict(c.get("loss_weights", {}))
+    for key, theirs in (("pixel", "pixel_loss"), ("content", "content_loss"), ("adversarial", "adversarial_loss")):
+        if theirs in losses and "weight" in losses[theirs]:
+            weights[key] = losses[theirs]["weight"][0]
+    for key, ours in (("pixel", "lambda_pixel"), ("content", "lambda_content"), ("adversarial", "lambda_adv")):
+        if key in weights:
+            args[ours] = float(weights[key])
+    if "pixel_loss" in losses and "content_loss" not in losses:
+        args["lambda_content"] = 0.0
+    optim = train.get("optim", {})
+    for ours, theirs in (("lr", "lr"), ("eps", "eps"), ("weight_decay", "weight_decay")):
+        if theirs in optim:
+            args[ours] = float(optim[theirs])
+    if "betas" in optim:
+        args["beta1"], args["beta2"] = (float(b) for b in optim["betas"])
+    sched = train.get("lr_scheduler", {})
+    if sched:
+        if sched.get("name", "MultiStepLR") != "MultiStepLR":
+            raise ValueError(f"unsupported official LR scheduler {sched.get('name')!r} (only MultiStepLR)")
+        args.update(lr_milestones=[int(m) for m in sched.get("milestones", [])], lr_gamma=float(sched["gamma"]),
+                    lr_interval="epoch")
+    elif train:
+        args["lr_milestones"] = []
+    ema = model.get("ema", {})
+    if ema.get("enable"):
+        # the port averages as (1 - decay) * avg + decay * param, i.e. zoo's EMA with decay 1 - DECAY
+        args["ema_decay"] = 1.0 - float(ema.get("decay", 0.999))
+    return args
+
+
+def _unwrap_official(state_dict: dict[str, Any]) -> dict[str, Tensor]:
+    """A port checkpoint (``{"state_dict": ...}`` of ``.pth.tar``) or bare state dict, without the ``torch.compile``
+    (``_orig_mod.``) prefix."""
+    if isinstance(state_dict.get("state_dict"), dict):
+        state_dict = state_dict["state_dict"]
+    return {k.replace("_orig_mod.", ""): v for k, v in state_dict.items() if isinstance(v, Tensor)}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Shared by both methods (functions and a private base, no constructor logic)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class _SuperResolution(L.LightningModule):
+    """Inference, evaluation, checkpoints and official weights shared by :class:`SRResNet` and :class:`SRGAN`."""
+
+    directions = ("a2b",)
+    requires_exemplar = False
+    size_multiple = 1
+    OFFICIAL_NETWORKS: dict[str, str] = {"G": "generator"}
+
+    generator: SRResNetGenerator
+    content_loss: VGGContentLoss | None
+    ema: nn.ModuleDict | None
+
+    def _build_common(self, h: Any) -> None:
+        if h.hr_range not in ("symmetric", "unit"):
+            raise ValueError(f"hr_range must be 'symmetric' (paper) or 'unit' (port); got {h.hr_range!r}")
+        if h.output_activation == "clamp" and h.hr_range != "unit":
+            raise ValueError("output_activation='clamp' clamps to [0, 1]: it needs hr_range='unit'")
+        if h.output_activation == "tanh" and h.hr_range != "symmetric":
+            raise ValueError("output_activation='tanh' produces [-1, 1]: it needs hr_range='symmetric'")
+        if h.lr_interval not in ("iteration", "epoch"):
+            raise ValueError(f"lr_interval must be 'iteration' or 'epoch'; got {h.lr_interval!r}")
+        self.scale = h.scale
+        self.generator = SRResNetGenerator(in_channels=h.in_channels, out_channels=h.out_channels,
+                                           channels=h.channels, num_rcb=h.num_rcb, upscale=h.scale,
+                                           prelu_per_channel=h.prelu_per_channel,
+                                           output_activation=h.output_activation)
+        self.content_loss = None
+        if h.lambda_content > 0:
+            self.content_loss = VGGContentLoss(
+                layers=tuple(h.vgg_layers), arch=h.vgg_arch, batch_norm=h.vgg_batch_norm, weights=h.vgg_weights,
+                feature_scale=h.vgg_feature_scale, input_range=h.hr_range, mean=tuple(h.vgg_mean),
+                std=tuple(h.vgg_std), detach=h.detach_content)
+        self.ema = None
+        if h.ema_decay is not None:
+            from zoo.callbacks.ema import ExponentialMovingAverage
+
+            self.ema = nn.ModuleDict({"generator": ExponentialMovingAverage(self.generator, decay=h.ema_decay)})
+        self._metrics = None
+
+    # ---------------------------------------------------------------- inference
+
+    def _check_direction(self, direction: str) -> None:
+        if direction != "a2b":
+            raise ValueError(f"super-resolution has one direction, 'a2b' (LR -> HR); got {direction!r}")
+
+    def input_channels(self, direction: str = "a2b") -> int:
+        self._check_direction(direction)
+        return self.hparams.in_channels
+
+    def output_channels(self, direction: str = "a2b") -> int:
+        self._check_direction(direction)
+        return self.hparams.out_channels
+
+    def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
+        """The generator (its EMA copy when kept and ``use_ema``)."""
+        self._check_direction(direction)
+        return self.ema["generator"].module if use_ema and self.ema is not None else self.generator
+
+    def lr_to_generator(self, real_a: Tensor) -> Tensor:
+        """Batch LR in [-1, 1] -> the generator's input range [0, 1] (paper Sec. 3.2)."""
+        return (real_a + 1) / 2
+
+    def hr_to_model(self, hr: Tensor) -> Tensor:
+        """Generator output / targets in ``hr_range`` -> [-1, 1]."""
+        return hr * 2 - 1 if self.hparams.hr_range == "unit" else hr
+
+    def model_to_hr(self, x: Tensor) -> Tensor:
+        """[-1, 1] -> ``hr_range`` (the range of the generator's output and of the losses)."""
+        return (x + 1) / 2 if self.hparams.hr_range == "unit" else x
+
+    def forward(self, x: Tensor) -> Tensor:
+        """LR (B, C_in, H, W) in [-1, 1] -> SR (B, C_out, s*H, s*W) in [-1, 1] (unclamped with a linear output)."""
+        return self.hr_to_model(self.generator(self.lr_to_generator(x)))
+
+    def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
+        """Super-resolve a batch (deterministic: BatchNorm uses its running statistics; ``seed`` is unused).
+
+        Args:
+            images: LR (B, C_in, H, W) in [0, 1], any size.
+            direction: only ``a2b``.
+            seed: accepted for the common interface; SRResNet/SRGAN inference draws no noise.
+
+        Returns:
+            (B, C_out, s*H, s*W) in [0, 1].
+        """
+        self._check_direction(direction)
+        if images.dim() != 4 or images.shape[1] != self.hparams.in_channels:
+            raise ValueError(f"expected LR images (B, {self.hparams.in_channels}, H, W), got {tuple(images.shape)}")
+        net = self.generator_for(direction)
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.inference_mode():
+                out = net(images)
+                out = (out + 1) / 2 if self.hparams.hr_range == "symmetric" else out
+                return out.clamp(0, 1)
+        finally:
+            net.train(was_training)
+
+    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
+                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Random ``(real_a, real_b)`` in [-1, 1]: LR (B, C_in, h, w) with ``size`` = (h, w) and HR (B, C_out, s*h,
+        s*w)."""
+        h, w = (size, size) if isinstance(size, int) else size
+        lr = torch.rand(batch_size, self.hparams.in_channels, h, w, generator=generator) * 2 - 1
+        hr = torch.rand(batch_size, self.hparams.out_channels, h * self.scale, w * self.scale,
+                        generator=generator) * 2 - 1
+        return lr, hr
+
+    # ---------------------------------------------------------------- losses
+
+    def reconstruction_losses(self, sr: Tensor, hr: Tensor) -> dict[str, Tensor]:
+        """Unweighted content terms with a non-zero weight. ``sr``, ``hr``: (B, C, H, W) in ``hr_range``.
+
+        ``g_pixel``: MSE (paper Eq. 4); ``g_content``: VGG loss incl. the 1/12.75^2 rescaling (Eq. 5);
+        ``g_tv``: total variation.
+        """
+        h, terms = self.hparams, {}
+        if h.lambda_pixel > 0:
+            terms["g_pixel"] = F.mse_loss(_upcast(sr), _upcast(hr))
+        if self.content_loss is not None:
+            terms["g_content"] = self.content_loss(sr, hr)
+        if h.lambda_tv > 0:
+            terms["g_tv"] = total_variation(sr)
+        return terms
+
+    def _inputs(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, Tensor]:
+        if real_b.shape[-2:] != (real_a.shape[-2] * self.scale, real_a.shape[-1] * self.scale):
+            raise ValueError(f"HR {tuple(real_b.shape)} is not {self.scale}x the LR {tuple(real_a.shape)}")
+        return self.lr_to_generator(real_a), self.model_to_hr(real_b)
+
+    def _update_ema(self) -> None:
+        if self.ema is not None:
+            self.ema["generator"].update(self.generator)
+
+    # ---------------------------------------------------------------- Lightning hooks
+
+    def configure_optimizers(self):
+        h = self.hparams
+        optimizers = [adam(self.generator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2), eps=h.eps,
+                           weight_decay=h.weight_decay)]
+        if getattr(self, "discriminator", None) is not None:
+            optimizers.append(adam(self.discriminator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2), eps=h.eps,
+                                   weight_decay=h.weight_decay))
+        schedulers = [{"scheduler": torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(h.lr_milestones),
+                                                                         gamma=h.lr_gamma),
+                       "interval": "step" if h.lr_interval == "iteration" else "epoch"} for o in optimizers]
+        return optimizers, schedulers
+
+    def _step_schedulers(self, interval: LRInterval) -> None:
+        if self.hparams.lr_interval != interval or not self.hparams.lr_milestones:
+            return
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.channels_last:  # before the optimizers are built
+            self.to(memory_format=torch.channels_last)
+
+    def on_fit_end(self) -> None:
+        # back to the default layout, so a trained model and one loaded from its checkpoint compute identically
+        self.to(memory_format=torch.contiguous_format)
+
+    def _training_batch(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        return tuple(to_memory_format(batch[k], self.hparams.channels_last) for k in ("real_a", "real_b"))
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        apply_stashed_rng_state(self)
+
+    def on_train_epoch_end(self) -> None:
+        self._step_schedulers("epoch")
+
+    def _super_resolve_batch(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(SR, HR) of an evaluation batch, both (B, C, sH, sW) in [0, 1]; G in eval mode (running statistics)."""
+        sr = self.translate(self.lr_to_generator(batch["real_a"]).clamp(0, 1))
+        return sr, ((batch["real_b"] + 1) / 2).clamp(0, 1)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """``val/psnr``: PSNR of the 8-bit outputs (Y channel, ``scale``-pixel shave)."""
+        from zoo.metrics import psnr, quantize
+
+        sr, hr = self._super_resolve_batch(batch)
+        border = self.scale if min(sr.shape[-2:]) > 2 * self.scale else 0
+        values = psnr(quantize(sr, (0.0, 1.0)), quantize(hr, (0.0, 1.0)), crop_border=border, y_channel=True)
+        self.log("val/psnr", values.mean(), batch_size=sr.shape[0], sync_dist=True)
+
+    def on_test_epoch_start(self) -> None:
+        from zoo.metrics import SRMetrics
+
+        self._metrics = SRMetrics(self.scale, crop_border=self.scale, y_channel=True, value_range=(0.0, 1.0))
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """PSNR and SSIM per image (8-bit, Y channel, ``scale``-pixel border shave: paper Sec. 3.1), printed with
+        their means at the end of the test loop."""
+        sr, hr = self._super_resolve_batch(batch)
+        names = batch.get("path_b") or [f"batch{batch_idx}_{i}" for i in range(sr.shape[0])]
+        self._metrics.update(sr, hr, names, gray=batch.get("gray_b"))
+
+    def on_test_epoch_end(self) -> None:
+        self._metrics.finish(self, prefix="test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        return {"fake_b": self.translate(self.lr_to_generator(batch["real_a"]).clamp(0, 1))}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["zoo_method"] = self.method_name
+        checkpoint[RESUME_RNG_KEY] = capture_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        stash_rng_state_for_resume(self, checkpoint)
+
+    # ---------------------------------------------------------------- official checkpoints
+
+    @classmethod
+    def init_args_from_official(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """zoo constructor arguments of this class from an official configuration (see :func:`official_init_args`)."""
+        params = inspect.signature(cls.__init__).parameters
+        return {k: v for k, v in official_init_args(config).items() if k in params}
+
+    def convert_official_state_dict(self, state_dict: dict[str, Any], *, net: str = "G") -> dict[str, Tensor]:
+        """A port checkpoint (``SRResNet_x4-ImageNet.pth.tar``: ``{"state_dict": ...}``, or a bare state dict) ->
+        keys of this module (``generator.conv1.0.weight``, ...)."""
+        attr = official_attribute(self, net)
+        converted = convert_official_network_state(_unwrap_official(state_dict), norm="batch")
+        return {f"{attr}.{k}": v for k, v in converted.items()}
+
+    def load_official_weights(self, state_dict: dict[str, Any], *, net: str = "G") -> None:
+        """Strictly load a port checkpoint of network ``net`` (``"G"`` or, for SRGAN, ``"D"``)."""
+        load_official_network(self, _unwrap_official(state_dict), net, norm="batch")
+
+    def official_state_dict(self, net: str = "G") -> dict[str, Tensor]:
+        """The state dict of one network in the port's layout."""
+        return getattr(self, official_attribute(self, net)).state_dict()
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# SRResNet: MSE pre-training
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@register_method("srresnet")
+class SRResNet(_SuperResolution):
+    """SRResNet (Ledig et al., CVPR 2017): the SRGAN generator trained on a content loss alone.
+
+    Args:
+        in_channels: channels of the LR images.
+        out_channels: channels of the HR images.
+        channels: generator width (64, paper Figure 4).
+        num_rcb: residual blocks B (16).
+        scale: magnification (4 in the paper; any power of two, or 3).
+        prelu_per_channel: one PReLU slope per channel (Lasagne's default) instead of one per layer (the port).
+        output_activation: ``none`` (paper: linear last conv), ``tanh`` or ``clamp`` (port; needs ``hr_range="unit"``).
+        hr_range: range of the HR images the generator produces and the losses see: ``symmetric`` [-1, 1] (paper
+            Sec. 3.2) or ``unit`` [0, 1] (the port).
+        lambda_pixel: weight of the pixel MSE (1; SRResNet-MSE).
+        lambda_content: weight of the VGG content loss (0; 1 with ``vgg_layers=["vgg22"]`` for SRResNet-VGG22).
+        lambda_tv: weight of the total-variation term (0; 2e-8 for SRResNet-VGG22, paper Sec. 3.4).
+        vgg_layers: VGG nodes of the content loss (``vgg22`` = relu2_2, ``vgg54`` = relu5_4, ``conv5_4``,
+            ``features.<k>``; several are summed).
+        vgg_arch: VGG of the content loss (vgg19 in the paper).
+        vgg_batch_norm: its BN variant.
+        vgg_weights: ``imagenet`` (torchvision's file, found locally or downloaded once), a path, or ``None`` (random:
+            tests only).
+        vgg_feature_scale: factor on the VGG feature maps (paper: 1/12.75; the port: 1).
+        vgg_mean: normalisation mean of the VGG input (ImageNet).
+        vgg_std: normalisation std of the VGG input (ImageNet).
+        detach_content: reproduce the port's detached content loss (logged, but no gradient).
+        lr: Adam learning rate (1e-4, paper Sec. 3.2).
+        beta1: Adam beta1 (0.9).
+        beta2: Adam beta2 (0.999; not stated in the paper).
+        eps: Adam epsilon.
+        weight_decay: Adam weight decay.
+        lr_milestones: iterations (or epochs, see ``lr_interval``) after which the learning rate is multiplied by
+            ``lr_gamma`` (none for SRResNet: 1e6 iterations at 1e-4).
+        lr_gamma: factor of each drop.
+        lr_interval: whether ``lr_milestones`` count ``iteration`` s (paper) or ``epoch`` s (the port).
+        ema_decay: keep an exponential moving average of the generator (``None``: off).
+        channels_last: train in the channels-last memory format.
+    """
+
+    optimizer_steps_per_iteration = 1
+    OFFICIAL_LOSS_NAMES = {"g_pixel": "pixel"}
+
+    def __init__(
+        self,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        channels: int = 64,
+        num_rcb: int = 16,
+        scale: int = 4,
+        prelu_per_channel: bool = False,
+        output_activation: OutputActivation = "none",
+        hr_range: HRRange = "symmetric",
+        lambda_pixel: float = 1.0,
+        lambda_content: float = 0.0,
+        lambda_tv: float = 0.0,
+        vgg_layers: Sequence[str] = ("vgg22",),
+        vgg_arch: VGGArch = "vgg19",
+        vgg_batch_norm: bool = False,
+        vgg_weights: str | None = "imagenet",
+        vgg_feature_scale: float = 1 / 12.75,
+        vgg_mean: Sequence[float] = IMAGENET_MEAN,
+        vgg_std: Sequence[float] = IMAGENET_STD,
+        detach_content: bool = False,
+        lr: float = 1e-4,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        lr_milestones: Sequence[int] = (),
+        lr_gamma: float = 0.1,
+        lr_interval: LRInterval = "iteration",
+        ema_decay: float | None = None,
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self._build_common(self.hparams)
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        h = self.hparams
+        return {"g_pixel": h.lambda_pixel, "g_content": h.lambda_content, "g_tv": h.lambda_tv}
+
+    def optimization_step(self, real_a: Tensor, real_b: Tensor, opt_g: Any) -> StepOutput:
+        """One iteration: the content loss of G(LR) against HR, one Adam step.
+
+        Args:
+            real_a: LR (B, C_in, h, w) in [-1, 1] (mapped to [0, 1] for the generator).
+            real_b: HR (B, C_out, s*h, s*w) in [-1, 1].
+            opt_g: the generator's optimizer.
+
+        Returns:
+            Weighted terms (``g_pixel``, ``g_content``, ``g_tv``, ``g_total``) and ``fake_b`` in [-1, 1].
+        """
+        iteration, epoch = iteration_index(self)
+        lr, hr = self._inputs(real_a, real_b)
+        opt_g.zero_grad()
+        sr = self.generator(lr)
+        weights = self.loss_weights
+        losses = {k: weights[k] * v for k, v in self.reconstruction_losses(sr, hr).items()}
+        if not losses:
+            raise ValueError("every loss weight is 0: set lambda_pixel and/or lambda_content")
+        losses["g_total"] = sum(losses.values())
+        check_finite(losses, iteration=iteration, epoch=epoch)
+        backward(self, losses["g_total"])
+        opt_g.step()
+        self._update_ema()
+        return StepOutput(losses, {"fake_b": self.hr_to_model(sr.detach())})
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        opt_g = self.optimizers()
+        out = self.optimization_step(*self._training_batch(batch), opt_g)
+        self._step_schedulers("iteration")
+        bs = batch["real_a"].shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=bs)
+        self.log("train/lr", opt_g.param_groups[0]["lr"], batch_size=bs)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# SRGAN: adversarial fine-tuning of a trained SRResNet
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@register_method("srgan")
+class SRGAN(_SuperResolution):
+    """SRGAN (Ledig et al., CVPR 2017): generator initialised from SRResNet, perceptual loss (paper Eq. 3).
+
+    ``l_SR = lambda_content * l_VGG54 + lambda_adv * l_Gen (+ lambda_pixel * MSE + lambda_tv * TV)``; D is trained
+    with BCE on HR (real) and G(LR) (fake).
+
+    Args:
+        init_from: checkpoint the generator starts from (paper Sec. 3.2: the trained SRResNet, to avoid bad local
+            optima): a zoo ``.ckpt``/bundle of ``srresnet`` or ``srgan``, or a port ``SRResNet_x4-*.pth.tar``.
+            Loaded when training starts, unless a run is resumed; ``None`` starts from scratch.
+        d_channels: discriminator base width (64).
+        d_out_channels: discriminator logits (1).
+        image_size: side of the HR training crops (96), which fixes D's dense layer; ``None``: D pools its features
+            to 6 x 6 first and accepts any size.
+        lambda_adv: weight of the adversarial loss (1e-3, paper Eq. 3).
+        lambda_content: weight of the VGG loss (1; 0 with ``lambda_pixel=1`` for SRGAN-MSE).
+        lambda_pixel: weight of the pixel MSE (0 in the paper's SRGAN-VGG54; 1 in the port).
+        vgg_layers: ``["vgg54"]`` (final SRGAN) or ``["vgg22"]`` (SRGAN-VGG22); see :class:`SRResNet` for the rest.
+        lr_milestones: iterations after which the learning rate drops (paper: 1e5 at 1e-4, then 1e5 at 1e-5).
+        update_order: ``g_first`` (the port: G step, then D step on the same G(LR)) or ``d_first`` (Goodfellow et
+            al.'s Algorithm 1 with k = 1: D step, then G against the updated D).
+        in_channels, out_channels, channels, num_rcb, scale, prelu_per_channel, output_activation, hr_range,
+        lambda_tv, vgg_arch, vgg_batch_norm, vgg_weights, vgg_feature_scale, vgg_mean, vgg_std, detach_content,
+        lr, beta1, beta2, eps, weight_decay, lr_gamma, lr_interval, ema_decay, channels_last: as for
+        :class:`SRResNet`.
+    """
+
+    optimizer_steps_per_iteration = 2
+    OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator"}
+    OFFICIAL_LOSS_NAMES = {"g_pixel": "pixel", "g_content": "content", "g_adv": "adversarial", "g_total": "g_total",
+                           "d_real": "d_real", "d_fake": "d_fake", "d_total": "d_total"}
+
+    def __init__(
+        self,
+        *,
+        init_from: str | None = None,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        channels: int = 64,
+        num_rcb: int = 16,
+        scale: int = 4,
+        prelu_per_channel: bool = False,
+        output_activation: OutputActivation = "none",
+        hr_range: HRRange = "symmetric",
+        d_channels: int = 64,
+        d_out_channels: int = 1,
+        image_size: int | None = 96,
+        lambda_adv: float = 1e-3,
+        lambda_content: float = 1.0,
+        lambda_pixel: float = 0.0,
+        lambda_tv: float = 0.0,
+        vgg_layers: Sequence[str] = ("vgg54",),
+        vgg_arch: VGGArch = "vgg19",
+        vgg_batch_norm: bool = False,
+        vgg_weights: str | None = "imagenet",
+        vgg_feature_scale: float = 1 / 12.75,
+        vgg_mean: Sequence[float] = IMAGENET_MEAN,
+        vgg_std: Sequence[float] = IMAGENET_STD,
+        detach_content: bool = False,
+        lr: float = 1e-4,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        lr_milestones: Sequence[int] = (100_000,),
+        lr_gamma: float = 0.1,
+        lr_interval: LRInterval = "iteration",
+        update_order: Literal["g_first", "d_first"] = "g_first",
+        ema_decay: float | None = None,
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        if update_order not in ("g_first", "d_first"):
+            raise ValueError(f"update_order must be 'g_first' or 'd_first'; got {update_order!r}")
+        self._build_common(self.hparams)
+        self._initialised = False
+        self.discriminator = SRGANDiscriminator(in_channels=out_channels, out_channels=d_out_channels,
+                                                channels=d_channels, image_size=image_size)
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        h = self.hparams
+        return {"g_pixel": h.lambda_pixel, "g_content": h.lambda_content, "g_tv": h.lambda_tv, "g_adv": h.lambda_adv,
+                "d_real": 1.0, "d_fake": 1.0}
+
+    def generator_losses(self, sr: Tensor, hr: Tensor) -> dict[str, Tensor]:
+        """Unweighted G terms: content terms and ``g_adv`` = -log D(G(LR)) (non-saturating, on logits)."""
+        terms = self.reconstruction_losses(sr, hr)
+        if self.hparams.lambda_adv > 0:
+            terms["g_adv"] = _bce_logits(self.discriminator(sr), True)
+        return terms
+
+    def discriminator_losses(self, sr: Tensor, hr: Tensor) -> dict[str, Tensor]:
+        """Unweighted D terms: BCE(D(HR), 1) first, then BCE(D(G(LR)), 0) (the order moves BN statistics)."""
+        return {"d_real": _bce_logits(self.discriminator(hr), True),
+                "d_fake": _bce_logits(self.discriminator(sr.detach()), False)}
+
+    def _generator_step(self, sr: Tensor, hr: Tensor, opt_g: Any, iteration: int, epoch: int | None
+                        ) -> dict[str, Tensor]:
+        # D is frozen but stays in train mode, as in the port: D(G(LR)) moves its BatchNorm statistics
+        set_requires_grad([self.discriminator], False)
+        weights = self.loss_weights
+        losses = {k: weights[k] * v for k, v in self.generator_losses(sr, hr).items()}
+        losses["g_total"] = sum(losses.values())
+        check_finite(losses, iteration=iteration, epoch=epoch)
+        opt_g.zero_grad()
+        backward(self, losses["g_total"])
+        opt_g.step()
+        set_requires_grad([self.discriminator], True)
+        self._update_ema()
+        return losses
+
+    def _discriminator_step(self, sr: Tensor, hr: Tensor, opt_d: Any, iteration: int, epoch: int | None
+                            ) -> dict[str, Tensor]:
+        losses = self.discriminator_losses(sr, hr)
+        losses["d_total"] = losses["d_real"] + losses["d_fake"]
+        check_finite(losses, iteration=iteration, epoch=epoch)
+        opt_d.zero_grad()
+        backward(self, losses["d_total"])
+        opt_d.step()
+        return losses
+
+    def optimization_step(self, real_a: Tensor, real_b: Tensor, opt_g: Any, opt_d: Any) -> StepOutput:
+        """One iteration: a G step and a D step on the same G(LR) (order: ``update_order``).
+
+        Args:
+            real_a: LR (B, C_in, h, w) in [-1, 1].
+            real_b: HR (B, C_out, s*h, s*w) in [-1, 1]; s*h = s*w = ``image_size`` unless that is ``None``.
+            opt_g: generator optimizer.
+            opt_d: discriminator optimizer.
+
+        Returns:
+            Weighted terms (``g_*``, ``g_total``, ``d_real``, ``d_fake``, ``d_total``) and ``fake_b`` in [-1, 1].
+        """
+        iteration, epoch = iteration_index(self)
+        lr, hr = self._inputs(real_a, real_b)
+        sr = self.generator(lr)
+        if self.hparams.update_order == "g_first":
+            losses = self._generator_step(sr, hr, opt_g, iteration, epoch)
+            losses.update(self._discriminator_step(sr, hr, opt_d, iteration, epoch))
+        else:
+            losses = self._discriminator_step(sr, hr, opt_d, iteration, epoch)
+            losses.update(self._generator_step(sr, hr, opt_g, iteration, epoch))
+        return StepOutput(losses, {"fake_b": self.hr_to_model(sr.detach())})
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        out = self.optimization_step(*self._training_batch(batch), opt_g, opt_d)
+        self._step_schedulers("iteration")
+        bs = batch["real_a"].shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=bs)
+        self.log("train/lr", opt_g.param_groups[0]["lr"], batch_size=bs)
+
+    def setup(self, stage: str) -> None:
+        trainer = getattr(self, "_trainer", None)
+        resuming = trainer is not None and trainer.ckpt_path is not None
+        # once per model: a second fit() continues training instead of starting over from init_from
+        if stage == "fit" and self.hparams.init_from and not resuming and not self._initialised:
+            self.load_generator_from(self.hparams.init_from)
+            self._initialised = True
+        super().setup(stage)
+
+    def load_generator_from(self, path: str | Path) -> None:
+        """Copy the generator weights of a trained SRResNet (or SRGAN) into this model's generator.
+
+        Args:
+            path: a zoo ``.ckpt`` or bundle (the EMA generator when it has one), or a port checkpoint
+                (``SRResNet_x4-ImageNet.pth.tar`` or a bare generator state dict).
+        """
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(
+                f"init_from: {path} does not exist. SRGAN starts from a trained SRResNet (paper Sec. 3.2): run "
+                "`zoo fit --config configs/srresnet.yaml` and set model.init_args.init_from to its "
+                "checkpoints/last.ckpt, or set init_from to null to start from scratch")
+        from zoo.hub import load
+
+        if path.is_dir() or path.suffix in (".ckpt", ".safetensors"):
+            source = load(str(path))
+            if not isinstance(source, _SuperResolution):
+                raise TypeError(f"init_from: {path} holds a {type(source).__name__}, not an SRResNet/SRGAN model")
+            state = source.generator_for("a2b").state_dict()
+            try:
+                self.generator.load_state_dict(state, strict=True)
+            except RuntimeError as err:
+                raise RuntimeError(f"init_from: the generator in {path} does not fit this SRGAN (same scale, channels "
+                                   f"and blocks needed): {err}") from err
+        else:
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+                self.load_official_weights(state, net="G")
+            except RuntimeError as err:
+                raise RuntimeError(f"init_from: {path} is not a generator checkpoint that fits this SRGAN: {err}"
+                                   ) from err
+        if self.ema is not None:
+            self.ema["generator"].module.load_state_dict(self.generator.state_dict())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Published checkpoints of the port (Apache-2.0), in the port's key layout: loaded through load_official_weights
+# --------------------------------------------------------------------------------------------------------------------
+
+_PORT_URL = "https://huggingface.co/ChangyuLiu/SRGAN-PyTorch/resolve/main/{}"
+_PORT_ARGS = {"channels": 64, "num_rcb": 16, "hr_range": "unit", "output_activation": "clamp"}
+_PAPER_X4 = {"srresnet": {"set5_psnr": 32.05, "set5_ssim": 0.9019, "set14_psnr": 28.49, "set14_ssim": 0.8184,
+                          "bsd100_psnr": 27.58, "bsd100_ssim": 0.7620},
+             "srgan": {"set5_psnr": 29.40, "set5_ssim": 0.8472, "set14_psnr": 26.02, "set14_ssim": 0.7397,
+                       "bsd100_psnr": 25.16, "bsd100_ssim": 0.6688}}
+_PORT_X4 = {"srresnet": {"set5_psnr": 32.16}, "srgan": {"set5_psnr": 30.67}}
+for _method, _file in (("srresnet", "SRResNet"), ("srgan", "SRGAN")):
+    for _scale in (2, 4, 8):
+        register_pretrained(f"{_method}.imagenet_x{_scale}", PretrainedEntry(
+            method=_method,
+            init_args={**_PORT_ARGS, "scale": _scale},
+            url=_PORT_URL.format(f"{_file}_x{_scale}-ImageNet.pth.tar"),
+            sha256=None,  # not published; pinned on first download (see zoo.hub)
+            filename=f"{_file}_x{_scale}-ImageNet.pth.tar",
+            format="official",
+            official_net="G",
+            direction="a2b",
+            license="Apache-2.0 (Lornatang/SRGAN-PyTorch)",
+            origin="https://github.com/Lornatang/SRGAN-PyTorch (scripts/download_weights.sh)",
+            paper_metrics=_PAPER_X4[_method] if _scale == 4 else {},
+            notes=(f"{_file} x{_scale} of the PyTorch port, trained on ImageNet validation tiles with HR in [0, 1] "
+                   f"and a clamped output" + (f"; the port reports Set5 PSNR {_PORT_X4[_method]['set5_psnr']} (Y)"
+                                              if _scale == 4 else "") + "."),
+        ))

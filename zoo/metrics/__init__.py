@@ -1,0 +1,26 @@
+"""Image-quality and semantic-consistency metrics.
+
+- :func:`psnr`, :func:`ssim`: MATLAB-compatible (BT.601 studio-range Y, border shave, Wang et al. SSIM), as the
+  super-resolution literature computes them.
+- :class:`SRMetrics`: per-image values, means, a printable table and rank gathering for SR methods' ``test_step``.
+- :class:`SemanticConsistency`: mIoU of a segmentation network on translated images against the source labels (does a
+  translation keep the semantics?), with a toy-world segmenter trained in seconds or any user-given model.
+"""
+
+from .image_quality import psnr, rgb_to_y, ssim, to_luma_or_gray
+from .report import SRMetrics, quantize
+from .semantic import SegmenterConfig, SemanticConsistency, toy_eval_set, toy_segmenter, train_toy_segmenter
+
+__all__ = [
+    "SRMetrics",
+    "SegmenterConfig",
+    "SemanticConsistency",
+    "psnr",
+    "quantize",
+    "rgb_to_y",
+    "ssim",
+    "to_luma_or_gray",
+    "toy_eval_set",
+    "toy_segmenter",
+    "train_toy_segmenter",
+]
