@@ -32,7 +32,7 @@ PAPER_SETTINGS: dict[str, dict] = {
     "srgan": {"init_args": {"vgg_weights": None, "detach_content": True}, "size": (24, 24), "batch_size": 16},
     "munit": {"init_args": {}, "size": (256, 256), "batch_size": 1},  # edges2shoes (vgg_w 0)
     "decent": {"init_args": {}, "size": (256, 256), "batch_size": 1},  # horse2zebra defaults (BNAF)
-    "drit": {"init_args": {"concat": False}, "size": (216, 216), "batch_size": 2},  # cat2dog (full iterations)
+    "drit": {"init_args": {}, "size": (216, 216), "batch_size": 2},  # official defaults (concat 1, mode seeking)
     "lomit": {"init_args": {}, "size": (128, 128), "batch_size": 8},  # CelebA; time >= 5 iterations (n_critic 5)
 }
 

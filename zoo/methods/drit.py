@@ -480,23 +480,22 @@ class DRIT(L.LightningModule):
         if h.mode_seeking:
             out["z_random2"] = nets.randn((1, h.nz), like=out["z_attr_a"])
             randoms.append(out["z_random2"])
-        n_random = len(randoms)
-        fake_a = self.gen.forward_a(torch.cat([z_c_b, z_c_a, *[z_c_b] * n_random]),
-                                    torch.cat([out["z_attr_a"], out["z_attr_a"], *randoms]))
-        fake_b = self.gen.forward_b(torch.cat([z_c_a, z_c_b, *[z_c_a] * n_random]),
-                                    torch.cat([out["z_attr_b"], out["z_attr_b"], *randoms]))
-        for side, images in (("A", fake_a), ("B", fake_b)):
-            names = [f"fake_{side}_encoded", f"fake_{side}{side}_encoded", f"fake_{side}_random",
-                     f"fake_{side}_random2"][: 2 + n_random]
-            out.update(zip(names, images.split(z_c_a.shape[0]), strict=True))
-        # re-encoding for the cross cycle; the attribute encoder also runs on the random-attribute images
-        # (latent regression) in the same call, which is the same per-sample computation as two calls
+        # Two calls per generator: the first update's loss reads only the translations and self-reconstructions,
+        # the second only the random-attribute images, so each backward pass runs through half of the batch.
+        n = z_c_a.shape[0]
+        fake_a = self.gen.forward_a(torch.cat([z_c_b, z_c_a]), torch.cat([out["z_attr_a"], out["z_attr_a"]]))
+        fake_b = self.gen.forward_b(torch.cat([z_c_a, z_c_b]), torch.cat([out["z_attr_b"], out["z_attr_b"]]))
+        random_a = self.gen.forward_a(torch.cat([z_c_b] * len(randoms)), torch.cat(randoms))
+        random_b = self.gen.forward_b(torch.cat([z_c_a] * len(randoms)), torch.cat(randoms))
+        for side, images, randoms_out in (("A", fake_a, random_a), ("B", fake_b, random_b)):
+            out[f"fake_{side}_encoded"], out[f"fake_{side}{side}_encoded"] = images.split(n)
+            names = [f"fake_{side}_random", f"fake_{side}_random2"][: len(randoms)]
+            out.update(zip(names, randoms_out.split(n), strict=True))
+        # re-encoding for the cross cycle (first update) and the attributes of the random-attribute images (latent
+        # regression, second update)
         out["z_content_recon_b"], out["z_content_recon_a"] = self.enc_c(out["fake_A_encoded"], out["fake_B_encoded"])
-        n_enc = out["fake_A_encoded"].shape[0]
-        attr = self._attributes(torch.cat([out["fake_A_encoded"], out["fake_A_random"]]),
-                                torch.cat([out["fake_B_encoded"], out["fake_B_random"]]))
-        recon = {k: v[:n_enc] for k, v in attr.items()}
-        regress = {k: v[n_enc:] for k, v in attr.items()}
+        recon = self._attributes(out["fake_A_encoded"], out["fake_B_encoded"])
+        regress = self._attributes(out["fake_A_random"], out["fake_B_random"])
         if h.concat:
             out["mu_recon_a"], out["logvar_recon_a"] = recon["mu_a"], recon["logvar_a"]
             out["mu_recon_b"], out["logvar_recon_b"] = recon["mu_b"], recon["logvar_b"]

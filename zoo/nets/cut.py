@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.nets.init import InitType, init_weights
-from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
+from zoo.nets.norm import NormType, get_norm_layer, keep_channels_last, norm_uses_bias
 from zoo.nets.patch_discriminator import PixelDiscriminator
 from zoo.nets.resnet_generator import PaddingType, ResnetBlock
 
@@ -102,28 +102,6 @@ class Upsample(nn.Module):
         return out if self.filt_odd else out[:, :, :-1, :-1]
 
 
-class _ChannelsLastInstanceNorm2d(nn.InstanceNorm2d):
-    """``InstanceNorm2d`` (same state dict) that keeps a channels-last input channels-last.
-
-    torch's instance norm makes such an input contiguous and returns NCHW, so every following layer converts back
-    and forth; normalising each image with the channels-last batch-norm kernel (training statistics of a batch of
-    one = the image's own statistics) gives the same result without the copies. Other inputs take the torch path.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        if (x.dim() == 4 and not self.affine and not self.track_running_stats and not x.is_contiguous()
-                and x.is_contiguous(memory_format=torch.channels_last)):
-            out = [F.batch_norm(image, None, None, training=True, eps=self.eps) for image in x.split(1)]
-            return out[0] if len(out) == 1 else torch.cat(out)
-        return super().forward(x)
-
-
-def _keep_channels_last(net: nn.Module) -> None:
-    for module in net.modules():
-        if type(module) is nn.InstanceNorm2d:
-            module.__class__ = _ChannelsLastInstanceNorm2d
-
-
 class CUTResnetGenerator(nn.Module):
     """CUT's ``ResnetGenerator`` (state-dict keys ``model.<i>.*``, blur filters ``model.<i>.filt`` included).
 
@@ -178,7 +156,7 @@ class CUTResnetGenerator(nn.Module):
                            norm_layer(c_out), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
-        _keep_channels_last(self.model)
+        keep_channels_last(self.model)
         self.input_nc = input_nc
 
     def feature_channels(self, layers: Sequence[int]) -> list[int]:
@@ -268,7 +246,7 @@ class CUTNLayerDiscriminator(nn.Module):
         seq += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias), norm_layer(ndf * mult),
                 nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*seq)
-        _keep_channels_last(self.model)
+        keep_channels_last(self.model)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)

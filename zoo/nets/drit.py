@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.nets.norm import ChannelsLastInstanceNorm2d
+
 __all__ = [
     "randn",
     "replay_randn",
@@ -154,6 +156,14 @@ class LayerNorm(nn.Module):
             self.bias = nn.Parameter(torch.zeros(n_out, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            # the same statistics over a (B, H, W, C) view: no copy to NCHW and back; the per-channel affine is
+            # applied by broadcasting, so that its gradient is not first materialised at full size
+            c, h, w = x.shape[1:]
+            out = F.layer_norm(x.permute(0, 2, 3, 1), (h, w, c), eps=self.eps)
+            if self.affine:
+                out = out * self.weight.view(c) + self.bias.view(c)
+            return out.permute(0, 3, 1, 2)
         shape = x.shape[1:]
         if self.affine:
             return F.layer_norm(x, shape, self.weight.expand(shape), self.bias.expand(shape), self.eps)
@@ -180,7 +190,7 @@ class ReLUINSConv2d(nn.Module):
     def __init__(self, n_in: int, n_out: int, kernel_size: int, stride: int, padding: int = 0) -> None:
         super().__init__()
         self.model = nn.Sequential(nn.ReflectionPad2d(padding), _conv(n_in, n_out, kernel_size, stride),
-                                   nn.InstanceNorm2d(n_out, affine=False), nn.ReLU(inplace=True))
+                                   ChannelsLastInstanceNorm2d(n_out, affine=False), nn.ReLU(inplace=True))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
@@ -191,17 +201,22 @@ class INSResBlock(nn.Module):
 
     def __init__(self, inplanes: int, planes: int) -> None:
         super().__init__()
-        self.model = nn.Sequential(nn.ReflectionPad2d(1), _conv(inplanes, planes, 3), nn.InstanceNorm2d(planes),
+        self.model = nn.Sequential(nn.ReflectionPad2d(1), _conv(inplanes, planes, 3),
+                                   ChannelsLastInstanceNorm2d(planes),
                                    nn.ReLU(inplace=True), nn.ReflectionPad2d(1), _conv(planes, planes, 3),
-                                   nn.InstanceNorm2d(planes))
+                                   ChannelsLastInstanceNorm2d(planes))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x) + x
 
 
 def _expand(z: Tensor, like: Tensor) -> Tensor:
-    """(B, E) -> (B, E, H, W) broadcast to the spatial size of ``like``."""
-    return z.view(z.shape[0], z.shape[1], 1, 1).expand(z.shape[0], z.shape[1], like.shape[2], like.shape[3])
+    """(B, E) -> (B, E, H, W) broadcast to the spatial size of ``like``, in ``like``'s memory format."""
+    expanded = z.view(z.shape[0], z.shape[1], 1, 1).expand(z.shape[0], z.shape[1], like.shape[2], like.shape[3])
+    if not like.is_contiguous() and like.is_contiguous(memory_format=torch.channels_last):
+        # torch.cat returns NCHW unless every input is channels-last, and the next conv would copy it back
+        expanded = expanded.contiguous(memory_format=torch.channels_last)
+    return expanded
 
 
 class MisINSResBlock(nn.Module):
@@ -211,8 +226,10 @@ class MisINSResBlock(nn.Module):
 
     def __init__(self, dim: int, dim_extra: int) -> None:
         super().__init__()
-        self.conv1 = nn.Sequential(nn.Sequential(nn.ReflectionPad2d(1), _conv(dim, dim, 3)), nn.InstanceNorm2d(dim))
-        self.conv2 = nn.Sequential(nn.Sequential(nn.ReflectionPad2d(1), _conv(dim, dim, 3)), nn.InstanceNorm2d(dim))
+        self.conv1 = nn.Sequential(nn.Sequential(nn.ReflectionPad2d(1), _conv(dim, dim, 3)),
+                                   ChannelsLastInstanceNorm2d(dim))
+        self.conv2 = nn.Sequential(nn.Sequential(nn.ReflectionPad2d(1), _conv(dim, dim, 3)),
+                                   ChannelsLastInstanceNorm2d(dim))
         self.blk1 = nn.Sequential(_conv(dim + dim_extra, dim + dim_extra, 1), nn.ReLU(),
                                   _conv(dim + dim_extra, dim, 1), nn.ReLU())
         self.blk2 = nn.Sequential(_conv(dim + dim_extra, dim + dim_extra, 1), nn.ReLU(),
@@ -279,7 +296,7 @@ def _norm2d(kind: NormLayer, channels: int) -> list[nn.Module]:
     if kind in ("none", None):
         return []
     if kind == "instance":
-        return [nn.InstanceNorm2d(channels, affine=False)]
+        return [ChannelsLastInstanceNorm2d(channels, affine=False)]
     if kind == "batch":
         return [nn.BatchNorm2d(channels, affine=True)]
     raise ValueError(f"norm_layer must be 'none', 'instance' or 'batch', got {kind!r}")

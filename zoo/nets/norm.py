@@ -12,11 +12,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Literal
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 NormType = Literal["batch", "instance", "syncbatch", "none"]
 
-__all__ = ["NormType", "get_norm_layer", "norm_uses_bias"]
+__all__ = ["ChannelsLastInstanceNorm2d", "NormType", "get_norm_layer", "keep_channels_last", "norm_uses_bias"]
 
 
 def _identity(num_features: int) -> nn.Module:
@@ -45,3 +47,29 @@ def norm_uses_bias(norm: NormType) -> bool:
     """
     get_norm_layer(norm)  # validates the name
     return norm == "instance"
+
+
+class ChannelsLastInstanceNorm2d(nn.InstanceNorm2d):
+    """``InstanceNorm2d`` (same state dict, same statistics) that keeps a channels-last input channels-last.
+
+    torch's instance norm makes a channels-last input contiguous and returns NCHW, so every following layer converts
+    back and forth; normalising each image with the channels-last batch-norm kernel (training statistics of a batch of
+    one are the image's own statistics) gives the same result without the copies, and is faster. Inputs in other
+    formats, and norms that track running statistics, take the torch path.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if (x.dim() == 4 and not self.track_running_stats and not x.is_contiguous()
+                and x.is_contiguous(memory_format=torch.channels_last)):
+            out = [F.batch_norm(image, None, None, self.weight, self.bias, training=True, eps=self.eps)
+                   for image in x.split(1)]
+            return out[0] if len(out) == 1 else torch.cat(out)
+        return super().forward(x)
+
+
+def keep_channels_last(module: nn.Module) -> nn.Module:
+    """Turn every ``nn.InstanceNorm2d`` inside ``module`` into a :class:`ChannelsLastInstanceNorm2d` (in place)."""
+    for child in module.modules():
+        if type(child) is nn.InstanceNorm2d:
+            child.__class__ = ChannelsLastInstanceNorm2d
+    return module

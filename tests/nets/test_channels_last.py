@@ -1,0 +1,89 @@
+"""Channels-last fast paths: same values and gradients as the NCHW layers, and the output stays channels-last."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from zoo.nets import drit
+from zoo.nets.norm import ChannelsLastInstanceNorm2d, keep_channels_last
+
+CL = torch.channels_last
+
+
+def _values_and_grads(module: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    x = x.detach().requires_grad_()
+    out = module(x)
+    out.backward(grad)
+    params = [p.grad.clone() for p in module.parameters()]
+    module.zero_grad()
+    return (out, x.grad, *params)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_channels_last_instance_norm_matches_instance_norm(affine: bool) -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 7, 6, generator=g) * 3 + 1
+    grad = torch.randn(3, 5, 7, 6, generator=g)
+    reference = nn.InstanceNorm2d(5, affine=affine)
+    if affine:
+        with torch.no_grad():
+            reference.weight.uniform_(0.5, 1.5, generator=g)
+            reference.bias.uniform_(-1, 1, generator=g)
+    fast = ChannelsLastInstanceNorm2d(5, affine=affine)
+    fast.load_state_dict(reference.state_dict())
+    expected = _values_and_grads(reference, x, grad)
+    got = _values_and_grads(fast, x.contiguous(memory_format=CL), grad.contiguous(memory_format=CL))
+    assert got[0].is_contiguous(memory_format=CL)
+    assert len(got) == len(expected) == (4 if affine else 2)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_keep_channels_last_swaps_only_plain_instance_norms() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4), nn.BatchNorm2d(4),
+                        nn.InstanceNorm2d(4, track_running_stats=True))
+    keep_channels_last(net)
+    assert type(net[1]) is ChannelsLastInstanceNorm2d
+    assert type(net[2]) is nn.BatchNorm2d
+    # tracked running statistics need the torch path, which the class falls back to
+    x = torch.randn(2, 4, 5, 5).contiguous(memory_format=CL)
+    assert type(net[3]) is ChannelsLastInstanceNorm2d
+    torch.testing.assert_close(net[3](x), nn.InstanceNorm2d(4, track_running_stats=True)(x.contiguous()))
+
+
+def test_drit_layer_norm_channels_last_matches_nchw() -> None:
+    g = torch.Generator().manual_seed(1)
+    norm = drit.LayerNorm(6)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5, generator=g)
+        norm.bias.uniform_(-1, 1, generator=g)
+    x = torch.randn(2, 6, 5, 4, generator=g) * 2
+    grad = torch.randn(2, 6, 5, 4, generator=g)
+    expected = _values_and_grads(norm, x, grad)
+    got = _values_and_grads(norm, x.contiguous(memory_format=CL), grad.contiguous(memory_format=CL))
+    assert got[0].is_contiguous(memory_format=CL)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("generator_class", [drit.G_concat, drit.G])
+def test_drit_generator_stays_channels_last(generator_class) -> None:
+    torch.manual_seed(0)
+    gen = generator_class(3, 3, nz=8, ch=8).to(memory_format=CL)
+    content = torch.randn(2, 32, 6, 6).contiguous(memory_format=CL)
+    z = torch.randn(2, 8)
+    out = gen.forward_a(content, z)
+    assert out.is_contiguous(memory_format=CL)
+    # every convolution receives a channels-last tensor: no hidden conversion to NCHW
+    convs_in_nchw = []
+    hooks = [m.register_forward_pre_hook(lambda m, i: convs_in_nchw.append(type(m).__name__) if not i[0]
+                                         .is_contiguous(memory_format=CL) else None)
+             for m in gen.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+    gen.forward_a(content, z)
+    for hook in hooks:
+        hook.remove()
+    assert convs_in_nchw == []
+    torch.testing.assert_close(out, gen.to(memory_format=torch.contiguous_format).forward_a(content.contiguous(), z),
+                               rtol=1e-4, atol=1e-5)
