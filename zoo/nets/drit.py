@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.nets.norm import ChannelsLastInstanceNorm2d
+from zoo.nets.norm import ChannelsLastInstanceNorm2d, is_channels_last
 
 __all__ = [
     "randn",
@@ -156,7 +156,7 @@ class LayerNorm(nn.Module):
             self.bias = nn.Parameter(torch.zeros(n_out, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        if is_channels_last(x):
             # the same statistics over a (B, H, W, C) view: no copy to NCHW and back; the per-channel affine is
             # applied by broadcasting, so that its gradient is not first materialised at full size
             c, h, w = x.shape[1:]
@@ -213,7 +213,7 @@ class INSResBlock(nn.Module):
 def _expand(z: Tensor, like: Tensor) -> Tensor:
     """(B, E) -> (B, E, H, W) broadcast to the spatial size of ``like``, in ``like``'s memory format."""
     expanded = z.view(z.shape[0], z.shape[1], 1, 1).expand(z.shape[0], z.shape[1], like.shape[2], like.shape[3])
-    if not like.is_contiguous() and like.is_contiguous(memory_format=torch.channels_last):
+    if is_channels_last(like):
         # torch.cat returns NCHW unless every input is channels-last, and the next conv would copy it back
         expanded = expanded.contiguous(memory_format=torch.channels_last)
     return expanded

@@ -26,6 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.nets.norm import ChannelsLastInstanceNorm2d, is_channels_last
+from zoo.nets.upsample_conv import upsample2x_conv2d, upsampled_sequential
+
 __all__ = [
     "Activation",
     "PadType",
@@ -133,8 +136,13 @@ class AdaptiveInstanceNorm2d(nn.Module):
                                "(AdaINGen.decode does this from the style code)")
         b, c = x.shape[:2]
         x = _compute_dtype(x)
-        out = F.batch_norm(x.reshape(1, b * c, *x.shape[2:]), None, None, self.weight.to(x.dtype),
-                           self.bias.to(x.dtype), True, self.momentum, self.eps)
+        weight, bias = self.weight.to(x.dtype), self.bias.to(x.dtype)
+        if is_channels_last(x):  # per image, so that the layout (and the next conv's input) stays channels-last
+            out = [F.batch_norm(image, None, None, w, b_, True, self.momentum, self.eps)
+                   for image, w, b_ in zip(x.split(1), weight.split(c), bias.split(c), strict=True)]
+            return out[0] if b == 1 else torch.cat(out)
+        out = F.batch_norm(x.reshape(1, b * c, *x.shape[2:]), None, None, weight, bias, True, self.momentum,
+                           self.eps)
         return out.view(x.shape)
 
     def extra_repr(self) -> str:
@@ -162,7 +170,8 @@ class LayerNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = _compute_dtype(x)
         shape = [-1] + [1] * (x.dim() - 1)
-        flat = x.reshape(x.shape[0], -1)
+        # the statistics cover every element of a sample, so a channels-last tensor is read through its NHWC view
+        flat = (x.permute(0, 2, 3, 1) if is_channels_last(x) else x).reshape(x.shape[0], -1)
         mean = flat.mean(1).view(*shape)
         std = flat.std(1).view(*shape)
         x = (x - mean) / (std + self.eps)
@@ -264,7 +273,7 @@ class Conv2dBlock(nn.Module):
         if norm == "bn":
             self.norm = nn.BatchNorm2d(output_dim)
         elif norm == "in":
-            self.norm = nn.InstanceNorm2d(output_dim)
+            self.norm = ChannelsLastInstanceNorm2d(output_dim)
         elif norm == "ln":
             self.norm = LayerNorm(output_dim)
         elif norm == "adain":
@@ -276,7 +285,20 @@ class Conv2dBlock(nn.Module):
         self.conv: nn.Module = SpectralNorm(conv) if norm == "sn" else conv
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(self.pad(x))
+        return self._norm_activation(self.conv(self.pad(x)))
+
+    def forward_upsampled(self, x: Tensor) -> Tensor:
+        """``forward(nearest_x2(x))``, computed at the resolution of ``x`` (see :mod:`zoo.nets.upsample_conv`).
+
+        (B, C, H, W) -> (B, output_dim, 2H, 2W).
+        """
+        if not isinstance(self.conv, nn.Conv2d) or self.conv.stride != (1, 1):
+            return self.forward(F.interpolate(x, scale_factor=2, mode="nearest"))
+        mode = {nn.ReflectionPad2d: "reflect", nn.ReplicationPad2d: "replicate", nn.ZeroPad2d: "zeros"}[type(self.pad)]
+        return self._norm_activation(upsample2x_conv2d(x, self.conv.weight, self.conv.bias, self.pad.padding[0],
+                                                       mode))
+
+    def _norm_activation(self, x: Tensor) -> Tensor:
         if self.norm is not None:
             x = self.norm(x)
         if self.activation is not None:
@@ -448,7 +470,7 @@ class Decoder(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.model(x)
+        return upsampled_sequential(self.model, x)
 
 
 class AdaINGen(nn.Module):

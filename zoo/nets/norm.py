@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 NormType = Literal["batch", "instance", "syncbatch", "none"]
 
-__all__ = ["ChannelsLastInstanceNorm2d", "NormType", "get_norm_layer", "keep_channels_last", "norm_uses_bias"]
+__all__ = ["ChannelsLastInstanceNorm2d", "NormType", "get_norm_layer", "is_channels_last", "keep_channels_last",
+           "norm_uses_bias"]
 
 
 def _identity(num_features: int) -> nn.Module:
@@ -49,6 +50,11 @@ def norm_uses_bias(norm: NormType) -> bool:
     return norm == "instance"
 
 
+def is_channels_last(x: Tensor) -> bool:
+    """Whether ``x`` is a 4-D tensor laid out channels-last (and not also NCHW-contiguous, as 1x1 maps are)."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
 class ChannelsLastInstanceNorm2d(nn.InstanceNorm2d):
     """``InstanceNorm2d`` (same state dict, same statistics) that keeps a channels-last input channels-last.
 
@@ -59,8 +65,7 @@ class ChannelsLastInstanceNorm2d(nn.InstanceNorm2d):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        if (x.dim() == 4 and not self.track_running_stats and not x.is_contiguous()
-                and x.is_contiguous(memory_format=torch.channels_last)):
+        if not self.track_running_stats and is_channels_last(x):
             out = [F.batch_norm(image, None, None, self.weight, self.bias, training=True, eps=self.eps)
                    for image in x.split(1)]
             return out[0] if len(out) == 1 else torch.cat(out)
