@@ -41,16 +41,37 @@ def test_channels_last_instance_norm_matches_instance_norm(affine: bool) -> None
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_keep_channels_last_swaps_only_plain_instance_norms() -> None:
+def test_keep_channels_last_swaps_only_instance_norms() -> None:
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4), nn.BatchNorm2d(4),
                         nn.InstanceNorm2d(4, track_running_stats=True))
     keep_channels_last(net)
     assert type(net[1]) is ChannelsLastInstanceNorm2d
     assert type(net[2]) is nn.BatchNorm2d
-    # tracked running statistics need the torch path, which the class falls back to
-    x = torch.randn(2, 4, 5, 5).contiguous(memory_format=CL)
     assert type(net[3]) is ChannelsLastInstanceNorm2d
-    torch.testing.assert_close(net[3](x), nn.InstanceNorm2d(4, track_running_stats=True)(x.contiguous()))
+
+
+def test_channels_last_instance_norm_moves_running_statistics_as_torch() -> None:
+    g = torch.Generator().manual_seed(2)
+    reference = nn.InstanceNorm2d(5, affine=True, track_running_stats=True, momentum=0.3)
+    fast = ChannelsLastInstanceNorm2d(5, affine=True, track_running_stats=True, momentum=0.3)
+    fast.load_state_dict(reference.state_dict())
+    for _ in range(3):  # training: per-image statistics, running statistics moved by the batch average
+        x = torch.randn(4, 5, 6, 7, generator=g) * 2 + 1
+        grad = torch.randn(4, 5, 6, 7, generator=g)
+        expected = _values_and_grads(reference, x, grad)
+        got = _values_and_grads(fast, x.contiguous(memory_format=CL), grad.contiguous(memory_format=CL))
+        assert got[0].is_contiguous(memory_format=CL)
+        for a, b in zip(got, expected, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fast.running_mean, reference.running_mean)
+    torch.testing.assert_close(fast.running_var, reference.running_var)
+    assert not torch.equal(fast.running_var, torch.ones(5))
+    reference.eval()
+    fast.eval()  # evaluation: the running statistics
+    x = torch.randn(2, 5, 6, 7, generator=g)
+    out = fast(x.contiguous(memory_format=CL))
+    assert out.is_contiguous(memory_format=CL)
+    torch.testing.assert_close(out, reference(x), rtol=1e-5, atol=1e-6)
 
 
 def test_drit_layer_norm_channels_last_matches_nchw() -> None:
@@ -87,3 +108,32 @@ def test_drit_generator_stays_channels_last(generator_class) -> None:
     assert convs_in_nchw == []
     torch.testing.assert_close(out, gen.to(memory_format=torch.contiguous_format).forward_a(content.contiguous(), z),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_channels_last_inference_net_same_output_and_fresh_weights() -> None:
+    from zoo.methods._common import channels_last_inference_net
+
+    torch.manual_seed(0)
+    owner = nn.Module()
+    net = keep_channels_last(nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4),
+                                           nn.Conv2d(4, 4, 1, groups=4), nn.Tanh()))
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        expected = net(x)
+        wrapped = channels_last_inference_net(owner, net)
+        out = wrapped(x)
+        assert out.is_contiguous()
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+        # every convolution reads a channels-last input (the depthwise one after the instance norm too)
+        seen = []
+        hooks = [m.register_forward_pre_hook(lambda m, i: seen.append(i[0].is_contiguous(memory_format=CL)))
+                 for m in net.modules() if isinstance(m, nn.Conv2d)]
+        wrapped(x)
+        for hook in hooks:
+            hook.remove()
+        assert seen == [True, True]
+        net[1].weight.mul_(2)  # an in-place update invalidates the cached copies
+        torch.testing.assert_close(channels_last_inference_net(owner, net)(x), net(x), rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(net(x), expected)
+        net.to(memory_format=CL)  # weights already channels-last: no copies
+        assert channels_last_inference_net(owner, net).state is None

@@ -183,7 +183,7 @@ class LOMIT(L.LightningModule):
         inference_mode: generator mode in ``translate``: ``train`` (batch statistics, as the authors' test code,
             which never switches to eval; running buffers are left untouched) or ``eval`` (running statistics).
         ema_decay: keep an exponential moving average of the generator (``None``: off); ``translate`` uses it.
-        channels_last: train in the channels-last memory format.
+        channels_last: train in the channels-last memory format (same math, faster on CPU and GPU).
     """
 
     optimizer_steps_per_iteration = 2  # an iteration with a generator step (every iteration when n_critic == 1)
@@ -242,7 +242,7 @@ class LOMIT(L.LightningModule):
         paste_outside_mask: bool = False,
         inference_mode: Literal["train", "eval"] = "train",
         ema_decay: float | None = None,
-        channels_last: bool = False,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.nets.norm import ChannelsLastInstanceNorm2d
 from zoo.nets.upsample_conv import upsample2x_conv2d, upsampled_sequential
 
 __all__ = [
@@ -61,7 +62,7 @@ CONTENT_STRIDE = 4
 
 def _norm(name: str, channels: int) -> nn.Module | None:
     if name == "in":  # the reference tracks running statistics (used in eval mode only)
-        return nn.InstanceNorm2d(channels, affine=True, track_running_stats=True)
+        return ChannelsLastInstanceNorm2d(channels, affine=True, track_running_stats=True)
     if name == "ln":  # the reference's "layer norm" is GroupNorm with one group and a per-channel affine
         return nn.GroupNorm(1, channels)
     if name == "bn":

@@ -2,7 +2,8 @@
 
 ``batch`` is ``BatchNorm2d(affine=True, track_running_stats=True)``, ``instance`` is
 ``InstanceNorm2d(affine=False, track_running_stats=False)`` (no parameters, no buffers, per-image
-statistics in train and eval mode alike), ``syncbatch`` is ``SyncBatchNorm`` and ``none`` puts an
+statistics in train and eval mode alike; as :class:`ChannelsLastInstanceNorm2d`, which keeps channels-last
+inputs in that layout), ``syncbatch`` is ``SyncBatchNorm`` and ``none`` puts an
 ``Identity`` in every norm slot so module indices (and therefore state-dict keys) stay the same.
 """
 
@@ -31,7 +32,7 @@ def get_norm_layer(norm: NormType) -> Callable[[int], nn.Module]:
     if norm == "batch":
         return partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if norm == "instance":
-        return partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+        return partial(ChannelsLastInstanceNorm2d, affine=False, track_running_stats=False)
     if norm == "syncbatch":
         return partial(nn.SyncBatchNorm, affine=True, track_running_stats=True)
     if norm == "none":
@@ -60,16 +61,30 @@ class ChannelsLastInstanceNorm2d(nn.InstanceNorm2d):
 
     torch's instance norm makes a channels-last input contiguous and returns NCHW, so every following layer converts
     back and forth; normalising each image with the channels-last batch-norm kernel (training statistics of a batch of
-    one are the image's own statistics) gives the same result without the copies, and is faster. Inputs in other
-    formats, and norms that track running statistics, take the torch path.
+    one are the image's own statistics) gives the same result without the copies, and is faster. Running statistics,
+    when tracked, move as torch moves them: by the batch average of the per-image mean and unbiased variance. Inputs
+    in other formats take the torch path.
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.track_running_stats and is_channels_last(x):
+        if not is_channels_last(x):
+            return super().forward(x)
+        if self.track_running_stats and not self.training:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        if not self.track_running_stats:
             out = [F.batch_norm(image, None, None, self.weight, self.bias, training=True, eps=self.eps)
                    for image in x.split(1)]
             return out[0] if len(out) == 1 else torch.cat(out)
-        return super().forward(x)
+        # each image moves its own copy of the running statistics; their average is torch's update
+        momentum = self.momentum if self.momentum is not None else 0.0
+        means = self.running_mean.repeat(x.shape[0], 1)
+        variances = self.running_var.repeat(x.shape[0], 1)
+        out = [F.batch_norm(image, mean, var, self.weight, self.bias, True, momentum, self.eps)
+               for image, mean, var in zip(x.split(1), means, variances, strict=True)]
+        with torch.no_grad():
+            self.running_mean.copy_(means.mean(0))
+            self.running_var.copy_(variances.mean(0))
+        return out[0] if len(out) == 1 else torch.cat(out)
 
 
 def keep_channels_last(module: nn.Module) -> nn.Module:

@@ -14,6 +14,7 @@ The result equals ``conv2d(pad(interpolate(x, scale_factor=2, mode="nearest")), 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 import torch
@@ -86,14 +87,15 @@ def upsample2x_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: i
     out = F.pixel_shuffle(phases, 2)
     if pad_mode != "reflect" or padding == 0:
         return out
-    # reflection: recompute the outermost `padding` rows and columns from up-sampled border strips
-    rows = padding + 1  # input rows whose up-sampled copies (and their reflection) the border outputs read
-    top = upsample2x_conv2d_reference(x[..., :rows, :], weight, bias, padding, "reflect")[..., :padding, :]
-    bottom = upsample2x_conv2d_reference(x[..., -rows:, :], weight, bias, padding, "reflect")[..., -padding:, :]
-    left = upsample2x_conv2d_reference(x[..., :, :rows], weight, bias, padding, "reflect")[..., :, :padding]
-    right = upsample2x_conv2d_reference(x[..., :, -rows:], weight, bias, padding, "reflect")[..., :, -padding:]
-    middle = torch.cat([left[..., padding:-padding, :], out[..., padding:-padding, padding:-padding],
-                        right[..., padding:-padding, :]], dim=-1)
+    # reflection: recompute the outermost `padding` rows and columns directly, each from the k - 1 up-sampled rows
+    # (columns) it reads, padded by reflection on three sides
+    p, rows = padding, padding + 1  # input rows whose up-sampled copies those outputs read (with the reflection)
+    up = partial(F.interpolate, scale_factor=2, mode="nearest")
+    top = F.conv2d(F.pad(up(x[..., :rows, :])[..., : k - 1, :], [p, p, p, 0], mode="reflect"), weight, bias)
+    bottom = F.conv2d(F.pad(up(x[..., -rows:, :])[..., 1 - k:, :], [p, p, 0, p], mode="reflect"), weight, bias)
+    left = F.conv2d(F.pad(up(x[..., :, :rows])[..., : k - 1], [p, 0, p, p], mode="reflect"), weight, bias)
+    right = F.conv2d(F.pad(up(x[..., :, -rows:])[..., 1 - k:], [0, p, p, p], mode="reflect"), weight, bias)
+    middle = torch.cat([left[..., p:-p, :], out[..., p:-p, p:-p], right[..., p:-p, :]], dim=-1)
     return torch.cat([top, middle, bottom], dim=-2)
 
 
