@@ -46,8 +46,9 @@ OFFICIAL_SECONDS: dict[str, dict[str, float]] = {
     "srgan": {"train": 3.6, "infer": 0.26},
     "munit": {"train": 10.8, "infer": 0.65},  # NVlabs/MUNIT train.py iteration / test.py call, edges2shoes config
     "decent": {"train": 6.0, "infer": 0.66, "peak_gb": 3.3},  # Mid-Push/Decent optimize_parameters / netG call
-    # HsinYingLee/DRIT train.py, cat2dog: 4.2 s averaged over the d_iter=3 schedule (0.4 s content-discriminator-only
-    # iterations, 11-12 s full ones); the bench times full iterations, so it compares with 11.5 s; test.py call 0.66 s
+    # HsinYingLee/DRIT train.py, default options (concat 1, mode seeking): 4.2 s averaged over the d_iter=3 schedule
+    # (0.4 s content-discriminator-only iterations, 11-12 s full ones); the bench times full iterations, so it
+    # compares with 11.5 s; test.py call 0.66 s
     "drit": {"train": 11.5, "infer": 0.66},
     # authors' run.py loop, CelebA config: 13 s averaged over the N_CRITIC=5 schedule (8.2 s D-only, 31-37 s with the
     # G step), 1.8 s per G(x, exemplar) call, 9.9 GB peak

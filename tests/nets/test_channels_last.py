@@ -110,8 +110,8 @@ def test_drit_generator_stays_channels_last(generator_class) -> None:
                                rtol=1e-4, atol=1e-5)
 
 
-def test_channels_last_inference_net_same_output_and_fresh_weights() -> None:
-    from zoo.methods._common import channels_last_inference_net
+def test_inference_net_same_output_and_fresh_weights() -> None:
+    from zoo.methods._common import inference_net
 
     torch.manual_seed(0)
     owner = nn.Module()
@@ -120,7 +120,7 @@ def test_channels_last_inference_net_same_output_and_fresh_weights() -> None:
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         expected = net(x)
-        wrapped = channels_last_inference_net(owner, net)
+        wrapped = inference_net(owner, net, CL)
         out = wrapped(x)
         assert out.is_contiguous()
         torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
@@ -133,7 +133,10 @@ def test_channels_last_inference_net_same_output_and_fresh_weights() -> None:
             hook.remove()
         assert seen == [True, True]
         net[1].weight.mul_(2)  # an in-place update invalidates the cached copies
-        torch.testing.assert_close(channels_last_inference_net(owner, net)(x), net(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(inference_net(owner, net, CL)(x), net(x), rtol=1e-5, atol=1e-6)
         assert not torch.allclose(net(x), expected)
         net.to(memory_format=CL)  # weights already channels-last: no copies
-        assert channels_last_inference_net(owner, net).state is None
+        assert inference_net(owner, net, CL).state is None
+        nchw = inference_net(owner, net, torch.contiguous_format)  # NCHW copies of channels-last weights
+        assert all(t.is_contiguous() for t in nchw.state.values())
+        torch.testing.assert_close(nchw(x), net(x), rtol=1e-5, atol=1e-6)

@@ -308,41 +308,43 @@ def random_unpaired_inputs(model: Any, batch_size: int, size: int | tuple[int, i
 
 
 class _InferenceLayout(nn.Module):
-    """Runs ``net`` on channels-last inputs, with the given channels-last copies of its weights (or its own)."""
+    """Runs ``net`` on inputs in ``memory_format``, with the given copies of its weights (or its own)."""
 
-    def __init__(self, net: nn.Module, state: dict[str, Tensor] | None) -> None:
+    def __init__(self, net: nn.Module, state: dict[str, Tensor] | None, memory_format: torch.memory_format) -> None:
         super().__init__()
-        self.net, self.state = net, state
+        self.net, self.state, self.memory_format = net, state, memory_format
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+        x = x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
         out = self.net(x) if self.state is None else torch.func.functional_call(self.net, self.state, (x,))
         return out.contiguous()
 
 
-def _channels_last_strides(shape: torch.Size) -> tuple[int, ...]:
+def _strides(shape: torch.Size, memory_format: torch.memory_format) -> tuple[int, ...]:
     n, c, h, w = shape
-    return (h * w * c, 1, w * c, c)
+    if memory_format == torch.channels_last:
+        return (h * w * c, 1, w * c, c)
+    return (c * h * w, h * w, w, 1)
 
 
-def channels_last_inference_net(owner: nn.Module, net: nn.Module) -> nn.Module:
-    """``net`` run channels-last: its 4-D weights in that layout, inputs converted to it, outputs returned NCHW.
+def inference_net(owner: nn.Module, net: nn.Module, memory_format: torch.memory_format) -> nn.Module:
+    """``net`` run in one layout: its 4-D weights in ``memory_format``, inputs converted to it, outputs NCHW.
 
-    oneDNN convolutions are about 1.5x faster on channels-last data on CPU, and the instance norms of zoo's nets
-    keep that layout (:class:`zoo.nets.norm.ChannelsLastInstanceNorm2d`). Weights that training left in another
-    layout are copied once and cached on ``owner`` until a weight changes (its storage or in-place version counter).
-    The strides are compared, not ``is_contiguous()``: a (C, 1, k, k) depthwise filter is contiguous in both layouts
-    but only channels-last strides keep its convolution channels-last.
+    The best layout for inference depends on the generator: oneDNN convolutions are about 1.5x faster on channels-last
+    data on CPU, and zoo's instance norms keep that layout (:class:`zoo.nets.norm.ChannelsLastInstanceNorm2d`), while
+    depthwise blur filters and reflection pads can be faster in NCHW. Weights that training left in the other layout
+    are copied once and cached on ``owner`` until a weight changes (its storage or in-place version counter). The
+    strides are compared, not ``is_contiguous()``: a (C, 1, k, k) depthwise filter is contiguous in both layouts, but
+    its strides decide the layout of its convolution.
     """
     tensors = [*net.named_parameters(), *net.named_buffers()]
-    kernels = [(name, t) for name, t in tensors if t.dim() == 4]
-    if all(t.stride() == _channels_last_strides(t.shape) for _, t in kernels):
-        return _InferenceLayout(net, None)
-    key = (id(net), tuple((t.data_ptr(), t._version) for _, t in tensors))
-    cache = owner.__dict__.get("_channels_last_inference_cache")
+    if all(t.stride() == _strides(t.shape, memory_format) for _, t in tensors if t.dim() == 4):
+        return _InferenceLayout(net, None, memory_format)
+    key = (id(net), memory_format, tuple((t.data_ptr(), t._version) for _, t in tensors))
+    cache = owner.__dict__.get("_inference_weights_cache")
     if cache is None or cache[0] != key:
-        state = {name: t.detach().clone(memory_format=torch.channels_last) if t.dim() == 4 else t.detach()
+        state = {name: t.detach().clone(memory_format=memory_format) if t.dim() == 4 else t.detach()
                  for name, t in tensors}
         cache = (key, state)
-        owner.__dict__["_channels_last_inference_cache"] = cache
-    return _InferenceLayout(net, cache[1])
+        owner.__dict__["_inference_weights_cache"] = cache
+    return _InferenceLayout(net, cache[1], memory_format)

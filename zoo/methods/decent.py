@@ -52,9 +52,9 @@ from zoo.methods._common import (
     backward,
     build_official_schedulers,
     capture_rng_state,
-    channels_last_inference_net,
     check_images,
     convert_official_network_state,
+    inference_net,
     iteration_index,
     official_attribute,
     random_unpaired_inputs,
@@ -318,7 +318,7 @@ class DECENT(L.LightningModule):
             (B, C, H, W) in [0, 1].
         """
         check_images(images, self.input_channels(direction), self.size_multiple)
-        net = channels_last_inference_net(self, self.generator_for(direction))
+        net = inference_net(self, self.generator_for(direction), torch.channels_last)
         return run_generator(net, images, train_mode=False, seed=seed)
 
     # ---------------------------------------------------------------- training

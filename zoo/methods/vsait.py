@@ -59,8 +59,8 @@ from zoo.methods._common import (
     apply_stashed_rng_state,
     backward,
     capture_rng_state,
-    channels_last_inference_net,
     check_images,
+    inference_net,
     iteration_index,
     random_unpaired_inputs,
     run_generator,
@@ -296,7 +296,7 @@ class VSAIT(L.LightningModule):
             (B, out_channels, H, W) in [0, 1].
         """
         check_images(images, self.input_channels(direction), self.size_multiple)
-        net = channels_last_inference_net(self, self.generator_for(direction))
+        net = inference_net(self, self.generator_for(direction), torch.contiguous_format)
         return run_generator(net, images, train_mode=False, seed=seed)
 
     # ---------------------------------------------------------------- hypervectors

@@ -29,8 +29,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn import init
 
-from zoo.nets.norm import keep_channels_last
-
 __all__ = [
     "ConvBlock",
     "ResNetBlock",
@@ -330,7 +328,6 @@ class VSAITGenerator(nn.Module):
         self.encode_channels = width
         self.size_multiple = 2 ** n_downsample
         init_official(self, **(init_kwargs or {}))
-        keep_channels_last(self)
 
     def encode(self, x: Tensor) -> Tensor:
         """(B, C_in, H, W) -> bottleneck (B, n_channels * 2**n_downsample, H / 2**n, W / 2**n)."""
