@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from zoo.nets import drit
-from zoo.nets.norm import ChannelsLastInstanceNorm2d, keep_channels_last
+from zoo.nets.norm import ChannelsLastInstanceNorm2d, get_norm_layer
 
 CL = torch.channels_last
 
@@ -41,13 +41,10 @@ def test_channels_last_instance_norm_matches_instance_norm(affine: bool) -> None
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_keep_channels_last_swaps_only_instance_norms() -> None:
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4), nn.BatchNorm2d(4),
-                        nn.InstanceNorm2d(4, track_running_stats=True))
-    keep_channels_last(net)
-    assert type(net[1]) is ChannelsLastInstanceNorm2d
-    assert type(net[2]) is nn.BatchNorm2d
-    assert type(net[3]) is ChannelsLastInstanceNorm2d
+def test_instance_norm_layers_of_the_pix2pix_family_keep_channels_last() -> None:
+    norm = get_norm_layer("instance")(4)
+    assert type(norm) is ChannelsLastInstanceNorm2d
+    assert not norm.affine and not norm.track_running_stats
 
 
 def test_channels_last_instance_norm_moves_running_statistics_as_torch() -> None:
@@ -115,8 +112,8 @@ def test_inference_net_same_output_and_fresh_weights() -> None:
 
     torch.manual_seed(0)
     owner = nn.Module()
-    net = keep_channels_last(nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4),
-                                           nn.Conv2d(4, 4, 1, groups=4), nn.Tanh()))
+    net = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(3, 4, 3), ChannelsLastInstanceNorm2d(4),
+                        nn.Conv2d(4, 4, 1, groups=4), nn.Tanh())
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         expected = net(x)

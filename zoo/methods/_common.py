@@ -217,12 +217,12 @@ def to_memory_format(images: Tensor, channels_last: bool) -> Tensor:
 # -------------------------------------------------------------------------------------------------------------------
 
 
-def backward(model: L.LightningModule, loss: Tensor) -> None:
+def backward(model: L.LightningModule, loss: Tensor, *, retain_graph: bool = False) -> None:
     """``manual_backward`` inside a Trainer (precision plugins, DDP), plain ``backward`` outside one."""
     if getattr(model, "_trainer", None) is not None:
-        model.manual_backward(loss)
+        model.manual_backward(loss, retain_graph=retain_graph)
     else:
-        loss.backward()
+        loss.backward(retain_graph=retain_graph)
 
 
 def iteration_index(model: L.LightningModule) -> tuple[int, int | None]:

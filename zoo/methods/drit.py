@@ -679,19 +679,12 @@ class DRIT(L.LightningModule):
         images = {k: v.detach() for k, v in f.items()}
         return StepOutput(losses, images)
 
-    def _backward(self, loss: Tensor, *, retain_graph: bool = False) -> None:
-        """``manual_backward`` inside a Trainer (precision plugins, DDP), plain ``backward`` outside one."""
-        if getattr(self, "_trainer", None) is not None:
-            self.manual_backward(loss, retain_graph=retain_graph)
-        else:
-            loss.backward(retain_graph=retain_graph)
-
     def _encoder_generator_steps(self, opt_eg: Any, loss_eg: Tensor, loss_alone: Tensor) -> None:
         eg_params = self._params(*self._EG_NETWORKS)
         attr_params = self._params("enc_a")
         opt_eg.zero_grad(set_to_none=False)
         if self.hparams.eg_update == "clean":
-            self._backward(loss_eg, retain_graph=True)
+            backward(self, loss_eg, retain_graph=True)
             first = [p.grad for p in eg_params]
             for p in eg_params:
                 p.grad = None
@@ -703,7 +696,7 @@ class DRIT(L.LightningModule):
             for p, g in zip(eg_params, second, strict=True):
                 p.grad = g
         else:
-            self._backward(loss_eg, retain_graph=True)
+            backward(self, loss_eg, retain_graph=True)
             versions = [p._version for p in eg_params]
             opt_eg.step()
             # PyTorch 0.4 semantics: the second backward runs through the first forward's graph and reads the

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.nets.init import InitType, init_weights
-from zoo.nets.norm import NormType, get_norm_layer, keep_channels_last, norm_uses_bias
+from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
 from zoo.nets.patch_discriminator import PixelDiscriminator
 from zoo.nets.resnet_generator import PaddingType, ResnetBlock
 
@@ -156,7 +156,6 @@ class CUTResnetGenerator(nn.Module):
                            norm_layer(c_out), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
-        keep_channels_last(self.model)
         self.input_nc = input_nc
 
     def feature_channels(self, layers: Sequence[int]) -> list[int]:
@@ -246,7 +245,6 @@ class CUTNLayerDiscriminator(nn.Module):
         seq += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias), norm_layer(ndf * mult),
                 nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
         self.model = nn.Sequential(*seq)
-        keep_channels_last(self.model)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)

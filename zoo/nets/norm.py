@@ -19,8 +19,7 @@ from torch import Tensor, nn
 
 NormType = Literal["batch", "instance", "syncbatch", "none"]
 
-__all__ = ["ChannelsLastInstanceNorm2d", "NormType", "get_norm_layer", "is_channels_last", "keep_channels_last",
-           "norm_uses_bias"]
+__all__ = ["ChannelsLastInstanceNorm2d", "NormType", "get_norm_layer", "is_channels_last", "norm_uses_bias"]
 
 
 def _identity(num_features: int) -> nn.Module:
@@ -85,11 +84,3 @@ class ChannelsLastInstanceNorm2d(nn.InstanceNorm2d):
             self.running_mean.copy_(means.mean(0))
             self.running_var.copy_(variances.mean(0))
         return out[0] if len(out) == 1 else torch.cat(out)
-
-
-def keep_channels_last(module: nn.Module) -> nn.Module:
-    """Turn every ``nn.InstanceNorm2d`` inside ``module`` into a :class:`ChannelsLastInstanceNorm2d` (in place)."""
-    for child in module.modules():
-        if type(child) is nn.InstanceNorm2d:
-            child.__class__ = ChannelsLastInstanceNorm2d
-    return module
