@@ -7,6 +7,10 @@ belongs to that method alone. Prints one row per method:
     python bench/bench_methods.py --methods cyclegan --iterations 5
     python bench/bench_methods.py --device cuda --precision bf16
     python bench/bench_methods.py --methods pix2pix cyclegan --reference   # vs the official loop
+    python bench/bench_methods.py --methods decent --default-malloc   # without zoo's heap setting (see below)
+
+Like ``zoo fit`` (:class:`zoo.trainer.ZooTrainer`) and ``zoo translate``, each run first calls
+:func:`zoo.utils.memory.keep_freed_memory`; ``--default-malloc`` measures without it.
 
 Compare ratios taken in the same run: shared machines are noisy.
 """
@@ -65,12 +69,15 @@ def _batch(model, size, batch_size, device):
 
 
 def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
-            threads: int, with_reference: bool = False) -> dict:
+            threads: int, with_reference: bool = False, keep_freed_memory: bool = True) -> dict:
     import torch
 
     import zoo
+    from zoo.utils.memory import keep_freed_memory as keep_heap
 
     torch.set_num_threads(threads)
+    if keep_freed_memory:
+        keep_heap()
     settings = PAPER_SETTINGS.get(method, {"init_args": {}, "size": (256, 256), "batch_size": 1})
     init_args = dict(settings["init_args"])
     if not channels_last:
@@ -158,12 +165,14 @@ def main() -> None:
     parser.add_argument("--reference", action="store_true",
                         help="also time a re-creation of the official training loop (bench/official_loops.py), "
                              "interleaved with zoo's, and print the speed ratio")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="leave glibc's malloc settings alone (zoo fit and zoo translate keep freed memory)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one method in this process
     args = parser.parse_args()
 
     if args.one:
         result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision, not args.contiguous,
-                         args.threads, args.reference)
+                         args.threads, args.reference, not args.default_malloc)
         print("RESULT " + json.dumps(result))
         return
 
@@ -177,6 +186,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--one", method, "--iterations", str(args.iterations), "--warmup",
                str(args.warmup), "--device", args.device, "--precision", args.precision, "--threads",
                str(args.threads)] + (["--contiguous"] if args.contiguous else []) + (
+                   ["--default-malloc"] if args.default_malloc else []) + (
                    ["--reference"] if args.reference else [])
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)

@@ -12,8 +12,11 @@ os.environ.setdefault("ZOO_OFFLINE", "1")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from zoo.utils.memory import keep_freed_memory  # noqa: E402
+
 # ZOO_TEST_THREADS=1 keeps a busy machine usable (several test runs at once); CI uses the default.
 torch.set_num_threads(int(os.environ.get("ZOO_TEST_THREADS", min(2, os.cpu_count() or 1))))
+keep_freed_memory()  # as every ZooTrainer does; from the start, so that timings do not depend on the test order
 
 
 @pytest.fixture(autouse=True)

@@ -183,3 +183,11 @@ def test_strategy_auto_uses_unused_parameter_search_with_several_devices(tmp_pat
 def test_invalid_max_steps_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="max_steps"):
         _trainer(tmp_path, max_steps=-5)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_keep_freed_memory_is_applied_unless_switched_off(tmp_path, monkeypatch, keep):
+    calls = []
+    monkeypatch.setattr("zoo.trainer._keep_freed_memory", lambda: calls.append(True) or True)
+    _trainer(tmp_path, keep_freed_memory=keep)
+    assert calls == ([True] if keep else [])

@@ -615,6 +615,9 @@ def _translate_command(argv: list[str]) -> None:
             mask_ids = [int(v) for v in ns.mask_ids.replace(" ", "").split(",") if v]
         except ValueError:
             _fail(f"--mask-ids must be comma-separated integers, got {ns.mask_ids!r}")
+    from zoo.utils.memory import keep_freed_memory
+
+    keep_freed_memory()  # as zoo fit does: large CPU tensors reuse freed heap memory instead of page-faulting
     try:
         written = translate_images(
             ns.model,

@@ -1,5 +1,14 @@
 """Small helpers shared by the command line, callbacks and notebooks."""
 
+from zoo.utils.memory import heap_statistics, keep_freed_memory
 from zoo.utils.tiling import Padding, crop_padding, pad_to_multiple, translate_any_size, translate_tiled
 
-__all__ = ["Padding", "crop_padding", "pad_to_multiple", "translate_any_size", "translate_tiled"]
+__all__ = [
+    "Padding",
+    "crop_padding",
+    "heap_statistics",
+    "keep_freed_memory",
+    "pad_to_multiple",
+    "translate_any_size",
+    "translate_tiled",
+]
