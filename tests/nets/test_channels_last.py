@@ -137,3 +137,23 @@ def test_inference_net_same_output_and_fresh_weights() -> None:
         nchw = inference_net(owner, net, torch.contiguous_format)  # NCHW copies of channels-last weights
         assert all(t.is_contiguous() for t in nchw.state.values())
         torch.testing.assert_close(nchw(x), net(x), rtol=1e-5, atol=1e-6)
+
+
+def test_vsait_generator_keeps_channels_last_and_matches_nchw() -> None:
+    from zoo.nets.vsait import VSAITGenerator
+
+    torch.manual_seed(0)
+    net = VSAITGenerator(n_channels=8, res_blocks=2).double()
+    norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+    assert norms and all(isinstance(m, ChannelsLastInstanceNorm2d) for m in norms)
+    x = torch.rand(2, 3, 16, 20, dtype=torch.float64) * 2 - 1
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(o.is_contiguous(memory_format=CL))) for m in norms]
+    with torch.no_grad():
+        expected = net(x)
+        seen.clear()
+        got = net.to(memory_format=CL)(x.contiguous(memory_format=CL))
+    for h in hooks:
+        h.remove()
+    assert seen and all(seen)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)

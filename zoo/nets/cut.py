@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.nets.few_output_conv import Conv2dFewOutputs
 from zoo.nets.init import InitType, init_weights
 from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
 from zoo.nets.patch_discriminator import PixelDiscriminator
@@ -154,7 +155,7 @@ class CUTResnetGenerator(nn.Module):
             else:
                 layers += [Upsample(c_in), nn.Conv2d(c_in, c_out, 3, stride=1, padding=1, bias=bias),
                            norm_layer(c_out), nn.ReLU(True)]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), Conv2dFewOutputs(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.input_nc = input_nc
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.nets.few_output_conv import Conv2dFewOutputs, conv2d_class
 from zoo.nets.norm import ChannelsLastInstanceNorm2d
 from zoo.nets.upsample_conv import upsample2x_conv2d, upsampled_sequential
 
@@ -93,7 +94,7 @@ class ConvBlock(nn.Module):
                  norm: _NormName = "in", activation: _ActName = "relu") -> None:
         super().__init__()
         self.pad = nn.ReflectionPad2d(padding)
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride)
+        self.conv = conv2d_class(out_channels)(in_channels, out_channels, kernel_size, stride)
         self.norm = _norm(norm, out_channels)
         self.activation = _activation(activation)
 
@@ -112,7 +113,8 @@ class ConvBlock(nn.Module):
         return self._convolve(conv, x)
 
     def _convolve(self, conv: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-        if x.device.type == "cpu" and not x.is_contiguous(memory_format=torch.channels_last):
+        if (x.device.type == "cpu" and not x.is_contiguous(memory_format=torch.channels_last)
+                and not isinstance(conv, Conv2dFewOutputs)):
             # oneDNN convolutions run about 1.5x faster on channels-last data on CPU, while reflection padding,
             # the norms and elementwise ops are fastest on NCHW data: convert around the convolution only
             x = conv(x.contiguous(memory_format=torch.channels_last)).contiguous()

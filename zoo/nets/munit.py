@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.nets.few_output_conv import conv2d_class
 from zoo.nets.norm import ChannelsLastInstanceNorm2d, is_channels_last
 from zoo.nets.upsample_conv import upsample2x_conv2d, upsampled_sequential
 
@@ -281,7 +282,7 @@ class Conv2dBlock(nn.Module):
         else:
             self.norm = None
         self.activation = make_activation(activation)
-        conv = nn.Conv2d(input_dim, output_dim, kernel_size, stride, bias=True)
+        conv = conv2d_class(output_dim)(input_dim, output_dim, kernel_size, stride, bias=True)
         self.conv: nn.Module = SpectralNorm(conv) if norm == "sn" else conv
 
     def forward(self, x: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from zoo.nets.few_output_conv import Conv2dFewOutputs
 from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
 
 PaddingType = Literal["reflect", "replicate", "zero"]
@@ -105,7 +106,7 @@ class ResnetGenerator(nn.Module):
                 norm_layer(int(ngf * mult / 2)),
                 nn.ReLU(True),
             ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
+        layers += [nn.ReflectionPad2d(3), Conv2dFewOutputs(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -29,6 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn import init
 
+from zoo.nets.few_output_conv import conv2d_class
+from zoo.nets.norm import ChannelsLastInstanceNorm2d
+
 __all__ = [
     "ConvBlock",
     "ResNetBlock",
@@ -173,9 +176,11 @@ class ConvBlock(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.pad = _pad(pad_type, padding)
-        conv_cls = nn.ConvTranspose2d if deconv else nn.Conv2d
+        conv_cls = nn.ConvTranspose2d if deconv else conv2d_class(out_channels)
         self.conv = conv_cls(in_channels, out_channels, kernel_size, **conv_kwargs)
         norm = module_spec(normalization)
+        if norm is nn.InstanceNorm2d:  # same defaults and state dict; keeps channels-last inputs channels-last
+            norm = ChannelsLastInstanceNorm2d
         if spectral_norm_conv:
             self.conv = nn.utils.spectral_norm(self.conv)
             if norm and getattr(self.conv, "bias", None) is not None:
