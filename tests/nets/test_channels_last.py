@@ -21,6 +21,18 @@ def _values_and_grads(module: nn.Module, x: torch.Tensor, grad: torch.Tensor) ->
     return (out, x.grad, *params)
 
 
+def _assert_channels_last_matches(reference: nn.Module, fast: nn.Module, x: torch.Tensor, grad: torch.Tensor, *,
+                                  rtol: float, atol: float) -> int:
+    """``fast`` on channels-last ``x`` returns a channels-last output with the values and gradients (input and
+    parameters) of ``reference`` on NCHW ``x``; returns how many tensors were compared."""
+    expected = _values_and_grads(reference, x, grad)
+    got = _values_and_grads(fast, x.contiguous(memory_format=CL), grad.contiguous(memory_format=CL))
+    assert got[0].is_contiguous(memory_format=CL)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+    return len(got)
+
+
 @pytest.mark.parametrize("affine", [False, True])
 def test_channels_last_instance_norm_matches_instance_norm(affine: bool) -> None:
     g = torch.Generator().manual_seed(0)
@@ -33,12 +45,8 @@ def test_channels_last_instance_norm_matches_instance_norm(affine: bool) -> None
             reference.bias.uniform_(-1, 1, generator=g)
     fast = ChannelsLastInstanceNorm2d(5, affine=affine)
     fast.load_state_dict(reference.state_dict())
-    expected = _values_and_grads(reference, x, grad)
-    got = _values_and_grads(fast, x.contiguous(memory_format=CL), grad.contiguous(memory_format=CL))
-    assert got[0].is_contiguous(memory_format=CL)
-    assert len(got) == len(expected) == (4 if affine else 2)
-    for a, b in zip(got, expected, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    compared = _assert_channels_last_matches(reference, fast, x, grad, rtol=1e-4, atol=1e-5)
+    assert compared == (4 if affine else 2)
 
 
 def test_instance_norm_layers_of_the_pix2pix_family_keep_channels_last() -> None:
@@ -55,11 +63,7 @@ def test_channels_last_instance_norm_moves_running_statistics_as_torch() -> None
     for _ in range(3):  # training: per-image statistics, running statistics moved by the batch average
         x = torch.randn(4, 5, 6, 7, generator=g) * 2 + 1
         grad = torch.randn(4, 5, 6, 7, generator=g)
-        expected = _values_and_grads(reference, x, grad)
-        got = _values_and_grads(fast, x.contiguous(memory_format=CL), grad.contiguous(memory_format=CL))
-        assert got[0].is_contiguous(memory_format=CL)
-        for a, b in zip(got, expected, strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        _assert_channels_last_matches(reference, fast, x, grad, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(fast.running_mean, reference.running_mean)
     torch.testing.assert_close(fast.running_var, reference.running_var)
     assert not torch.equal(fast.running_var, torch.ones(5))
@@ -79,11 +83,7 @@ def test_drit_layer_norm_channels_last_matches_nchw() -> None:
         norm.bias.uniform_(-1, 1, generator=g)
     x = torch.randn(2, 6, 5, 4, generator=g) * 2
     grad = torch.randn(2, 6, 5, 4, generator=g)
-    expected = _values_and_grads(norm, x, grad)
-    got = _values_and_grads(norm, x.contiguous(memory_format=CL), grad.contiguous(memory_format=CL))
-    assert got[0].is_contiguous(memory_format=CL)
-    for a, b in zip(got, expected, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert _assert_channels_last_matches(norm, norm, x, grad, rtol=1e-5, atol=1e-6) == 4
 
 
 @pytest.mark.parametrize("generator_class", [drit.G_concat, drit.G])

@@ -48,8 +48,8 @@ def keep_freed_memory() -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    ok = libc.mallopt(_M_MMAP_MAX, 0) == 1
-    return bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and ok)
+    results = [libc.mallopt(_M_MMAP_MAX, 0), libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)]
+    return all(result == 1 for result in results)
 
 
 class _MallInfo2(ctypes.Structure):
