@@ -7,10 +7,15 @@ belongs to that method alone. Prints one row per method:
     python bench/bench_methods.py --methods cyclegan --iterations 5
     python bench/bench_methods.py --device cuda --precision bf16
     python bench/bench_methods.py --methods pix2pix cyclegan --reference   # vs the official loop
+    python bench/bench_methods.py --methods lomit --iterations 5 --reference
     python bench/bench_methods.py --methods decent --default-malloc   # without zoo's heap setting (see below)
 
 Like ``zoo fit`` (:class:`zoo.trainer.ZooTrainer`) and ``zoo translate``, each run first calls
 :func:`zoo.utils.memory.keep_freed_memory`; ``--default-malloc`` measures without it.
+
+With ``--reference``, a re-creation of the official training loop (``bench/official_loops.py``) runs interleaved
+with zoo's in the same process, for the speed ratios; the peak memory of each side then comes from a run of that
+side alone, in its own process (the re-creation with glibc's default malloc, as the authors' code runs).
 
 Compare ratios taken in the same run: shared machines are noisy.
 """
@@ -25,7 +30,7 @@ import subprocess
 import sys
 import time
 
-#: Paper settings per method: constructor overrides, image size (H, W), batch size.
+#: Paper settings per method: constructor overrides, image size (H, W), batch size (and inference batch, default 1).
 PAPER_SETTINGS: dict[str, dict] = {
     "pix2pix": {"init_args": {}, "size": (256, 256), "batch_size": 1},
     "cyclegan": {"init_args": {}, "size": (256, 256), "batch_size": 1},
@@ -37,7 +42,9 @@ PAPER_SETTINGS: dict[str, dict] = {
     "munit": {"init_args": {}, "size": (256, 256), "batch_size": 1},  # edges2shoes (vgg_w 0)
     "decent": {"init_args": {}, "size": (256, 256), "batch_size": 1},  # horse2zebra defaults (BNAF)
     "drit": {"init_args": {}, "size": (216, 216), "batch_size": 2},  # official defaults (concat 1, mode seeking)
-    "lomit": {"init_args": {}, "size": (128, 128), "batch_size": 8},  # CelebA; time >= 5 iterations (n_critic 5)
+    # CelebA; the iterations timed are rounded up to whole n_critic cycles (G every 5th iteration)
+    # inference as the authors' test loop: batches of 8 inputs with 8 exemplars
+    "lomit": {"init_args": {}, "size": (128, 128), "batch_size": 8, "infer_batch": 8},
 }
 
 #: The official implementations measured on a 2-core CPU machine like CI's at the settings above (fp32, 2 threads):
@@ -68,38 +75,79 @@ def _batch(model, size, batch_size, device):
     return tuple(x.to(device) for x in inputs)
 
 
-def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
-            threads: int, with_reference: bool = False, keep_freed_memory: bool = True) -> dict:
+def _peak_gb(device: str) -> float:
+    """Peak memory so far: max RSS on CPU, max allocated on CUDA."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _timed(fn, device: str) -> float:
+    import torch
+
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def _setup(method: str, device: str, channels_last: bool, threads: int):
+    """zoo's model at the paper settings in train mode, its optimizers and its (memory-formatted) batch."""
     import torch
 
     import zoo
-    from zoo.utils.memory import keep_freed_memory as keep_heap
 
     torch.set_num_threads(threads)
-    if keep_freed_memory:
-        keep_heap()
     settings = PAPER_SETTINGS.get(method, {"init_args": {}, "size": (256, 256), "batch_size": 1})
     init_args = dict(settings["init_args"])
     if not channels_last:
         init_args["channels_last"] = False
     model = zoo.create(method, **init_args).to(device)
     model.setup("fit")  # what the Trainer does first: e.g. the channels-last conversion
-    channels_last = bool(getattr(model.hparams, "channels_last", False))
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    memory_format = torch.channels_last if getattr(model.hparams, "channels_last", False) else torch.contiguous_format
     model.train()
-    optimizers, _ = model.configure_optimizers()
     inputs = tuple(x.contiguous(memory_format=memory_format) if x.dim() == 4 else x
                    for x in _batch(model, settings["size"], settings["batch_size"], device))
-    real_a, real_b = inputs[0], inputs[1]
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return settings, model, inputs
 
-    def sync():
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
+
+def _whole_cycles(model, iterations: int) -> int:
+    """Methods that update G every ``n_critic`` iterations (LOMIT) are timed over whole cycles: any ``n_critic``
+    consecutive iterations hold exactly one G step."""
+    cycle = int(getattr(model.hparams, "n_critic", 1))
+    return -(-iterations // cycle) * cycle
+
+
+def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
+            threads: int, with_reference: bool = False, keep_freed_memory: bool = True) -> dict:
+    """zoo's training and inference times and the process's peak memory; with ``with_reference``, also the official
+    loop's times, interleaved with zoo's."""
+    import torch
+
+    from zoo.utils.memory import keep_freed_memory as keep_heap
+
+    if keep_freed_memory:
+        keep_heap()
+    settings, model, inputs = _setup(method, device, channels_last, threads)
+    optimizers, _ = model.configure_optimizers()
+    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
     def step():
         with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
             model.optimization_step(*inputs, *optimizers)
+
+    iterations = _whole_cycles(model, iterations)
+    infer_batch = settings.get("infer_batch", 1)
+    with_exemplar = getattr(model, "requires_exemplar", False)
+    images = (inputs[0][:infer_batch] + 1) / 2
+    extra = {"exemplar": (inputs[1][:infer_batch] + 1) / 2} if with_exemplar else {}
+    for _ in range(warmup):  # iteration 0 is also a G iteration of an n_critic schedule: the heaviest kind
+        step()
+        model.translate(images, **extra)
 
     reference = None
     if with_reference:
@@ -107,50 +155,54 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
 
         if method in OFFICIAL_LOOPS:
             reference = OFFICIAL_LOOPS[method](model)
-            ref_a, ref_b = real_a.contiguous(), real_b.contiguous()
-
-    def timed(fn) -> float:
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        return time.perf_counter() - start
-
-    for _ in range(warmup):
-        step()
-        if reference is not None:
-            reference.step(ref_a, ref_b)
+            ref_inputs = tuple(x.contiguous() for x in inputs)  # the official code runs NCHW
+            ref_infer_inputs = [x[:infer_batch] for x in ref_inputs[:2 if with_exemplar else 1]]
+            for _ in range(warmup):
+                reference.step(*ref_inputs)
+                reference.infer(*ref_infer_inputs)
     zoo_times, ref_times = [], []
     for _ in range(iterations):  # interleaved, so machine noise hits both alike
-        zoo_times.append(timed(step))
+        zoo_times.append(_timed(step, device))
         if reference is not None:
-            ref_times.append(timed(lambda: reference.step(ref_a, ref_b)))
-    train_s = sum(zoo_times) / iterations
-    ref_s = sum(ref_times) / iterations if ref_times else None
-
-    images = (real_a[:1] + 1) / 2
-    extra = {"exemplar": images} if getattr(model, "requires_exemplar", False) else {}
-    for _ in range(warmup):
-        model.translate(images, **extra)
-    sync()
-    start = time.perf_counter()
+            ref_times.append(_timed(lambda: reference.step(*ref_inputs), device))
+    zoo_infer, ref_infer = [], []
     for _ in range(iterations):
-        model.translate(images, **extra)
-    sync()
-    infer_s = (time.perf_counter() - start) / iterations
-    ref_infer_s = None
-    if reference is not None:
-        ref_infer_s = sum(timed(lambda: reference.infer(ref_a[:1])) for _ in range(iterations)) / iterations
+        zoo_infer.append(_timed(lambda: model.translate(images, **extra), device))
+        if reference is not None:
+            ref_infer.append(_timed(lambda: reference.infer(*ref_infer_inputs), device))
 
-    if device.startswith("cuda"):
-        peak_gb = torch.cuda.max_memory_allocated() / 2**30
-    else:
-        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    train_s, infer_s = sum(zoo_times) / iterations, sum(zoo_infer) / iterations
     h, w = settings["size"]
     return {"method": method, "size": f"{h}x{w}", "batch": settings["batch_size"], "train_s_per_it": train_s,
-            "train_it_per_s": 1 / train_s, "infer_s_per_call": infer_s, "infer_img_per_s": 1 / infer_s,
-            "peak_memory_gb": peak_gb, "device": device, "precision": precision, "threads": threads,
-            "official_loop_s_per_it": ref_s, "official_infer_s_per_call": ref_infer_s}
+            "train_it_per_s": 1 / train_s, "infer_s_per_call": infer_s, "infer_batch": infer_batch,
+            "infer_img_per_s": infer_batch / infer_s,
+            "peak_memory_gb": _peak_gb(device),
+            "device": device, "precision": precision, "threads": threads,
+            "official_loop_s_per_it": sum(ref_times) / iterations if ref_times else None,
+            "official_infer_s_per_call": sum(ref_infer) / iterations if ref_infer else None,
+            "schedule_cycle": int(getattr(model.hparams, "n_critic", 1)), "train_s_each": zoo_times,
+            "official_loop_s_each": ref_times or None}
+
+
+def run_official_alone(method: str, iterations: int, warmup: int, device: str, threads: int) -> dict:
+    """Peak memory of the official loop re-creation alone (fp32, NCHW, glibc's default malloc as in the authors'
+    code), after ``warmup`` + ``iterations`` (whole cycles) training iterations and inference calls."""
+    import gc
+
+    from official_loops import OFFICIAL_LOOPS
+
+    settings, model, inputs = _setup(method, device, False, threads)
+    reference = OFFICIAL_LOOPS[method](model)
+    with_exemplar = getattr(model, "requires_exemplar", False)
+    iterations = _whole_cycles(model, iterations)
+    del model  # the re-creation holds its own copies of the networks
+    gc.collect()
+    infer_batch = settings.get("infer_batch", 1)
+    infer_inputs = [x[:infer_batch] for x in inputs[:2 if with_exemplar else 1]]
+    for _ in range(warmup + iterations):
+        reference.step(*inputs)
+        reference.infer(*infer_inputs)
+    return {"method": method, "official_peak_memory_gb": _peak_gb(device)}
 
 
 def main() -> None:
@@ -168,11 +220,15 @@ def main() -> None:
     parser.add_argument("--default-malloc", action="store_true",
                         help="leave glibc's malloc settings alone (zoo fit and zoo translate keep freed memory)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one method in this process
+    parser.add_argument("--official-alone", action="store_true", help=argparse.SUPPRESS)  # internal, with --one
     args = parser.parse_args()
 
     if args.one:
-        result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision, not args.contiguous,
-                         args.threads, args.reference, not args.default_malloc)
+        if args.official_alone:
+            result = run_official_alone(args.one, args.iterations, args.warmup, args.device, args.threads)
+        else:
+            result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision,
+                             not args.contiguous, args.threads, args.reference, not args.default_malloc)
         print("RESULT " + json.dumps(result))
         return
 
@@ -188,13 +244,20 @@ def main() -> None:
                str(args.threads)] + (["--contiguous"] if args.contiguous else []) + (
                    ["--default-malloc"] if args.default_malloc else []) + (
                    ["--reference"] if args.reference else [])
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if line is None:
-            print(f"{method:10s} failed:\n{proc.stderr[-2000:]}")
+        r = _run_subprocess(cmd, args.threads)
+        if isinstance(r, str):
+            print(f"{method:10s} failed:\n{r}")
             continue
-        r = json.loads(line[len("RESULT "):])
+        from official_loops import OFFICIAL_LOOPS
+
+        if args.reference and method in OFFICIAL_LOOPS:
+            # peaks of each side alone: zoo's run without the re-creation, the re-creation without zoo's training
+            zoo_alone = _run_subprocess([c for c in cmd if c != "--reference"], args.threads)
+            official_alone = _run_subprocess(cmd[:cmd.index("--precision")] + [
+                "--threads", str(args.threads), "--official-alone"], args.threads)
+            r["peak_memory_gb"] = zoo_alone["peak_memory_gb"] if isinstance(zoo_alone, dict) else float("nan")
+            if isinstance(official_alone, dict):
+                r["official_peak_memory_gb"] = official_alone["official_peak_memory_gb"]
         print(f"{r['method']:10s} {r['size']:>8s} {r['batch']:>5d} {r['train_s_per_it']:>11.3f} "
               f"{r['train_it_per_s']:>7.2f} {r['infer_s_per_call']:>8.3f} {r['infer_img_per_s']:>7.2f} "
               f"{r['peak_memory_gb']:>8.2f}" + (
@@ -202,7 +265,23 @@ def main() -> None:
                   f"{r['official_loop_s_per_it'] / r['train_s_per_it']:.2f}x as fast; official inference "
                   f"{r['official_infer_s_per_call']:.3f} s/call, zoo "
                   f"{r['official_infer_s_per_call'] / r['infer_s_per_call']:.2f}x as fast"
-                  if r.get("official_loop_s_per_it") else "") + _official_note(r))
+                  if r.get("official_loop_s_per_it") else "") + (
+                  f"; official loop alone peaks at {r['official_peak_memory_gb']:.2f} GB"
+                  if r.get("official_peak_memory_gb") else "") + _official_note(r))
+        if r["schedule_cycle"] > 1:
+            print(f"{'':10s} per iteration: zoo {_seconds(r['train_s_each'])}" + (
+                f"; official loop {_seconds(r['official_loop_s_each'])}" if r.get("official_loop_s_each") else ""))
+
+
+def _run_subprocess(cmd: list[str], threads: int) -> dict | str:
+    """The RESULT dict printed by ``cmd``, or its stderr tail when it printed none."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    return json.loads(line[len("RESULT "):]) if line else proc.stderr[-2000:]
+
+
+def _seconds(times: list[float]) -> str:
+    return " ".join(f"{t:.1f}" for t in times) + " s"
 
 
 def _official_note(result: dict) -> str:

@@ -1,12 +1,13 @@
-"""Re-creations of official training iterations (pix2pix, CycleGAN, DECENT, VSAIT), used as the speed reference.
+"""Re-creations of official training iterations (pix2pix, CycleGAN, DECENT, VSAIT, LOMIT), used as the speed and
+memory reference.
 
 The official ``optimize_parameters`` is reproduced call for call on the same networks (zoo's networks have the
-official layout and produce the same numbers): one network call per image set, separate ``backward`` calls per
-discriminator, ``torch.optim.Adam`` with its default (per-parameter, not fused) implementation, contiguous NCHW
-tensors. Measuring it next to zoo's step in the same process gives the "at least as fast as the official loop on
-the same machine" ratio that ``bench_methods.py --reference`` prints. The re-creations run copies of zoo's network
-modules in NCHW, with zoo's few-output convolutions turned back into plain ``nn.Conv2d`` (:func:`official_copy`);
-other speed-ups inside zoo's modules count for both sides.
+official layout and produce the same numbers): one network call per image set, separate ``backward`` calls where
+the official code makes them, ``torch.optim.Adam`` with its default (per-parameter, not fused) implementation,
+contiguous NCHW tensors. Measuring it next to zoo's step in the same process gives the "at least as fast as the
+official loop on the same machine" ratio that ``bench_methods.py --reference`` prints. The re-creations run copies of
+zoo's network modules in NCHW, with zoo's few-output convolutions and shape-only reflection pads turned back into the
+plain PyTorch modules (:func:`official_copy`); other speed-ups inside zoo's modules count for both sides.
 """
 
 from __future__ import annotations
@@ -21,16 +22,20 @@ from zoo.losses import gan_loss
 
 
 def official_copy(net: nn.Module) -> nn.Module:
-    """A contiguous-format deep copy of ``net`` whose :class:`~zoo.nets.few_output_conv.Conv2dFewOutputs` layers run
-    as the plain ``nn.Conv2d`` they replace (same parameters), as in the official code."""
+    """A contiguous-format deep copy of ``net`` whose :class:`~zoo.nets.few_output_conv.Conv2dFewOutputs` and
+    :class:`~zoo.nets.padding.ReflectionPad2d` layers run as the plain ``nn.Conv2d`` and ``nn.ReflectionPad2d`` they
+    replace (same parameters), as in the official code."""
     import copy
 
     from zoo.nets.few_output_conv import Conv2dFewOutputs
+    from zoo.nets.padding import ReflectionPad2d
 
     net = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
     for module in net.modules():
         if isinstance(module, Conv2dFewOutputs):
             module.__class__ = nn.Conv2d
+        elif isinstance(module, ReflectionPad2d):
+            module.__class__ = nn.ReflectionPad2d
     return net
 
 
@@ -248,5 +253,93 @@ class OfficialVSAITLoop:
         return self.G(real_A)
 
 
+class OfficialLOMITLoop:
+    """LOMIT's ``Run.train`` iteration (``update_D`` twice, ``update_G`` every ``n_critic``) on a zoo ``LOMIT``'s
+    networks.
+
+    As officially: each ``update_D`` call runs ``D(x)``, a full ``G(x, y)`` with a graph (its result detached), ``D``
+    on the fake and the gradient penalty; the first direction's loss graph stays alive until the second call's
+    single backward. ``update_G`` calls the content encoder, mask network, style encoder (four times per stage) and
+    decoder one image set at a time, ``D`` twice, and does not freeze ``D`` (its gradients are computed and later
+    zeroed). Both networks stay in train mode.
+    """
+
+    def __init__(self, model) -> None:
+        from zoo.nets.lomit import mask_regularizers, upsample_mask
+
+        self.h = h = model.hparams
+        self.mask_regularizers, self.up = mask_regularizers, upsample_mask
+        self.G, self.D = official_copy(model.generator), official_copy(model.discriminator)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=h.g_lr, betas=(h.beta1, h.beta2))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=h.d_lr, betas=(h.beta1, h.beta2))
+        self.iteration = 0
+
+    @staticmethod
+    def _cls(logit: Tensor, target: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logit, target, reduction="sum") / logit.shape[0]
+
+    def _update_D(self, x: Tensor, y: Tensor, label: Tensor, d_loss: Tensor | float = 0.0) -> Tensor:
+        h = self.h
+        src, cls = self.D(x)
+        d_real, d_cls = -src.mean(), self._cls(cls, label)
+        fake = self.G(x, y)
+        d_fake = self.D(fake.detach())[0].mean()
+        alpha = torch.rand(x.shape[0], 1, 1, 1, dtype=x.dtype)
+        x_hat = (alpha * x.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+        src_hat = self.D(x_hat)[0]
+        (grad,) = torch.autograd.grad(src_hat, x_hat, torch.ones_like(src_hat), retain_graph=True, create_graph=True)
+        gp = ((grad.flatten(1).pow(2).sum(1).sqrt() - 1) ** 2).mean()
+        return d_loss + d_real + d_fake + h.lambda_cls * d_cls + h.lambda_gp * gp
+
+    def _styles(self, x: Tensor, m: Tensor) -> tuple[Tensor, Tensor]:
+        enc = self.G.s_encoder
+        return enc(self.up(m) * x, True), enc(self.up(1 - m) * x, False)
+
+    def _update_G(self, x_A: Tensor, x_B: Tensor, label_A: Tensor, label_B: Tensor) -> None:
+        h, G, l1 = self.h, self.G, F.l1_loss
+        c_A, c_B = G.c_encoder(x_A), G.c_encoder(x_B)
+        m_A, m_B = G.mask(c_A, c_B), G.mask(c_B, c_A)
+        (s_fA, s_bA), (s_fB, s_bB) = self._styles(x_A, m_A), self._styles(x_B, m_B)
+        x_AB, x_BA = G.decoder(c_A, m_A, s_fB, s_bA), G.decoder(c_B, m_B, s_fA, s_bB)
+        (src_AB, cls_AB), (src_BA, cls_BA) = self.D(x_AB), self.D(x_BA)
+        c_AB, c_BA = G.c_encoder(x_AB), G.c_encoder(x_BA)
+        m_AB, m_BA = G.mask(c_AB, c_BA), G.mask(c_BA, c_AB)
+        (s_fAB, s_bAB), (s_fBA, s_bBA) = self._styles(x_AB, m_AB), self._styles(x_BA, m_BA)
+        x_ABA, x_BAB = G.decoder(c_AB, m_AB, s_fBA, s_bAB), G.decoder(c_BA, m_BA, s_fAB, s_bBA)
+        m_AA, m_BB = G.mask(c_A, c_A), G.mask(c_B, c_B)
+        x_AA, x_BB = G.decoder(c_A, m_AA, s_fA, s_bA), G.decoder(c_B, m_BB, s_fB, s_bB)
+        sim_A, min_A, smooth_A = self.mask_regularizers([m_A, m_AB, m_AA], c_A.detach())
+        sim_B, min_B, smooth_B = self.mask_regularizers([m_B, m_BA, m_BB], c_B.detach())
+        g_loss = (-(src_AB.mean() + src_BA.mean())
+                  + h.lambda_x_rec * (l1(x_AA, x_A) + l1(x_BB, x_B))
+                  + h.lambda_x_cyc * (l1(x_ABA, x_A) + l1(x_BAB, x_B))
+                  + h.lambda_cls * (self._cls(cls_AB, label_B) + self._cls(cls_BA, label_A))
+                  + h.lambda_s_f * (l1(s_fAB, s_fB) + l1(s_fBA, s_fA))
+                  + h.lambda_s_b * (l1(s_bAB, s_bA) + l1(s_bBA, s_bB))
+                  + h.lambda_c * (l1(c_AB, c_A) + l1(c_BA, c_B))
+                  + h.lambda_mask_min * (min_A + min_B) + h.lambda_mask_smooth * (smooth_A + smooth_B)
+                  + h.lambda_mask_sim * (sim_A + sim_B) - h.lambda_style_reg * l1(s_fA, s_fB))
+        self.opt_G.zero_grad()
+        g_loss.backward()
+        self.opt_G.step()
+
+    def step(self, x_A: Tensor, x_B: Tensor, label_A: Tensor, label_B: Tensor, *masks: Tensor) -> None:
+        """One iteration on ``optimization_step``'s inputs (the masks are not used by the authors' code)."""
+        d_loss = self._update_D(x_A, x_B, label_A)
+        d_loss = self._update_D(x_B, x_A, label_B, d_loss)
+        self.opt_D.zero_grad()
+        d_loss.backward()
+        self.opt_D.step()
+        del d_loss
+        if self.iteration % self.h.n_critic == 0:
+            self._update_G(x_A, x_B, label_A, label_B)
+        self.iteration += 1
+
+    @torch.no_grad()
+    def infer(self, x_A: Tensor, x_B: Tensor | None = None) -> Tensor:
+        """One official ``G(x, exemplar)`` call under no_grad (the generator in train mode, as in ``Run.test``)."""
+        return self.G(x_A, x_A if x_B is None else x_B)
+
+
 OFFICIAL_LOOPS = {"cyclegan": OfficialCycleGANLoop, "pix2pix": OfficialPix2PixLoop, "decent": OfficialDECENTLoop,
-                  "vsait": OfficialVSAITLoop}
+                  "vsait": OfficialVSAITLoop, "lomit": OfficialLOMITLoop}

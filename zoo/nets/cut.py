@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from zoo.nets.few_output_conv import Conv2dFewOutputs
 from zoo.nets.init import InitType, init_weights
 from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
+from zoo.nets.padding import ReflectionPad2d
 from zoo.nets.patch_discriminator import PixelDiscriminator
 from zoo.nets.resnet_generator import PaddingType, ResnetBlock
 
@@ -52,7 +53,7 @@ def _filter(size: int) -> Tensor:
 
 def _pad_layer(pad_type: str, sizes: Sequence[int]) -> nn.Module:
     if pad_type in ("refl", "reflect"):
-        return nn.ReflectionPad2d(tuple(sizes))
+        return ReflectionPad2d(tuple(sizes))
     if pad_type in ("repl", "replicate"):
         return nn.ReplicationPad2d(tuple(sizes))
     if pad_type == "zero":
@@ -135,7 +136,7 @@ class CUTResnetGenerator(nn.Module):
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
         norm_layer = get_norm_layer(norm)
         bias = norm_uses_bias(norm)
-        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, padding=0, bias=bias),
+        layers: list[nn.Module] = [ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, padding=0, bias=bias),
                                    norm_layer(ngf), nn.ReLU(True)]
         for i in range(2):
             c_in, c_out = ngf * 2**i, ngf * 2 ** (i + 1)
@@ -155,7 +156,7 @@ class CUTResnetGenerator(nn.Module):
             else:
                 layers += [Upsample(c_in), nn.Conv2d(c_in, c_out, 3, stride=1, padding=1, bias=bias),
                            norm_layer(c_out), nn.ReLU(True)]
-        layers += [nn.ReflectionPad2d(3), Conv2dFewOutputs(ngf, output_nc, 7, padding=0), nn.Tanh()]
+        layers += [ReflectionPad2d(3), Conv2dFewOutputs(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.input_nc = input_nc
 

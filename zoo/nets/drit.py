@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.nets.norm import ChannelsLastInstanceNorm2d, is_channels_last
+from zoo.nets.padding import ReflectionPad2d
 
 __all__ = [
     "randn",
@@ -177,7 +178,7 @@ class LeakyReLUConv2d(nn.Module):
                  sn: bool = False) -> None:
         super().__init__()
         del norm  # the official layer never applies it
-        self.model = nn.Sequential(nn.ReflectionPad2d(padding), _conv(n_in, n_out, kernel_size, stride, sn=sn),
+        self.model = nn.Sequential(ReflectionPad2d(padding), _conv(n_in, n_out, kernel_size, stride, sn=sn),
                                    nn.LeakyReLU(inplace=True))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -189,7 +190,7 @@ class ReLUINSConv2d(nn.Module):
 
     def __init__(self, n_in: int, n_out: int, kernel_size: int, stride: int, padding: int = 0) -> None:
         super().__init__()
-        self.model = nn.Sequential(nn.ReflectionPad2d(padding), _conv(n_in, n_out, kernel_size, stride),
+        self.model = nn.Sequential(ReflectionPad2d(padding), _conv(n_in, n_out, kernel_size, stride),
                                    ChannelsLastInstanceNorm2d(n_out, affine=False), nn.ReLU(inplace=True))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -201,9 +202,9 @@ class INSResBlock(nn.Module):
 
     def __init__(self, inplanes: int, planes: int) -> None:
         super().__init__()
-        self.model = nn.Sequential(nn.ReflectionPad2d(1), _conv(inplanes, planes, 3),
+        self.model = nn.Sequential(ReflectionPad2d(1), _conv(inplanes, planes, 3),
                                    ChannelsLastInstanceNorm2d(planes),
-                                   nn.ReLU(inplace=True), nn.ReflectionPad2d(1), _conv(planes, planes, 3),
+                                   nn.ReLU(inplace=True), ReflectionPad2d(1), _conv(planes, planes, 3),
                                    ChannelsLastInstanceNorm2d(planes))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -226,9 +227,9 @@ class MisINSResBlock(nn.Module):
 
     def __init__(self, dim: int, dim_extra: int) -> None:
         super().__init__()
-        self.conv1 = nn.Sequential(nn.Sequential(nn.ReflectionPad2d(1), _conv(dim, dim, 3)),
+        self.conv1 = nn.Sequential(nn.Sequential(ReflectionPad2d(1), _conv(dim, dim, 3)),
                                    ChannelsLastInstanceNorm2d(dim))
-        self.conv2 = nn.Sequential(nn.Sequential(nn.ReflectionPad2d(1), _conv(dim, dim, 3)),
+        self.conv2 = nn.Sequential(nn.Sequential(ReflectionPad2d(1), _conv(dim, dim, 3)),
                                    ChannelsLastInstanceNorm2d(dim))
         self.blk1 = nn.Sequential(_conv(dim + dim_extra, dim + dim_extra, 1), nn.ReLU(),
                                   _conv(dim + dim_extra, dim, 1), nn.ReLU())
@@ -308,9 +309,9 @@ class BasicBlock(nn.Module):
     def __init__(self, inplanes: int, outplanes: int, norm_layer: NormLayer = "none",
                  nl_layer: NonLinearity = "lrelu") -> None:
         super().__init__()
-        layers = [*_norm2d(norm_layer, inplanes), _nonlinearity(nl_layer), nn.ReflectionPad2d(1),
+        layers = [*_norm2d(norm_layer, inplanes), _nonlinearity(nl_layer), ReflectionPad2d(1),
                   _conv(inplanes, inplanes, 3), *_norm2d(norm_layer, inplanes), _nonlinearity(nl_layer),
-                  nn.Sequential(nn.ReflectionPad2d(1), _conv(inplanes, outplanes, 3), nn.AvgPool2d(2, 2))]
+                  nn.Sequential(ReflectionPad2d(1), _conv(inplanes, outplanes, 3), nn.AvgPool2d(2, 2))]
         self.conv = nn.Sequential(*layers)
         self.shortcut = nn.Sequential(nn.AvgPool2d(2, 2), _conv(inplanes, outplanes, 1))
 
@@ -357,9 +358,9 @@ class E_content(nn.Module):  # noqa: N801 (official name)
 
 
 def _attr_branch(input_dim: int, output_nc: int, ch: int) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(input_dim, ch, 7, 1), nn.ReLU(inplace=True)]
+    layers: list[nn.Module] = [ReflectionPad2d(3), nn.Conv2d(input_dim, ch, 7, 1), nn.ReLU(inplace=True)]
     for n_in, n_out in ((ch, ch * 2), (ch * 2, ch * 4), (ch * 4, ch * 4), (ch * 4, ch * 4)):
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(n_in, n_out, 4, 2), nn.ReLU(inplace=True)]
+        layers += [ReflectionPad2d(1), nn.Conv2d(n_in, n_out, 4, 2), nn.ReLU(inplace=True)]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Conv2d(ch * 4, output_nc, 1, 1, 0)]
     return nn.Sequential(*layers)
 
@@ -383,7 +384,7 @@ class E_attr(nn.Module):  # noqa: N801
 
 
 def _attr_concat_branch(input_dim: int, ch: int, norm_layer: NormLayer, nl_layer: NonLinearity) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(input_dim, ch, kernel_size=4, stride=2, padding=0)]
+    layers: list[nn.Module] = [ReflectionPad2d(1), nn.Conv2d(input_dim, ch, kernel_size=4, stride=2, padding=0)]
     for n in range(1, 4):
         layers.append(BasicBlock(ch * min(4, n), ch * min(4, n + 1), norm_layer, nl_layer))
     layers += [_nonlinearity(nl_layer), nn.AdaptiveAvgPool2d(1)]

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from zoo.nets.few_output_conv import Conv2dFewOutputs, conv2d_class
 from zoo.nets.norm import ChannelsLastInstanceNorm2d
+from zoo.nets.padding import ReflectionPad2d
 from zoo.nets.upsample_conv import upsample2x_conv2d, upsampled_sequential
 
 __all__ = [
@@ -93,7 +94,7 @@ class ConvBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int, *,
                  norm: _NormName = "in", activation: _ActName = "relu") -> None:
         super().__init__()
-        self.pad = nn.ReflectionPad2d(padding)
+        self.pad = ReflectionPad2d(padding)
         self.conv = conv2d_class(out_channels)(in_channels, out_channels, kernel_size, stride)
         self.norm = _norm(norm, out_channels)
         self.activation = _activation(activation)

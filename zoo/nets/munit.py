@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from zoo.nets.few_output_conv import conv2d_class
 from zoo.nets.norm import ChannelsLastInstanceNorm2d, is_channels_last
+from zoo.nets.padding import ReflectionPad2d
 from zoo.nets.upsample_conv import upsample2x_conv2d, upsampled_sequential
 
 __all__ = [
@@ -100,7 +101,7 @@ def make_padding(pad_type: PadType, padding: int) -> nn.Module:
     """Explicit padding module: reflection, replication or zeros."""
     _choice(pad_type, _PADS, "pad_type")
     if pad_type == "reflect":
-        return nn.ReflectionPad2d(padding)
+        return ReflectionPad2d(padding)
     if pad_type == "replicate":
         return nn.ReplicationPad2d(padding)
     return nn.ZeroPad2d(padding)
@@ -295,7 +296,7 @@ class Conv2dBlock(nn.Module):
         """
         if not isinstance(self.conv, nn.Conv2d) or self.conv.stride != (1, 1):
             return self.forward(F.interpolate(x, scale_factor=2, mode="nearest"))
-        mode = {nn.ReflectionPad2d: "reflect", nn.ReplicationPad2d: "replicate", nn.ZeroPad2d: "zeros"}[type(self.pad)]
+        mode = {ReflectionPad2d: "reflect", nn.ReplicationPad2d: "replicate", nn.ZeroPad2d: "zeros"}[type(self.pad)]
         return self._norm_activation(upsample2x_conv2d(x, self.conv.weight, self.conv.bias, self.pad.padding[0],
                                                        mode))
 

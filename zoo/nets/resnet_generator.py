@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from zoo.nets.few_output_conv import Conv2dFewOutputs
 from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
+from zoo.nets.padding import ReflectionPad2d
 
 PaddingType = Literal["reflect", "replicate", "zero"]
 
@@ -22,7 +23,7 @@ __all__ = ["PaddingType", "ResnetBlock", "ResnetGenerator"]
 def _padding_layers(padding_type: PaddingType) -> tuple[list[nn.Module], int]:
     """Explicit padding modules (if any) and the conv padding for a 3x3 conv."""
     if padding_type == "reflect":
-        return [nn.ReflectionPad2d(1)], 0
+        return [ReflectionPad2d(1)], 0
     if padding_type == "replicate":
         return [nn.ReplicationPad2d(1)], 0
     if padding_type == "zero":
@@ -84,7 +85,7 @@ class ResnetGenerator(nn.Module):
         norm_layer = get_norm_layer(norm)
         bias = norm_uses_bias(norm)
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
+            ReflectionPad2d(3),
             nn.Conv2d(input_nc, ngf, 7, padding=0, bias=bias),
             norm_layer(ngf),
             nn.ReLU(True),
@@ -106,7 +107,7 @@ class ResnetGenerator(nn.Module):
                 norm_layer(int(ngf * mult / 2)),
                 nn.ReLU(True),
             ]
-        layers += [nn.ReflectionPad2d(3), Conv2dFewOutputs(ngf, output_nc, 7, padding=0), nn.Tanh()]
+        layers += [ReflectionPad2d(3), Conv2dFewOutputs(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

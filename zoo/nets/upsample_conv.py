@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.nets.padding import reflection_pad2d
+
 PadMode = Literal["zeros", "reflect", "replicate"]
 
 __all__ = ["PadMode", "phase_weights", "upsample2x_conv2d", "upsample2x_conv2d_reference", "upsampled_sequential"]
@@ -91,10 +93,10 @@ def upsample2x_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: i
     # (columns) it reads, padded by reflection on three sides
     p, rows = padding, padding + 1  # input rows whose up-sampled copies those outputs read (with the reflection)
     up = partial(F.interpolate, scale_factor=2, mode="nearest")
-    top = F.conv2d(F.pad(up(x[..., :rows, :])[..., : k - 1, :], [p, p, p, 0], mode="reflect"), weight, bias)
-    bottom = F.conv2d(F.pad(up(x[..., -rows:, :])[..., 1 - k:, :], [p, p, 0, p], mode="reflect"), weight, bias)
-    left = F.conv2d(F.pad(up(x[..., :, :rows])[..., : k - 1], [p, 0, p, p], mode="reflect"), weight, bias)
-    right = F.conv2d(F.pad(up(x[..., :, -rows:])[..., 1 - k:], [0, p, p, p], mode="reflect"), weight, bias)
+    top = F.conv2d(reflection_pad2d(up(x[..., :rows, :])[..., : k - 1, :], [p, p, p, 0]), weight, bias)
+    bottom = F.conv2d(reflection_pad2d(up(x[..., -rows:, :])[..., 1 - k:, :], [p, p, 0, p]), weight, bias)
+    left = F.conv2d(reflection_pad2d(up(x[..., :, :rows])[..., : k - 1], [p, 0, p, p]), weight, bias)
+    right = F.conv2d(reflection_pad2d(up(x[..., :, -rows:])[..., 1 - k:], [0, p, p, p]), weight, bias)
     middle = torch.cat([left[..., p:-p, :], out[..., p:-p, p:-p], right[..., p:-p, :]], dim=-1)
     return torch.cat([top, middle, bottom], dim=-2)
 

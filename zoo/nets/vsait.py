@@ -31,6 +31,7 @@ from torch.nn import init
 
 from zoo.nets.few_output_conv import conv2d_class
 from zoo.nets.norm import ChannelsLastInstanceNorm2d
+from zoo.nets.padding import ReflectionPad2d
 
 __all__ = [
     "ConvBlock",
@@ -102,7 +103,7 @@ def _pad(pad_type: str | None, padding: Any) -> nn.Module:
     """The official ``get_pad_fn``: reflect, replicate or zero padding."""
     kind = "zero" if pad_type is None else pad_type.lower()
     if kind == "reflect":
-        return nn.ReflectionPad2d(padding)
+        return ReflectionPad2d(padding)
     if kind == "replicate":
         return nn.ReplicationPad2d(padding)
     if kind == "zero":
