@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,6 +109,29 @@ def test_counter_without_trainer_follows_the_schedule():
     optimizers, _ = model.configure_optimizers()
     steps = ["g_total" in model.optimization_step(*inputs, *optimizers).losses for _ in range(4)]
     assert steps == [True, False, False, True]
+
+
+def test_iterations_equal_the_authors_call_sequence():
+    """zoo's batched calls, reused D-step codes and replayed running statistics update the networks as the authors'
+    ``update_D`` / ``update_G`` calls do (their call-by-call re-creation in ``bench/official_loops.py``, which the
+    speed benchmark times), over D-only and G iterations."""
+    spec = importlib.util.spec_from_file_location("official_loops", Path(__file__).parents[2] / "bench"
+                                                  / "official_loops.py")
+    official_loops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(official_loops)
+    model = _model(n_critic=2, lambda_mask_smooth=0.5, lambda_style_reg=0.25, channels_last=False).double()
+    model.train()
+    reference = official_loops.OfficialLOMITLoop(model)
+    optimizers, _ = model.configure_optimizers()
+    for iteration in range(3):
+        inputs = [x.double() for x in _inputs(model, seed=iteration)]
+        torch.manual_seed(iteration)  # the same gradient-penalty weights on both sides
+        model.optimization_step(*inputs, *optimizers, iteration=iteration)
+        torch.manual_seed(iteration)
+        reference.step(*inputs)
+    for net, official in ((model.generator, reference.G), (model.discriminator, reference.D)):
+        for (name, value), expected in zip(net.state_dict().items(), official.state_dict().values(), strict=True):
+            torch.testing.assert_close(value, expected, rtol=1e-7, atol=1e-9, msg=name)
 
 
 def test_every_loss_term_of_the_reference_is_produced_and_weighted():
