@@ -96,7 +96,7 @@ def _timed(fn, device: str) -> float:
 
 
 def _setup(method: str, device: str, channels_last: bool, threads: int):
-    """zoo's model at the paper settings in train mode, its optimizers and its (memory-formatted) batch."""
+    """(paper settings, zoo's model in train mode, its batch in the model's memory format)."""
     import torch
 
     import zoo
