@@ -115,11 +115,22 @@ def _setup(method: str, device: str, channels_last: bool, threads: int):
     return settings, model, inputs
 
 
+def _schedule_cycle(model) -> int:
+    """Iterations per generator update: ``n_critic`` (LOMIT), else 1."""
+    return int(getattr(model.hparams, "n_critic", 1))
+
+
 def _whole_cycles(model, iterations: int) -> int:
     """Methods that update G every ``n_critic`` iterations (LOMIT) are timed over whole cycles: any ``n_critic``
     consecutive iterations hold exactly one G step."""
-    cycle = int(getattr(model.hparams, "n_critic", 1))
+    cycle = _schedule_cycle(model)
     return -(-iterations // cycle) * cycle
+
+
+def _official_infer_inputs(settings: dict, model, inputs: tuple) -> list:
+    """The official inference call's arguments: the inference batch of the inputs (and of the exemplars)."""
+    count = 2 if getattr(model, "requires_exemplar", False) else 1
+    return [x[:settings.get("infer_batch", 1)] for x in inputs[:count]]
 
 
 def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
@@ -156,7 +167,7 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
         if method in OFFICIAL_LOOPS:
             reference = OFFICIAL_LOOPS[method](model)
             ref_inputs = tuple(x.contiguous() for x in inputs)  # the official code runs NCHW
-            ref_infer_inputs = [x[:infer_batch] for x in ref_inputs[:2 if with_exemplar else 1]]
+            ref_infer_inputs = _official_infer_inputs(settings, model, ref_inputs)
             for _ in range(warmup):
                 reference.step(*ref_inputs)
                 reference.infer(*ref_infer_inputs)
@@ -180,7 +191,7 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
             "device": device, "precision": precision, "threads": threads,
             "official_loop_s_per_it": sum(ref_times) / iterations if ref_times else None,
             "official_infer_s_per_call": sum(ref_infer) / iterations if ref_infer else None,
-            "schedule_cycle": int(getattr(model.hparams, "n_critic", 1)), "train_s_each": zoo_times,
+            "schedule_cycle": _schedule_cycle(model), "train_s_each": zoo_times,
             "official_loop_s_each": ref_times or None}
 
 
@@ -193,12 +204,10 @@ def run_official_alone(method: str, iterations: int, warmup: int, device: str, t
 
     settings, model, inputs = _setup(method, device, False, threads)
     reference = OFFICIAL_LOOPS[method](model)
-    with_exemplar = getattr(model, "requires_exemplar", False)
+    infer_inputs = _official_infer_inputs(settings, model, inputs)
     iterations = _whole_cycles(model, iterations)
     del model  # the re-creation holds its own copies of the networks
     gc.collect()
-    infer_batch = settings.get("infer_batch", 1)
-    infer_inputs = [x[:infer_batch] for x in inputs[:2 if with_exemplar else 1]]
     for _ in range(warmup + iterations):
         reference.step(*inputs)
         reference.infer(*infer_inputs)
@@ -232,6 +241,8 @@ def main() -> None:
         print("RESULT " + json.dumps(result))
         return
 
+    from official_loops import OFFICIAL_LOOPS
+
     import zoo
     from zoo.registry import get_method
 
@@ -248,8 +259,6 @@ def main() -> None:
         if isinstance(r, str):
             print(f"{method:10s} failed:\n{r}")
             continue
-        from official_loops import OFFICIAL_LOOPS
-
         if args.reference and method in OFFICIAL_LOOPS:
             # peaks of each side alone: zoo's run without the re-creation, the re-creation without zoo's training
             zoo_alone = _run_subprocess([c for c in cmd if c != "--reference"], args.threads)

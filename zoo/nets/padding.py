@@ -31,7 +31,6 @@ class _ReflectionPad2dFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
-        # under autocast the incoming gradient may have another dtype than the input had
         if grad.dim() == 4 and not grad.is_contiguous() and grad.is_contiguous(memory_format=torch.channels_last):
             grad_input = _fold_reflections(grad, ctx.padding, ctx.input_shape[-2:])
         else:
@@ -39,7 +38,7 @@ class _ReflectionPad2dFunction(torch.autograd.Function):
             # it (ATen would give NCHW from it, and convert a channels-last gradient at 4x the cost)
             stand_in = grad.new_zeros(()).expand(ctx.input_shape)
             grad_input = torch.ops.aten.reflection_pad2d_backward(grad, stand_in, ctx.padding)
-        return grad_input.to(ctx.input_dtype), None
+        return grad_input.to(ctx.input_dtype), None  # under autocast the gradient can have another dtype
 
 
 def _fold_reflections(grad: Tensor, padding: list[int], size: Sequence[int]) -> Tensor:
