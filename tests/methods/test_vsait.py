@@ -163,8 +163,31 @@ def test_init_args_from_official_default_config_are_the_paper_defaults():
     assert {k: normalise(v) for k, v in args.items()} == {k: normalise(v) for k, v in defaults.items()}
     overridden = VSAIT.init_args_from_official({"TASK_MODEL": {"GAN_LOSS_FN": "loss_ls_gan", "ADV_LOSS_COEF": [1, .5],
                                                                "FEATURE_EXTRACTOR": {"WEIGHTS": None}}})
-    assert overridden["gan_loss"] == "lsgan" and overridden["lambda_adv"] == [1, .5]
+    assert overridden["gan_loss"] == "lsgan" and overridden["adv_output_weights"] == [1, .5]
+    assert overridden["lambda_adv"] == 1.0
     assert overridden["feature_weights"] is None and overridden["hv_dim"] == 4096
+
+
+def test_list_valued_adversarial_coefficient_weights_each_output_inside_the_average():
+    """Official VSALoss with ``ADV_LOSS_COEF: [w0, w1]``: ``(w0 l0 + w1 l1) / 2``, outer weight 1; a scalar
+    coefficient multiplies the plain average."""
+    model, size = _tiny(**{k: v for k, v in VSAIT.init_args_from_official(
+        {"TASK_MODEL": {"ADV_LOSS_COEF": [2.0, 0.5], "DISCR_LOSS_COEF": 3.0}}).items()
+        if k in ("adv_output_weights", "lambda_adv", "lambda_discr")})
+    assert model.loss_weights["adv"] == 1.0 and model.loss_weights["discr"] == 3.0
+    source = _batch(model, size)[0]
+    with torch.no_grad():
+        hv = [model.encode(source, "source")]
+        fake = model.generator(source)
+        mapped = model.mapping(hv[0])
+        d = model.discriminator.net[0]
+        outs = [d(model.encode(fake, "target")), d(hv[0] * mapped)]
+        expected = (2.0 * -outs[0].mean() + 0.5 * -outs[1].mean()) / 2
+        torch.testing.assert_close(model.generator_losses(source, hv).losses["adv"], expected)
+    with pytest.raises(TypeError, match="adv_output_weights"):
+        _tiny(lambda_adv=[1.0, 0.5])
+    with pytest.raises(ValueError, match="lambda_adv=1"):
+        _tiny(lambda_adv=2.0, adv_output_weights=[1.0, 0.5])
 
 
 def test_zoo_load_says_no_published_weights_and_a_trained_tiny_bundle_loads_offline(tmp_path, monkeypatch):
@@ -190,7 +213,7 @@ def test_zoo_load_says_no_published_weights_and_a_trained_tiny_bundle_loads_offl
 
 def test_multi_scale_discriminator_and_strided_generator_train():
     model, size = _tiny(disc_scales=2, gaussian_downsample=False, gan_loss="lsgan", label_smoothing=0.1,
-                        lambda_adv=[1.0, 0.5])
+                        adv_output_weights=[1.0, 0.5])
     out = model.optimization_step(*_batch(model, size), *model.configure_optimizers()[0])
     assert set(out.losses) == {"vsa", "adv", "g_total", "discr"}
     assert all(torch.isfinite(v) for v in out.losses.values())

@@ -129,34 +129,35 @@ def check_forward(case: dict, t: dict[str, torch.Tensor]) -> None:
 
 
 def check_inference(case: dict, t: dict[str, torch.Tensor]) -> None:
-    """``test_forward`` / ``test_forward_transfer`` through a zoo DRIT built from the official options."""
+    """Official ``test_forward`` then ``test_forward_transfer`` through a zoo DRIT built from the official options.
+
+    Each call goes through :meth:`DRIT.forward_random` / :meth:`DRIT.forward_transfer`, which draw their noise
+    (prior attributes; in the concat variant the sampled attributes of A then B) from the stored ``in.randn.*`` in
+    order; every stored draw must be consumed, so the number of draws itself is checked.
+    """
     tol = case["tolerance"]
     model = DRIT(**DRIT.init_args_from_official(case["constructor"]["opts"]), ch=case["width_CH"])
     model.load_official_weights({net: strip(t, f"state.{net}.") for net in ("enc_c", "enc_a", "gen")})
-    model.eval()
-    draws = _randn(t)
+    model.train(case.get("mode", "eval") == "train")
     x_a, x_b = t["in.x_a"], t["in.x_b"]
-    with torch.no_grad():
-        # random attributes: the decoder gets the prior draw
-        c_a, _ = model.encode(x_a, domain="a")
-        assert_close(model.decode(c_a, draws[0], domain="b"), t["out.random_a2b"], tol, "out.random_a2b")
-        c_b, _ = model.encode(x_b, domain="b")
-        assert_close(model.decode(c_b, draws[1], domain="a"), t["out.random_b2a"], tol, "out.random_b2a")
-        # example-guided: official test_forward_transfer draws eps for A then B (concat) and uses one of them
-        for direction, (eps_a, eps_b) in (("a2b", draws[2:4]), ("b2a", draws[4:6])):
-            if model.hparams.concat:
-                mu_a, logvar_a, mu_b, logvar_b = model.enc_a(x_a, x_b)
-                attr_a, attr_b = eps_a * (0.5 * logvar_a).exp() + mu_a, eps_b * (0.5 * logvar_b).exp() + mu_b
-            else:
-                attr_a, attr_b = model.enc_a(x_a, x_b)
-            if direction == "a2b":
-                out = model.decode(model.enc_c.forward_a(x_a), attr_b, domain="b")
-            else:
-                out = model.decode(model.enc_c.forward_b(x_b), attr_a, domain="a")
+    with torch.no_grad(), nets.replay_randn(_randn(t)):
+        assert_close(model.forward_random(x_a, direction="a2b"), t["out.random_a2b"], tol, "out.random_a2b")
+        assert_close(model.forward_random(x_b, direction="b2a"), t["out.random_b2a"], tol, "out.random_b2a")
+        for direction in ("a2b", "b2a"):
+            out = model.forward_transfer(x_a, x_b, direction=direction)
             assert_close(out, t[f"out.transfer_{direction}"], tol, f"out.transfer_{direction}")
-        # the public API agrees with the official random-attribute path
-        y = model.translate((x_a + 1) / 2, style=draws[0].float())
-        assert_close(y, ((t["out.random_a2b"] + 1) / 2).clamp(0, 1), tol, "translate(style=...)")
+    if model.training:
+        return
+    # the public API agrees with the official paths: random attributes given as style codes, and (deterministic
+    # feature-wise attributes only) the reference-guided translation
+    draws = _randn(t)
+    y = model.translate((x_a + 1) / 2, style=draws[0].float())
+    assert_close(y, ((t["out.random_a2b"] + 1) / 2).clamp(0, 1), tol, "translate(style=...)")
+    if not model.hparams.concat:
+        for direction, source, reference in (("a2b", x_a, x_b), ("b2a", x_b, x_a)):
+            y = model.translate((source + 1) / 2, direction=direction, reference=(reference + 1) / 2)
+            assert_close(y, ((t[f"out.transfer_{direction}"] + 1) / 2).clamp(0, 1), tol,
+                         f"translate(direction={direction!r}, reference=...)")
 
 
 class _GradRecorder:

@@ -7,13 +7,23 @@ overrides (through ``VSAIT.init_args_from_official``), weights are loaded from t
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
 
-from tests.parity.manifest import assert_close, cases, load_tensors, strip
+from tests.parity.manifest import (
+    adam_step_bound,
+    assert_close,
+    assert_rounding_noise,
+    assert_step_close,
+    cases,
+    load_tensors,
+    mean_removed_biases,
+    strip,
+)
 from zoo.losses.vsa import (
     HypervectorEncoder,
     NormalizedPatchProjection,
@@ -198,11 +208,11 @@ def check_losses(case: dict, t: dict, tol: dict) -> None:
     for variant, spec in case["variants"].items():
         model = VSAIT(**{**VSAIT.init_args_from_official(spec["config_overrides"]), **small})
         h, w = model.hparams, model.loss_weights
-        inner = lambda x: list(x) if isinstance(x, (list, tuple)) else 1.0  # noqa: E731
+        inner = lambda x: list(x) if x is not None else 1.0  # noqa: E731
         vsa = vsa_loss(t["in.vsa_output"], t["in.vsa_target"])
-        adv = gan_list_loss([t[k] for k in adv_in], adv_labels, h.gan_loss, weight=inner(h.lambda_adv),
+        adv = gan_list_loss([t[k] for k in adv_in], adv_labels, h.gan_loss, weight=inner(h.adv_output_weights),
                             label_smoothing=h.label_smoothing)
-        discr = gan_list_loss([t[k] for k in discr_in], discr_labels, h.gan_loss, weight=inner(h.lambda_discr),
+        discr = gan_list_loss([t[k] for k in discr_in], discr_labels, h.gan_loss, weight=inner(h.discr_output_weights),
                               label_smoothing=h.label_smoothing)
         terms = {"vsa": vsa, "gan_adv": adv, "gan_discr": discr,
                  "total_G": sum(w[n] * v for n, v in (("vsa", vsa), ("adv", adv)) if n in h.losses),
@@ -235,6 +245,33 @@ def _sign_unstable(ref_grad: torch.Tensor | None, grad: torch.Tensor | None, tol
     return unstable
 
 
+@contextlib.contextmanager
+def _g_step_fake_pinned(model: VSAIT, reference: torch.Tensor | None, tol: dict, name: str) -> Iterator[None]:
+    """Within the block, the generator's graph-building call (the G step) passes on the oracle's fake by value.
+
+    The G-step gradient reaches the generator through ``d L / d fake``, which goes back through VGG's ReLUs and
+    max-pooling: it is only piecewise continuous in the fake. Two float32 runs of the same generator on different
+    CPUs or builds give fakes about 1e-6 apart, enough to move a max-pool switch or a ReLU near a tie and change the
+    generator's gradients by up to 1 %. The fake keeps our value's gradient path (``out + sg(reference - out)``,
+    so the generator's own backward is ours) after being checked against the oracle's at the case's tolerance.
+    """
+    if reference is None:
+        yield
+        return
+
+    def hook(module: torch.nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+        if not (torch.is_grad_enabled() and out.requires_grad):
+            return out
+        assert_close(out, reference, tol, name)
+        return out + (reference.to(out) - out).detach()
+
+    handle = model.generator.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def check_train_step(case: dict, t: dict, tol: dict) -> None:
     model = _model(case)
     model.train()
@@ -242,7 +279,10 @@ def check_train_step(case: dict, t: dict, tol: dict) -> None:
         getattr(model, VSAIT.OFFICIAL_NETWORKS[net]).load_state_dict(strip(t, f"init.{net}."), strict=True)
     optimizers, schedulers = model.configure_optimizers()
     weights = model.loss_weights
-    lr = {"g_net": model.hparams.lr_g, "g_net_map": model.hparams.lr_g, "d_net": model.hparams.lr_d}
+    h = model.hparams
+    lr = {"g_net": h.lr_g, "g_net_map": h.lr_g, "d_net": h.lr_d}
+    betas = {"g_net": tuple(h.betas_g), "g_net_map": tuple(h.betas_g), "d_net": tuple(h.betas_d)}
+    zero_grad = {net: mean_removed_biases(getattr(model, VSAIT.OFFICIAL_NETWORKS[net])) for net in lr}
     prev_group = "init"
     k = 1
     while f"in.step{k}.source" in t:
@@ -265,7 +305,8 @@ def check_train_step(case: dict, t: dict, tol: dict) -> None:
                     inter[f"d_fake_and_srcmap.{i}"] = o
                 for i, o in enumerate(model.discriminator(target, encode=model.encode)):
                     inter[f"d_real.{i}"] = o
-        out = model.optimization_step(source, target, *optimizers)
+        with _g_step_fake_pinned(model, t.get(f"{pre}fake_in_G_step"), tol, f"{pre}fake_in_G_step"):
+            out = model.optimization_step(source, target, *optimizers)
         if model.hparams.lr_interval == "step":
             for s in schedulers:
                 s["scheduler"].step()
@@ -284,8 +325,13 @@ def check_train_step(case: dict, t: dict, tol: dict) -> None:
             gp = f"grad.step{k}_{side}."
             for net in {key[len(gp):].split(".", 1)[0] for key in t if key.startswith(gp)}:
                 grads = _grad_map(model, net)
-                for name, ref in strip(t, f"{gp}{net}.").items():
+                refs = strip(t, f"{gp}{net}.")
+                scale = max(v.abs().max().item() for v in refs.values())
+                for name, ref in refs.items():
                     assert grads[name] is not None, f"{gp}{net}.{name}: no gradient"
+                    if name in zero_grad[net]:
+                        assert_rounding_noise(grads[name], ref, f"{gp}{net}.{name}", scale=scale)
+                        continue
                     assert_close(grads[name], ref, tol, f"{gp}{net}.{name}")
         for net, old in before.items():
             after = dict(getattr(model, VSAIT.OFFICIAL_NETWORKS[net]).named_parameters())
@@ -299,8 +345,11 @@ def check_train_step(case: dict, t: dict, tol: dict) -> None:
                 delta, ref_delta = after[name].detach() - old[name], ref - ref_old[name]
                 unstable = _sign_unstable(t.get(f"grad.step{k}_{side}.{net}.{name}"), after[name].grad, tol, ref)
                 err = (delta - ref_delta).abs()
-                assert (err[~unstable] <= 1e-6).all(), f"step{k}.{net}.{name}: max {err[~unstable].max():.3g}"
-                assert (err[unstable] <= 2 * lr[net] + 1e-6).all(), f"step{k}.{net}.{name} (|grad| < 1e-7)"
+                close = (err <= 1e-6) | (unstable & (err <= 2 * lr[net] + 1e-6))
+                # each step starts from the reference weights: the change compared is Adam's k-th step alone
+                assert_step_close(delta, ref_delta, f"step{k}.{net}.{name}", close=close,
+                                  noise_decided=name in zero_grad[net], bound=adam_step_bound(lr[net], betas[net], [k]),
+                                  atol=1e-6)
         prev_group = f"step{k}"
         k += 1
     assert k > 1, "train_step case without steps"

@@ -57,6 +57,7 @@ from zoo.methods._common import (
     inference_net,
     iteration_index,
     official_attribute,
+    predict_outputs,
     random_unpaired_inputs,
     run_generator,
     set_requires_grad,
@@ -454,7 +455,7 @@ class DECENT(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return {"fake_b": self.translate((batch["real_a"] + 1) / 2)}
+        return predict_outputs(self, batch)
 
     def configure_optimizers(self):
         h = self.hparams
@@ -548,7 +549,6 @@ for _name in ("horse2zebra", "cat2dog", "label2city", "selfie2anime", "summer2wi
         format="official",
         official_net="G",
         direction="a2b",
-        license="see https://github.com/Mid-Push/Decent",
         origin="https://github.com/Mid-Push/Decent (README, pretrained models)",
         notes=f"Official DECENT generator for {_name} (CUT layout, latest_net_G.pth); download it from the README "
               f"link and save it as decent_{_name}_net_G.pth. Unverified: check the generator options on a real file.",

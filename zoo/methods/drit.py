@@ -63,6 +63,7 @@ from zoo.methods._common import (
     capture_rng_state,
     check_images,
     iteration_index,
+    predict_outputs,
     random_unpaired_inputs,
     set_requires_grad,
     stash_rng_state_for_resume,
@@ -355,6 +356,57 @@ class DRIT(L.LightningModule):
             raise ValueError(f"attribute has {attribute.shape[0]} codes for {content.shape[0]} content maps")
         return gen.forward_a(content, attribute) if self._check_domain(domain) == "a" else gen.forward_b(
             content, attribute)
+
+    def forward_random(self, images: Tensor, *, direction: str = "a2b") -> Tensor:
+        """The official ``test_forward``: translation with an attribute drawn from the prior N(0, I).
+
+        Runs in the current train/eval mode, like the official method (``test.py`` calls ``eval()`` first). Draws,
+        in order: the attribute (B, nz), then (train mode only) the content noise.
+
+        Args:
+            images: (B, C_source, H, W) in [-1, 1].
+            direction: ``a2b`` or ``b2a``.
+
+        Returns:
+            (B, C_target, H, W) in [-1, 1].
+        """
+        enc_c, _, gen = self._inference_nets()
+        z = nets.randn((images.shape[0], self.hparams.nz), like=images)
+        if self._check_direction(direction) == "a2b":
+            return gen.forward_b(enc_c.forward_a(images), z)
+        return gen.forward_a(enc_c.forward_b(images), z)
+
+    def forward_transfer(self, images_a: Tensor, images_b: Tensor, *, direction: str = "a2b") -> Tensor:
+        """The official ``test_forward_transfer``: translation with the attribute encoded from the other image.
+
+        Both images are encoded (content and attribute of A and of B). Feature-wise variant: the attribute is the
+        deterministic ``E_attr`` output. Concat variant: ``mu + exp(logvar / 2) * eps`` is sampled for A, then for
+        B (two draws, whichever direction is asked), so the result is stochastic. Runs in the current train/eval
+        mode, like the official method (train mode adds the content noise, drawn A then B, before the attributes).
+
+        Args:
+            images_a: (B, input_dim_a, H, W) in [-1, 1].
+            images_b: (B, input_dim_b, H', W') in [-1, 1], paired element-wise with ``images_a``.
+            direction: ``a2b`` (content of A, attribute of B) or ``b2a`` (content of B, attribute of A).
+
+        Returns:
+            (B, input_dim_b, H, W) for ``a2b``, (B, input_dim_a, H', W') for ``b2a``, in [-1, 1].
+        """
+        direction = self._check_direction(direction)
+        if images_a.shape[0] != images_b.shape[0]:
+            raise ValueError(f"forward_transfer pairs the images element-wise: got {images_a.shape[0]} A and "
+                             f"{images_b.shape[0]} B images")
+        enc_c, enc_a, gen = self._inference_nets()
+        content_a, content_b = enc_c(images_a, images_b)
+        if self.hparams.concat:
+            mu_a, logvar_a, mu_b, logvar_b = enc_a(images_a, images_b)
+            attr_a = self._sample_attribute(mu_a, logvar_a)
+            attr_b = self._sample_attribute(mu_b, logvar_b)
+        else:
+            attr_a, attr_b = enc_a(images_a, images_b)
+        if direction == "a2b":
+            return gen.forward_b(content_a, attr_b)
+        return gen.forward_a(content_b, attr_a)
 
     def forward(self, x: Tensor, attribute: Tensor | None = None) -> Tensor:
         """A -> B in model space: (B, input_dim_a, H, W) in [-1, 1] -> (B, input_dim_b, H, W) in [-1, 1].
@@ -756,10 +808,7 @@ class DRIT(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        out = {"fake_b": self.translate((batch["real_a"] + 1) / 2, direction="a2b", seed=batch_idx)}
-        if "real_b" in batch:
-            out["fake_a"] = self.translate((batch["real_b"] + 1) / 2, direction="b2a", seed=batch_idx)
-        return out
+        return predict_outputs(self, batch, directions=("a2b", "b2a"), seed=batch_idx)
 
     def configure_optimizers(self):
         h = self.hparams
@@ -809,7 +858,12 @@ class DRIT(L.LightningModule):
             if key in _OFFICIAL_OPTIONS:
                 args[_OFFICIAL_OPTIONS[key]] = value
             elif key == "concat":
+                if value not in (0, 1):  # bools compare equal to 0 / 1
+                    raise ValueError(f"official DRIT option concat must be 0 (feature-wise) or 1 (concat), "
+                                     f"got {value!r}")
                 args["concat"] = bool(value)
+            elif key == "a2b" and value not in (0, 1):
+                raise ValueError(f"official DRIT option a2b must be 0 or 1, got {value!r}")
             elif key == "no_ms":
                 args["mode_seeking"] = not value
             elif key in _OFFICIAL_IGNORED:

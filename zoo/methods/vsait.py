@@ -62,6 +62,7 @@ from zoo.methods._common import (
     check_images,
     inference_net,
     iteration_index,
+    predict_outputs,
     random_unpaired_inputs,
     run_generator,
     set_requires_grad,
@@ -147,8 +148,13 @@ class VSAIT(L.LightningModule):
         losses: official ``LOSSES`` (``vsa``, ``adv``, ``discr``).
         gan_loss: ``hinge`` (official), ``lsgan`` or ``bce``.
         lambda_vsa: VSA loss weight (``VSA_LOSS_COEF``, 10).
-        lambda_adv: generator adversarial weight, or per-output weights inside the average (``ADV_LOSS_COEF``).
-        lambda_discr: discriminator loss weight(s) (``DISCR_LOSS_COEF``).
+        lambda_adv: generator adversarial weight, multiplying the averaged term (scalar ``ADV_LOSS_COEF``).
+        lambda_discr: discriminator loss weight (scalar ``DISCR_LOSS_COEF``).
+        adv_output_weights: one weight per discriminator output inside the generator's average (a list-valued
+            ``ADV_LOSS_COEF``: ``sum_i w_i l_i / n``, a short list cycled, outputs in the official order
+            ``D(hv(G(x)))``, ``D(hv(x) M(hv(x)))`` per scale); ``lambda_adv`` must then be 1, as officially.
+        discr_output_weights: the same for the discriminator term (list-valued ``DISCR_LOSS_COEF``; outputs: fake
+            and mapped source per scale, then the target per scale).
         label_smoothing: ``LABEL_SMOOTHING`` of the LS/BCE losses.
         lr_g: generator + mapping learning rate (1e-4).
         lr_d: discriminator learning rate (4e-4).
@@ -204,8 +210,10 @@ class VSAIT(L.LightningModule):
         losses: Sequence[str] = ("vsa", "adv", "discr"),
         gan_loss: VSAGanLoss = "hinge",
         lambda_vsa: float = 10.0,
-        lambda_adv: float | list[float] = 1.0,
-        lambda_discr: float | list[float] = 1.0,
+        lambda_adv: float = 1.0,
+        lambda_discr: float = 1.0,
+        adv_output_weights: Sequence[float] | None = None,
+        discr_output_weights: Sequence[float] | None = None,
         label_smoothing: float = 0.0,
         lr_g: float = 1e-4,
         lr_d: float = 4e-4,
@@ -225,6 +233,14 @@ class VSAIT(L.LightningModule):
         unknown = set(losses) - {"vsa", "adv", "discr"}
         if unknown:
             raise ValueError(f"losses: unknown terms {sorted(unknown)}; expected a subset of vsa, adv, discr")
+        for name, scalar, per_output in (("adv", lambda_adv, adv_output_weights),
+                                         ("discr", lambda_discr, discr_output_weights)):
+            if isinstance(scalar, (list, tuple)):
+                raise TypeError(f"lambda_{name} is a scalar; pass per-output weights as {name}_output_weights")
+            if per_output is not None and (not len(per_output) or float(scalar) != 1.0):
+                raise ValueError(f"{name}_output_weights needs at least one weight and lambda_{name}=1 (the official "
+                                 f"list-valued coefficient replaces the scalar one), got {list(per_output)} and "
+                                 f"{scalar}")
         if gan_loss not in GAN_LOSS_NAMES and gan_loss not in GAN_LOSS_NAMES.values():
             raise ValueError(f"gan_loss must be one of {sorted(GAN_LOSS_NAMES)}, got {gan_loss!r}")
         self.generator = VSAITGenerator(in_channels, out_channels, ngf, res_blocks, n_downsample=n_downsample,
@@ -318,13 +334,14 @@ class VSAIT(L.LightningModule):
 
     @property
     def loss_weights(self) -> dict[str, float]:
-        """Outer weight of each term (a list-valued official coefficient is applied inside its average instead)."""
+        """Weight multiplying each (averaged) term; per-output weights act inside the averages instead."""
         h = self.hparams
-        scalar = lambda w: 1.0 if isinstance(w, (list, tuple)) else float(w)  # noqa: E731
-        return {"vsa": float(h.lambda_vsa), "adv": scalar(h.lambda_adv), "discr": scalar(h.lambda_discr)}
+        return {"vsa": float(h.lambda_vsa), "adv": float(h.lambda_adv), "discr": float(h.lambda_discr)}
 
-    def _inner_weight(self, weight: float | Sequence[float]) -> float | list[float]:
-        return list(weight) if isinstance(weight, (list, tuple)) else 1.0
+    @staticmethod
+    def _output_weights(weights: Sequence[float] | None) -> float | list[float]:
+        """Per-output weights for :func:`gan_list_loss` (1 for every output when none are given)."""
+        return [float(w) for w in weights] if weights is not None else 1.0
 
     def _source_scales(self, source: Tensor) -> list[Tensor]:
         scales = [source]
@@ -358,7 +375,8 @@ class VSAIT(L.LightningModule):
                 if h.disc_scales > 1:
                     x = VSADiscriminator.downsample(x)
             terms["adv"] = gan_list_loss(outputs, [1.0] * len(outputs), h.gan_loss,
-                                         weight=self._inner_weight(h.lambda_adv), label_smoothing=h.label_smoothing)
+                                         weight=self._output_weights(h.adv_output_weights),
+                                         label_smoothing=h.label_smoothing)
         return StepOutput(terms, {"fake_b": fake, "map_source": mapped})
 
     def discriminator_losses(self, source: Tensor, target: Tensor, hv_source: Sequence[Tensor]) -> StepOutput:
@@ -379,7 +397,7 @@ class VSAIT(L.LightningModule):
             outputs += [net(hv_fake[s]), net(hv_source[s] * mapped[s])]
         outputs += [net(hv_target[s]) for s, net in enumerate(self.discriminator.net)]
         labels = [0.0] * (2 * h.disc_scales) + [1.0] * h.disc_scales
-        discr = gan_list_loss(outputs, labels, h.gan_loss, weight=self._inner_weight(h.lambda_discr),
+        discr = gan_list_loss(outputs, labels, h.gan_loss, weight=self._output_weights(h.discr_output_weights),
                               label_smoothing=h.label_smoothing)
         return StepOutput({"discr": discr}, {"fake_b_d_step": fake})
 
@@ -471,7 +489,7 @@ class VSAIT(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return {"fake_b": self.translate((batch["real_a"] + 1) / 2)}
+        return predict_outputs(self, batch)
 
     def configure_optimizers(self):
         h = self.hparams
@@ -552,8 +570,16 @@ class VSAIT(L.LightningModule):
         args["gan_loss"] = {v: k for k, v in GAN_LOSS_NAMES.items()}.get(gan, gan)
         for name in ("vsa", "adv", "discr"):
             coef = tm.get(f"{name.upper()}_LOSS_COEF")
-            if coef is not None:
-                args[f"lambda_{name}"] = coef
+            if coef is None:
+                continue
+            if isinstance(coef, (list, tuple)):
+                # official VSALoss: a list is applied per discriminator output inside the average, outer weight 1
+                if name == "vsa":
+                    raise ValueError("VSA_LOSS_COEF must be a number (the VSA loss is a single term)")
+                args[f"{name}_output_weights"] = [float(w) for w in coef]
+                args[f"lambda_{name}"] = 1.0
+            else:
+                args[f"lambda_{name}"] = float(coef)
         args["label_smoothing"] = tm.get("LABEL_SMOOTHING", 0.0)
         optimizers = cfg.get("OPTIMIZERS") or [cfg.get("OPTIMIZER", {})]
         for opt in optimizers:
@@ -672,7 +698,6 @@ register_pretrained("vsait.gta2cityscapes", PretrainedEntry(
     filename="vsait_gta2cityscapes.safetensors",
     format="bundle",
     direction="a2b",
-    license="unknown (zoo-trained weights; the VSAIT code licence is in the official repository)",
     origin="zoo training of configs/vsait.yaml (GTA5 -> Cityscapes); the authors publish no weights",
     notes="Train with `zoo fit --config configs/vsait.yaml`, then save_bundle the model to "
           "$ZOO_WEIGHTS_DIR/vsait_gta2cityscapes.safetensors (or load the .ckpt / bundle with zoo.load(path)).",
