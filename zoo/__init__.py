@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("zoo")  # pyproject.toml is the one source of the version
+except PackageNotFoundError:  # a source tree that was not installed
+    __version__ = "unknown"
 
 __all__ = ["__version__", "list_models", "list_pretrained", "create", "load"]
 

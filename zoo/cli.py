@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["main", "translate_images", "describe_parse_error", "fit_summary", "ZooCLI"]  # noqa: F822 (ZooCLI: lazy)
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-EXTRA_COMMANDS = ("translate", "list", "download")
+EXTRA_COMMANDS = ("translate", "list", "download", "configs")
 
 HELP = """\
 usage: zoo <command> [options]
@@ -59,6 +59,7 @@ models:
               zoo translate --model NAME|CKPT|BUNDLE --input IMAGE_OR_FOLDER --output FOLDER
   list        list registered methods and pretrained weights:  zoo list [PATTERN]
   download    fetch registered weights into the cache:  zoo download NAME
+  configs     list the shipped configs, or copy one to edit:  zoo configs copy decent ./my.yaml
 
 options:
   -h, --help  show this message and exit
@@ -201,21 +202,46 @@ def _parser_keys(parser: Any) -> list[str]:
 
 def _define_zoo_cli() -> type:
     """Build the :class:`ZooCLI` class; deferred so that ``zoo --help`` need not import Lightning."""
+    from jsonargparse import ActionYesNo, set_parsing_settings
+    from jsonargparse.typing import import_object
     from lightning.pytorch import LightningModule
-    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
+    import zoo.methods
     from zoo.data import ZooDataModule
-    from zoo.trainer import ZooTrainer
+    from zoo.trainer import DEFAULT_ROOT_DIR, ZooTrainer, find_run_folder, latest_run_folder
+
+    class RunConfigSaver(SaveConfigCallback):
+        """Saves the resolved config in the run folder as ``config.yaml``; a continued run that already has one
+        keeps it (when equal) or writes ``config_<k>.yaml`` beside it, so no config of an earlier start is lost."""
+
+        def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+            if not self.already_saved and self.save_to_log_dir:
+                log_dir = Path(trainer.log_dir)
+                name = self.config_filename
+                if trainer.is_global_zero:
+                    name = _free_config_name(log_dir, self.config_filename, self.parser.dump(self.config))
+                self.config_filename = trainer.strategy.broadcast(name)
+                if self.config_filename is None:  # the same config is already there
+                    self.config_filename = "config.yaml"
+                    self.already_saved = True
+                    return
+            super().setup(trainer, pl_module, stage)
 
     class ZooCLI(LightningCLI):
         """Lightning's CLI with zoo's defaults.
 
         - ``model`` is any ``LightningModule`` and ``data`` any ``zoo.data.ZooDataModule``, chosen by ``class_path``
           (the short class name works for imported classes: ``class_path: CycleGAN``);
-        - the Trainer is a :class:`~zoo.trainer.ZooTrainer` (``trainer.max_steps`` counts iterations);
+        - configs may use omegaconf interpolation (``image_size: ${data.init_args.crop_size}``), resolved after
+          the command-line overrides, so a value is stated once;
+        - the Trainer is a :class:`~zoo.trainer.ZooTrainer` (``trainer.max_steps`` counts iterations) that keeps freed
+          CPU memory for reuse unless ``trainer.keep_freed_memory: false``;
         - the module's own ``configure_optimizers`` is never replaced (``auto_configure_optimizers=False``): GANs
           build several optimizers, and their settings are constructor arguments of each method;
-        - the resolved config is saved as ``config.yaml`` in each run's fresh folder;
+        - ``--ckpt_path`` of a zoo run (or ``--ckpt_path last``: the latest run of this ``run_name``) continues in that
+          run's folder and logger run; the resolved config is saved in the run folder;
+        - ``zoo predict`` writes the translated images (``--output``, ``--overwrite``);
         - a typo or a wrongly typed value ends with one ``zoo: error:`` line naming the key (exit status 2).
 
         Args:
@@ -225,15 +251,32 @@ def _define_zoo_cli() -> type:
         """
 
         def __init__(self, model_class: Any = None, datamodule_class: Any = None, **kwargs: Any) -> None:
-            import zoo.methods  # noqa: F401  (imported subclasses can be named by class name: class_path: CycleGAN)
-
             kwargs.setdefault("subclass_mode_model", True)
             kwargs.setdefault("subclass_mode_data", True)
             kwargs.setdefault("trainer_class", ZooTrainer)
             kwargs.setdefault("auto_configure_optimizers", False)
+            kwargs.setdefault("save_config_callback", RunConfigSaver)
             kwargs.setdefault("save_config_kwargs", {"config_filename": "config.yaml", "overwrite": False})
-            kwargs["parser_kwargs"] = {"exit_on_error": False, **(kwargs.get("parser_kwargs") or {})}
+            # configs interpolate from their own top (${data.init_args.crop_size}), whatever the subcommand
+            set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
+            kwargs["parser_kwargs"] = {
+                "exit_on_error": False,
+                "parser_mode": "omegaconf+",
+                **(kwargs.get("parser_kwargs") or {}),
+            }
             super().__init__(model_class or LightningModule, datamodule_class or ZooDataModule, **kwargs)
+
+        def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> Any:
+            parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+            if subcommand == "predict":
+                parser.add_argument("--output", type=str | None, default=None,
+                                    help="folder for the predicted images (default: <run folder>/predictions)")
+                parser.add_argument("--overwrite", action=ActionYesNo, default=False,
+                                    help="replace existing files in the output folder")
+            return parser
+
+        def add_arguments_to_parser(self, parser: Any) -> None:
+            parser.set_defaults({"trainer.keep_freed_memory": True})
 
         def parse_arguments(self, parser: Any, args: Any) -> None:
             try:
@@ -242,6 +285,18 @@ def _define_zoo_cli() -> type:
                 subcommand = next((a for a in (args or sys.argv[1:]) if a in TRAINER_COMMANDS), None)
                 sub_parser = getattr(self, "_subcommand_parsers", {}).get(subcommand, parser)
                 _fail(describe_parse_error(str(error), _parser_keys(sub_parser)))
+            subcommand = self.config.get("subcommand")
+            _parsed_config["config"] = (self.config[subcommand] if subcommand else self.config).as_dict()
+            self._run_folder = None
+            if subcommand is not None:
+                # before Lightning reads the checkpoint's hyperparameters: `last`, and a missing or broken file
+                command_config = self.config[subcommand]
+                trainer_config = command_config.get("trainer") or {}
+                root = trainer_config.get("default_root_dir") or DEFAULT_ROOT_DIR
+                run_name = trainer_config.get("run_name") or _method_name(command_config.get("model"))
+                command_config["ckpt_path"], self._run_folder = _resolve_checkpoint(
+                    command_config.get("ckpt_path"), root, run_name
+                )
 
         def instantiate_classes(self) -> None:
             try:
@@ -256,11 +311,70 @@ def _define_zoo_cli() -> type:
             trainer_config = self._get(self.config_init, "trainer", default={}) or {}
             if not trainer_config.get("run_name") and "run_name" not in kwargs and self.model is not None:
                 kwargs["run_name"] = getattr(type(self.model), "method_name", None) or type(self.model).__name__.lower()
+            if getattr(self, "_run_folder", None) is not None and not trainer_config.get("run_folder"):
+                kwargs["run_folder"] = self._run_folder  # the checkpoint's run: continue in its folder
             return super().instantiate_trainer(**kwargs)
+
+        def before_predict(self) -> None:
+            from zoo.callbacks import PredictionWriter
+
+            if not any(isinstance(c, PredictionWriter) for c in self.trainer.callbacks):
+                options = self.config_init["predict"]
+                self.trainer.callbacks.append(
+                    PredictionWriter(output_dir=options.get("output"), overwrite=bool(options.get("overwrite")))
+                )
 
         def after_fit(self) -> None:
             if self.trainer.is_global_zero:
-                print(fit_summary(self.trainer, config_name=self.save_config_kwargs.get("config_filename")))
+                saver = next((c for c in self.trainer.callbacks if isinstance(c, SaveConfigCallback)), None)
+                print(fit_summary(self.trainer, config_name=saver.config_filename if saver else None))
+
+    def _free_config_name(run_dir: Path, name: str, text: str) -> str | None:
+        """``name`` if free, None if that file already holds ``text``, else ``<stem>_<k><suffix>`` (next free k)."""
+        path = run_dir / name
+        if not path.exists():
+            return name
+        if path.read_text() == text:
+            return None
+        stem, suffix = path.stem, path.suffix
+        k = 1
+        while (run_dir / f"{stem}_{k}{suffix}").exists():
+            k += 1
+        return f"{stem}_{k}{suffix}"
+
+    def _method_name(model_config: Any) -> str:
+        """The run name ``zoo fit`` gives a model section: its method's registered name, else its lower-case class."""
+        from jsonargparse import Namespace
+
+        class_path = model_config.get("class_path") if isinstance(model_config, (dict, Namespace)) else None
+        if not class_path:
+            return "zoo"
+        try:
+            cls = import_object(class_path) if "." in class_path else getattr(zoo.methods, class_path)
+        except (ImportError, AttributeError, ValueError):
+            return class_path.rpartition(".")[2].lower()
+        return getattr(cls, "method_name", None) or cls.__name__.lower()
+
+    def _resolve_checkpoint(ckpt_path: str | None, root: str, run_name: str) -> tuple[str | None, Path | None]:
+        """The checkpoint file to load and the run folder to continue: ``last`` is the latest run's ``last.ckpt``;
+        a file inside a zoo run folder continues that folder; a missing or unreadable file is a one-line error."""
+        import zipfile
+
+        if ckpt_path is None or ckpt_path in ("best", "hpc", "registry"):
+            return ckpt_path, None
+        if ckpt_path == "last":
+            run_dir = latest_run_folder(root, run_name)
+            if run_dir is None:
+                _fail(f"--ckpt_path last: no run under {Path(root) / run_name} has checkpoints/last.ckpt; "
+                      "train one first, or pass the checkpoint file")
+            return str(run_dir / "checkpoints" / "last.ckpt"), run_dir
+        path = Path(ckpt_path)
+        if not path.is_file():
+            _fail(f"--ckpt_path {ckpt_path}: no such file")
+        if not zipfile.is_zipfile(path):
+            _fail(f"--ckpt_path {ckpt_path}: not a readable checkpoint (truncated, or not written by zoo fit or "
+                  "Lightning); pass an intact .ckpt, e.g. the run's checkpoints/last.ckpt")
+        return ckpt_path, find_run_folder(path)
 
     ZooCLI.__qualname__ = "ZooCLI"
     return ZooCLI
@@ -308,15 +422,122 @@ def _wandb_run() -> Any:
     return getattr(wandb, "run", None) if wandb is not None else None
 
 
+#: The parsed config of the command running in this process (``{"config": {...}}``), for error messages.
+_parsed_config: dict[str, Any] = {}
+
+
+def _config_arguments(argv: list[str]) -> list[str]:
+    """``argv`` with every ``--config``/``-c`` file checked: a path missing here becomes the shipped config of that
+    name (the command says which file it uses), and a YAML syntax error is one line with the file, line and column."""
+    import yaml
+
+    from zoo.config_files import resolve_config
+
+    resolved = list(argv)
+    for i, arg in enumerate(argv):
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            index, value, prefix = i + 1, argv[i + 1], ""
+        elif arg.startswith("--config="):
+            index, value, prefix = i, arg.split("=", 1)[1], "--config="
+        else:
+            continue
+        try:
+            path = resolve_config(value)
+        except FileNotFoundError as error:
+            _fail(str(error))
+        if str(path) != value:
+            print(f"zoo: using the shipped config {path}", file=sys.stderr)
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            _fail(f"{where}: invalid YAML ({problem}); fix the config file")
+        except OSError as error:
+            _fail(f"cannot read config {path}: {error.strerror or error}")
+        resolved[index] = prefix + str(path)
+    return resolved
+
+
+def _config_keys_with_value(config: Any, value: str, prefix: str = "") -> list[str]:
+    """Dotted keys of a (nested) config whose value prints as ``value``."""
+    items = config.items() if isinstance(config, dict) else vars(config).items() if hasattr(config, "__dict__") else ()
+    keys = []
+    for key, item in items:
+        name = f"{prefix}{key}"
+        if isinstance(item, dict) or hasattr(item, "__dict__") and not isinstance(item, type):
+            keys += _config_keys_with_value(item, value, f"{name}.")
+        elif str(item) == value:
+            keys.append(name)
+    return keys
+
+
+def describe_run_error(error: BaseException, config: Any = None) -> str | None:
+    """One line for an error a user can cause while a command runs (bad value, data, device, precision, checkpoint),
+    naming the cause and the fix; ``None`` for anything else (a bug: the traceback is shown).
+
+    Args:
+        error: the exception.
+        config: the resolved config, used to name the key behind an out-of-range value.
+    """
+    import pickle
+
+    import torch
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    first = lines[0] if lines else type(error).__name__
+    if isinstance(error, torch.OutOfMemoryError):
+        return f"out of memory ({first}); lower data.init_args.batch_size or the image/crop size"
+    if isinstance(error, FloatingPointError):  # the NaN/Inf guard: its message names the loss term and the iteration
+        return first
+    if isinstance(error, pickle.UnpicklingError):
+        return f"refusing to unpickle: {first}"
+    if isinstance(error, MisconfigurationException):
+        message = " ".join(lines)
+        if re.search(r"accelerator|gpu backend|not available", message, re.IGNORECASE):
+            message += " Pass --trainer.accelerator=auto (or cpu) to use what this machine has."
+        return message
+    if isinstance(error, ImportError):  # an option that needs a package that is not installed
+        return f"{first}; install it, or choose a setting that does not need it"
+    invalid = re.match(r"Invalid ([\w ]+?)(?: value)?: (\S+)$", first)
+    if isinstance(error, ValueError) and invalid:  # torch.optim's checks: name the config key that holds the value
+        keys = [k for k in _config_keys_with_value(config, invalid.group(2)) if k.startswith("model.")]
+        if keys:
+            return f"{keys[0]}={invalid.group(2)} is not a valid {invalid.group(1)}; set it to a value in range"
+        return f"{first}; check the model's optimizer settings"
+    too_small = ("Padding size should be less than", "Kernel size can't be greater than", "Output size is too small")
+    if isinstance(error, RuntimeError) and any(text in first for text in too_small):
+        return (f"the images are too small for this network ({first}); use larger images (data.init_args.crop_size "
+                "or image_size) or a network with fewer down-sampling layers")
+    if isinstance(error, RuntimeError) and "Error(s) in loading state_dict" in first:
+        return (f"the checkpoint does not fit this model ({first}); use the config the checkpoint was trained with "
+                "(its run folder's config.yaml)")
+    if isinstance(error, (ValueError, OSError, KeyError, MisconfigurationException)):
+        return " ".join(lines) if len(lines) <= 3 else first
+    return None
+
+
 def _run_trainer_command(args: list[str] | None) -> None:
     outer_run = _wandb_run()
+    argv = _config_arguments(list(sys.argv[1:] if args is None else args))
+    if args is None:
+        sys.argv[1:] = argv  # Lightning warns when given args while sys.argv has others
+    _parsed_config.clear()
     try:
-        __getattr__("ZooCLI")(args=args)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as error:
-        # bad data paths surface only when the DataModule is set up, inside the run: one line, like config errors
+        __getattr__("ZooCLI")(args=None if args is None else argv)
+    except SystemExit:
+        raise
+    except Exception as error:
+        # errors inside the run (data, devices, optimizer settings, checkpoints): one line, like config errors
         if os.environ.get("ZOO_TRACEBACK"):
             raise
-        _fail(f"{error} (set ZOO_TRACEBACK=1 for the traceback)")
+        message = describe_run_error(error, _parsed_config.get("config"))
+        if message is None:
+            raise
+        _fail(f"{message} (set ZOO_TRACEBACK=1 for the traceback)")
     finally:
         run = _wandb_run()
         if run is not None and run is not outer_run:
@@ -379,26 +600,6 @@ def _translate_parameters(model: nn.Module) -> set[str]:
     import inspect
 
     return set(inspect.signature(model.translate).parameters)
-
-
-def _read_mask(path: Path, ids: Sequence[int] | None) -> torch.Tensor:
-    """(1, H, W) float mask in {0, 1}: a binary mask file (white = 1), or the pixels of a label map in ``ids``."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    from zoo.data.io import read_image
-
-    if ids is None:
-        return (read_image(path, channels=1) > 0.5).float()
-    try:
-        with Image.open(path) as image:
-            labels = np.asarray(image)
-    except OSError as error:
-        raise ValueError(f"cannot read the label map '{path}': {error}") from None
-    if labels.ndim == 3:
-        labels = labels[..., 0]
-    return torch.from_numpy(np.isin(labels, list(ids))).float()[None]
 
 
 def _mask_for(image: Path, relative: Path, mask: Path) -> Path:
@@ -471,6 +672,7 @@ def translate_images(
     from rich.progress import track
 
     from zoo.data.io import list_images, read_image, save_image
+    from zoo.data.masks import read_mask
     from zoo.utils.tiling import pad_to_multiple, translate_any_size, translate_tiled
 
     source, target = Path(input), Path(output)
@@ -536,7 +738,7 @@ def translate_images(
         exemplar_image = _read_with_channels(Path(exemplar), out_channels)[None].to(torch_device)
         conditions["exemplar"], _ = pad_to_multiple(exemplar_image, multiple)
         if exemplar_mask is not None:
-            region = _read_mask(Path(exemplar_mask), mask_ids)[None].to(torch_device)
+            region = read_mask(Path(exemplar_mask), mask_ids)[None].to(torch_device)
             if region.shape[-2:] != exemplar_image.shape[-2:]:
                 raise ValueError(f"--exemplar-mask '{exemplar_mask}' has size {tuple(region.shape[-2:])}, the "
                                  f"exemplar {tuple(exemplar_image.shape[-2:])}")
@@ -564,7 +766,7 @@ def translate_images(
             masks = {}
             if mask is not None:
                 masks["mask"] = torch.stack(
-                    [_read_mask(_mask_for(p, relative[p], Path(mask)), mask_ids) for p in batch]
+                    [read_mask(_mask_for(p, relative[p], Path(mask)), mask_ids) for p in batch]
                 ).to(torch_device)
             if tile:
                 outputs = translate_tiled(model, images, tile=tile, overlap=tile_overlap, direction=direction,
@@ -637,8 +839,10 @@ def _translate_command(argv: list[str]) -> None:
             tile=ns.tile,
             tile_overlap=ns.tile_overlap,
         )
-    except (FileNotFoundError, NotADirectoryError, ValueError, KeyError, OSError, RuntimeError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    except Exception as error:
+        message = None if os.environ.get("ZOO_TRACEBACK") else describe_run_error(error)
+        if message is None:
+            raise
         _fail(message)
     print(f"zoo: wrote {len(written)} image{'s' * (len(written) != 1)} to {ns.output}")
 
@@ -662,12 +866,15 @@ def _list_command(argv: list[str]) -> None:
         if not methods:
             print("  (none)")
     print("pretrained weights:")
-    for name in pretrained:
-        entry = get_pretrained(name)
+    entries = {name: get_pretrained(name) for name in pretrained}
+    licence_width = max((len(e.license or "unknown") for e in entries.values()), default=0) + 2
+    if entries:
+        print(f"  {'name':<{width}}{'licence':<{licence_width}}notes")
+    for name, entry in entries.items():
         notes = [f"direction {entry.direction}"] if entry.direction else []
         if entry.url is None:
             notes.append("no published file")
-        print(f"  {name:<{width}}{', '.join(notes)}".rstrip())
+        print(f"  {name:<{width}}{entry.license or 'unknown':<{licence_width}}{', '.join(notes)}".rstrip())
     if not pretrained:
         print("  (none)")
 
@@ -686,16 +893,49 @@ def _download_command(argv: list[str]) -> None:
         _fail(message)
 
 
-_EXTRA = {"translate": _translate_command, "list": _list_command, "download": _download_command}
+def _configs_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="zoo configs",
+        description="The configs shipped with zoo: `zoo configs` lists them, `zoo configs copy NAME DEST` writes an "
+        "editable copy. `zoo fit --config configs/NAME.yaml` finds a shipped config from any folder.",
+    )
+    actions = parser.add_subparsers(dest="action")
+    listing = actions.add_parser("list", help="list the shipped configs (the default)")
+    listing.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'tiny/*'")
+    copy = actions.add_parser("copy", help="write an editable copy of a shipped config")
+    copy.add_argument("name", help="a name from `zoo configs`, e.g. decent or tiny/decent")
+    copy.add_argument("destination", help="file to write, or a folder to write NAME.yaml into")
+    copy.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    ns = parser.parse_args(argv)
+
+    import fnmatch
+
+    from zoo.config_files import config_dir, copy_config, list_configs
+
+    if ns.action == "copy":
+        try:
+            written = copy_config(ns.name, ns.destination, overwrite=ns.overwrite)
+        except (FileNotFoundError, FileExistsError) as error:
+            _fail(str(error))
+        print(f"zoo: wrote {written}; train with: zoo fit --config {written}")
+        return
+    pattern = getattr(ns, "pattern", "*")
+    names = [name for name in list_configs() if fnmatch.fnmatch(name, pattern)]
+    print(f"shipped configs ({config_dir()}):")
+    for name in names:
+        first = (config_dir() / f"{name}.yaml").read_text().splitlines()[0]
+        summary = first.lstrip("# ").strip() if first.startswith("#") else ""
+        print(f"  {name:<16}{summary[:100]}")
+    if not names:
+        print("  (none)")
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("zoo")
-    except PackageNotFoundError:
-        return "unknown"
+_EXTRA = {
+    "translate": _translate_command,
+    "list": _list_command,
+    "download": _download_command,
+    "configs": _configs_command,
+}
 
 
 def main(args: Sequence[str] | None = None) -> int:
@@ -716,7 +956,9 @@ def main(args: Sequence[str] | None = None) -> int:
         if command in ("-h", "--help"):
             print(HELP)
         elif command == "--version":
-            print(f"zoo {_version()}")
+            from zoo import __version__
+
+            print(f"zoo {__version__}")
         elif command in _EXTRA:
             _EXTRA[command](argv[1:])
         elif command in TRAINER_COMMANDS or command.startswith("-"):

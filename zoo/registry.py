@@ -4,10 +4,14 @@ Methods register themselves with ``@register_method("name")`` when their module 
 (``zoo/methods/__init__.py`` imports every method file). Pretrained weights are described by a
 :class:`PretrainedEntry` and registered under a dotted ``method.tag`` name, e.g.
 ``"cyclegan.horse2zebra"``. Both tables are plain dicts; a duplicate name raises.
+
+The licence of every registered set of weights is set here, in :data:`PRETRAINED_LICENSES`, so that one table
+holds them all (``zoo list --pretrained`` shows it; ``THIRD_PARTY_NOTICES.md`` gives the sources).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,6 +26,8 @@ __all__ = [
     "list_pretrained",
     "METHODS",
     "PRETRAINED",
+    "PRETRAINED_LICENSES",
+    "pretrained_license",
 ]
 
 METHODS: dict[str, type] = {}
@@ -42,7 +48,8 @@ class PretrainedEntry:
             (an official state dict loaded through the method's ``load_official_weights``).
         official_net: for ``format="official"``: which network of the method the file holds (``"G_A"``, ``"G"``).
         direction: the translation direction these weights provide (``"a2b"``), if only one.
-        license: licence of the weights.
+        license: licence of the weights: an SPDX-like id, ``"non-commercial (<why>)"`` or ``"unknown (<why>)"``;
+            replaced at registration by the matching :data:`PRETRAINED_LICENSES` row.
         origin: where the weights come from (paper / repository).
         paper_metrics: numbers the paper reports for these weights.
         measured_metrics: numbers we measured.
@@ -86,12 +93,48 @@ def register_method(name: str):
     return decorator
 
 
+_CYCLEGAN_CODE = "code BSD-2-Clause"
+_IMAGENET = "ImageNet data"  # research and educational use only
+_CITYSCAPES = "Cityscapes data"  # non-commercial use only
+
+#: Licence of each registered set of weights: (shell-style pattern of registered names, licence); the first match
+#: wins. Weights trained on data whose terms forbid commercial use, or published under a non-commercial licence, are
+#: marked ``non-commercial``; the code licence of the repository the weights come from is given in every case.
+PRETRAINED_LICENSES: tuple[tuple[str, str], ...] = (
+    ("cyclegan.cityscapes_*", f"non-commercial ({_CITYSCAPES}; {_CYCLEGAN_CODE})"),
+    ("cyclegan.apple2orange", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
+    ("cyclegan.orange2apple", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
+    ("cyclegan.horse2zebra", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
+    ("cyclegan.zebra2horse", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
+    ("cyclegan.*", "BSD-2-Clause (data terms not stated)"),
+    ("pix2pix.*", "BSD-2-Clause (data terms not stated)"),
+    ("munit.edges2shoes", "non-commercial (CC-BY-NC-SA-4.0)"),
+    ("decent.label2city", f"non-commercial ({_CITYSCAPES}; code licence not stated)"),
+    ("decent.horse2zebra", f"non-commercial ({_IMAGENET}; code licence not stated)"),
+    ("decent.*", "unknown (code licence not stated)"),
+    ("vsait.gta2cityscapes", f"non-commercial (CC-BY-NC-4.0 code; {_CITYSCAPES})"),
+    ("srgan.imagenet_*", f"non-commercial ({_IMAGENET}; code Apache-2.0)"),
+    ("srresnet.imagenet_*", f"non-commercial ({_IMAGENET}; code Apache-2.0)"),
+)
+
+
+def pretrained_license(name: str, default: str = "unknown") -> str:
+    """The :data:`PRETRAINED_LICENSES` licence of a registered name, or ``default`` when no row matches."""
+    return next((value for pattern, value in PRETRAINED_LICENSES if fnmatch.fnmatchcase(name, pattern)), default)
+
+
 def register_pretrained(name: str, entry: PretrainedEntry) -> PretrainedEntry:
-    """Register pretrained weights under ``name`` (``"<method>.<tag>"``)."""
+    """Register pretrained weights under ``name`` (``"<method>.<tag>"``), with the licence of
+    :data:`PRETRAINED_LICENSES` (the entry's own ``license`` where no row matches)."""
     if name in PRETRAINED:
         raise ValueError(f"pretrained weights {name!r} are already registered")
     if "." not in name or name.split(".", 1)[0] != entry.method:
         raise ValueError(f"pretrained name {name!r} must look like '{entry.method}.<tag>'")
+    licence = pretrained_license(name, entry.license)
+    if not licence.strip():
+        raise ValueError(f"pretrained weights {name!r} have an empty licence; give license='unknown (<why>)' or add "
+                         "a row to zoo.registry.PRETRAINED_LICENSES")
+    entry = dataclasses.replace(entry, license=licence) if licence != entry.license else entry
     PRETRAINED[name] = entry
     return entry
 

@@ -14,10 +14,15 @@ Defaults (each can be overridden in the ``trainer:`` section of a config):
   rejects on the first backward.
 - a rich progress bar, an :class:`IterationCheckpoint` (``last.ckpt`` plus the latest epoch/iteration checkpoint) and
   an :class:`~zoo.callbacks.ImageGrid` of sample translations, unless the callbacks already contain one of their kind.
-- freed CPU memory stays in the process heap for reuse (``keep_freed_memory``), so large tensors do not page-fault
-  on every allocation.
-- a fresh run folder ``<default_root_dir>/<run_name>/version_<N>`` per run (``default_root_dir`` defaults to
-  ``runs``); the checkpoints, the resolved config, the sample grids and the logs all go there.
+- ``keep_freed_memory=False``: a Trainer built from Python changes nothing process-wide. The ``zoo`` command turns it
+  on (freed CPU memory stays in the process heap, so large tensors do not page-fault on every allocation).
+- one folder per run, ``<default_root_dir>/<run_name>/version_<N>`` (``default_root_dir`` defaults to ``runs``); the
+  checkpoints, the resolved config, the sample grids and the logs all go there. ``run_folder`` continues an existing
+  run in its own folder and logger run (``zoo fit --ckpt_path`` sets it); under SLURM a requeued job finds its run
+  folder (and Lightning its ``hpc_ckpt``) by the job id. A run that fails before its first iteration removes the
+  folder it created.
+- hyperparameters are logged as two namespaces, ``model/...`` and ``data/...``: a model and a DataModule may both
+  have an argument of the same name (``image_size``) with different values.
 - logging to Weights & Biases in offline mode (``WANDB_MODE=offline`` unless the environment already sets
   ``WANDB_MODE``): no account and no network; ``wandb sync <run folder>/wandb/offline-run-*`` uploads later.
   ``logger: csv`` or ``logger: tensorboard`` pick the other built-in loggers in the same run folder, any Lightning
@@ -37,27 +42,43 @@ In a config (``zoo fit --config ...``)::
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import shutil
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.accelerators import Accelerator
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.strategies import Strategy
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 
 from zoo.utils.memory import keep_freed_memory as _keep_freed_memory
 
-__all__ = ["ZooTrainer", "IterationCheckpoint", "completed_iterations", "GAN_DDP_STRATEGY", "DEFAULT_ROOT_DIR"]
+__all__ = [
+    "ZooTrainer",
+    "IterationCheckpoint",
+    "completed_iterations",
+    "find_run_folder",
+    "GAN_DDP_STRATEGY",
+    "DEFAULT_ROOT_DIR",
+    "RUN_FILE",
+]
 
 #: Strategy used when ``strategy="auto"`` resolves to more than one process.
 GAN_DDP_STRATEGY = "ddp_find_unused_parameters_true"
 #: Parent folder of the run folders when ``default_root_dir`` is not given.
 DEFAULT_ROOT_DIR = "runs"
+#: File in every run folder that zoo creates: marks it as a run folder and records what resuming needs.
+RUN_FILE = "run.json"
 
 LoggerArg = Logger | Iterable[Logger] | bool | Literal["wandb", "csv", "tensorboard"] | None
 
@@ -160,6 +181,31 @@ class IterationCheckpoint(ModelCheckpoint):
             self.dirpath = os.path.join(trainer.log_dir, "checkpoints")
         super().setup(trainer, pl_module, stage)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved_dir, saved_last = state_dict.get("dirpath"), state_dict.get("last_model_path")
+        if (
+            self.dirpath is not None
+            and saved_dir is not None
+            and saved_dir != self.dirpath
+            and saved_last
+            and os.path.isfile(os.path.join(self.dirpath, os.path.basename(saved_last)))
+        ):
+            # The folder holds this checkpoint's files, reached by another path (relative to another working folder,
+            # or moved): the same run continued. Keep the record of its files, so that the run replaces its
+            # last.ckpt instead of writing last-v1.ckpt beside it.
+            def moved(path: Any) -> Any:
+                return os.path.join(self.dirpath, os.path.basename(path)) if isinstance(path, str) and path else path
+
+            state_dict = {
+                **state_dict,
+                "dirpath": self.dirpath,
+                "last_model_path": moved(state_dict.get("last_model_path")),
+                "best_model_path": moved(state_dict.get("best_model_path")),
+                "kth_best_model_path": moved(state_dict.get("kth_best_model_path")),
+                "best_k_models": {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()},
+            }
+        super().load_state_dict(state_dict)
+
     def _monitor_candidates(self, trainer: Trainer) -> dict[str, torch.Tensor]:
         candidates = super()._monitor_candidates(trainer)
         candidates["iteration"] = torch.tensor(completed_iterations(trainer))
@@ -234,22 +280,105 @@ def _num_processes(accelerator: str | Accelerator, devices: list[int] | str | in
     return 1
 
 
-def _new_run_dir(root: Path, name: str) -> tuple[Path, int]:
-    """``root/name/version_<N>`` with the next free N; created on global rank 0 only (other ranks get rank 0's path
-    through ``trainer.log_dir``, which Lightning broadcasts)."""
+def _read_run_file(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_run_file(run_dir: Path, record: dict[str, Any]) -> None:
+    temporary = run_dir / f".{RUN_FILE}.tmp"
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(temporary, run_dir / RUN_FILE)
+
+
+def find_run_folder(checkpoint: str | Path) -> Path | None:
+    """The run folder a checkpoint belongs to (``<run>/checkpoints/<file>.ckpt`` with ``<run>/run.json``), else None."""
+    run_dir = Path(checkpoint).parent.parent
+    return run_dir if (run_dir / RUN_FILE).is_file() else None
+
+
+def latest_run_folder(root: str | Path, name: str) -> Path | None:
+    """The highest ``version_<N>`` under ``root/name`` that holds ``checkpoints/last.ckpt``, else None."""
+    folders = Path(root, name).glob("version_*")
+    candidates = [p for p in folders if p.name[8:].isdigit() and (p / "checkpoints" / "last.ckpt").is_file()]
+    return max(candidates, key=lambda p: int(p.name[8:]), default=None)
+
+
+def _slurm_run_dir(root: Path, name: str) -> Path | None:
+    """The run folder an earlier start of this SLURM job created (a requeued job keeps its ``SLURM_JOB_ID``)."""
+    job_id = os.environ.get("SLURM_JOB_ID")
+    if not job_id:
+        return None
+    for run_dir in sorted((root / name).glob("version_*")):
+        if _read_run_file(run_dir).get("slurm_job_id") == job_id:
+            return run_dir
+    return None
+
+
+def _new_run_dir(root: Path, name: str) -> Path:
+    """``root/name/version_<N>`` with the next free N, created with its run file on global rank 0 only (other ranks
+    get rank 0's path through ``trainer.log_dir``, which Lightning broadcasts)."""
     parent = root / name
     while True:
-        existing = [int(p.name.split("_", 1)[1]) for p in parent.glob("version_*") if p.name.split("_", 1)[1].isdigit()]
-        version = max(existing, default=-1) + 1
-        run_dir = parent / f"version_{version}"
+        existing = [int(p.name[8:]) for p in parent.glob("version_*") if p.name[8:].isdigit()]
+        run_dir = parent / f"version_{max(existing, default=-1) + 1}"
         if rank_zero_only.rank != 0:
-            return run_dir, version
+            return run_dir
         parent.mkdir(parents=True, exist_ok=True)
         try:
             run_dir.mkdir()  # atomic: two runs started together cannot both get this version
         except FileExistsError:
             continue
-        return run_dir, version
+        record = {"slurm_job_id": os.environ["SLURM_JOB_ID"]} if os.environ.get("SLURM_JOB_ID") else {}
+        _write_run_file(run_dir, record)
+        return run_dir
+
+
+class _AppendingExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing ``metrics.csv`` is continued instead of deleted (resume)."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                header = file.readline().strip()
+            self.metrics_keys = sorted(header.split(",")) if header else []
+
+
+class _AppendingCSVLogger(CSVLogger):
+    """``CSVLogger`` that appends to the metrics of an earlier start of the same run."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingExperimentWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class _NamespacedHyperparameters(Callback):
+    """Logs the model's and the DataModule's hyperparameters under ``model/`` and ``data/``.
+
+    Lightning merges both into one flat namespace and refuses to start when a key has two values (a model's
+    ``image_size`` is the HR crop, a DataModule's the validation image side); namespaces keep both, and no key can
+    collide.
+    """
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        datamodule = trainer.datamodule
+        hparams: dict[str, Any] = {}
+        if pl_module._log_hyperparams:
+            hparams["model"] = dict(pl_module.hparams_initial)
+            pl_module._log_hyperparams = False  # Lightning logs nothing itself then; zoo logs the namespaces below
+        if datamodule is not None and datamodule._log_hyperparams:
+            hparams["data"] = dict(datamodule.hparams_initial)
+            datamodule._log_hyperparams = False
+        if stage != "fit" or not hparams:
+            return
+        for logger in trainer.loggers:
+            logger.log_hyperparams(hparams)
 
 
 class ZooTrainer(Trainer):
@@ -272,14 +401,17 @@ class ZooTrainer(Trainer):
         default_root_dir: parent of the run folders (``runs``).
         run_name: folder under ``default_root_dir`` grouping the runs of one experiment; ``zoo fit`` sets it to the
             method's registered name.
+        run_folder: continue this existing run folder (its checkpoints, config and logger run) instead of starting
+            ``version_<N+1>``; ``zoo fit --ckpt_path`` sets it to the checkpoint's run folder.
         enable_checkpointing: add the default :class:`IterationCheckpoint`.
         enable_progress_bar: add the default rich progress bar.
         enable_image_grid: add the default :class:`~zoo.callbacks.ImageGrid`.
         fast_dev_run: run this many batches (``True``: 1) of each loop, without logs or checkpoints.
         keep_freed_memory: keep freed CPU memory in the process heap for reuse instead of returning large blocks to
-            the system (:func:`zoo.utils.memory.keep_freed_memory`; glibc only, process-wide). Large tensors then
-            stop page-faulting on every allocation, which makes CPU training iterations 15-25% faster; the process
-            keeps its peak heap size.
+            the system (:func:`zoo.utils.memory.keep_freed_memory`; glibc only). Large tensors then stop page-faulting
+            on every allocation, which makes CPU training iterations 15-25% faster, but the setting is process-wide
+            and the process keeps its peak heap size: off by default here, on by default in the ``zoo`` command
+            (``trainer.keep_freed_memory: false`` in a config switches it off there).
         **kwargs: any other ``lightning.pytorch.Trainer`` argument (``precision``, ``val_check_interval``, ...).
     """
 
@@ -296,11 +428,12 @@ class ZooTrainer(Trainer):
         callbacks: list[Callback] | Callback | None = None,
         default_root_dir: str | Path | None = None,
         run_name: str | None = None,
+        run_folder: str | Path | None = None,
         enable_checkpointing: bool | None = None,
         enable_progress_bar: bool | None = None,
         enable_image_grid: bool = True,
         fast_dev_run: int | bool = False,
-        keep_freed_memory: bool = True,
+        keep_freed_memory: bool = False,
         **kwargs: Any,
     ) -> None:
         from zoo.callbacks.image_grid import ImageGrid  # the callbacks package imports this module
@@ -319,11 +452,15 @@ class ZooTrainer(Trainer):
 
         root = Path(default_root_dir if default_root_dir is not None else DEFAULT_ROOT_DIR)
         self.run_name = run_name or "zoo"
-        logger, run_dir = self._build_logger(logger, root, self.run_name, managed=not fast_dev_run)
+        self._created_run_dir: Path | None = None
+        self._created_parents: list[Path] = []
+        logger, run_dir = self._build_logger(logger, root, self.run_name, managed=not fast_dev_run,
+                                             run_folder=Path(run_folder) if run_folder is not None else None)
 
         callbacks = [callbacks] if isinstance(callbacks, Callback) else list(callbacks or [])
         self._zoo_tracker = _IterationTracker(max_iterations)
         callbacks.insert(0, self._zoo_tracker)  # first, so every other callback sees the batch counted
+        callbacks.insert(1, _NamespacedHyperparameters())
         if enable_image_grid and not any(isinstance(c, ImageGrid) for c in callbacks):
             callbacks.append(ImageGrid())
         if enable_checkpointing is not False and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
@@ -331,33 +468,44 @@ class ZooTrainer(Trainer):
         if enable_progress_bar is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(_ProgressBar())
 
-        super().__init__(
-            max_steps=-1,
-            max_epochs=max_epochs,
-            accelerator=accelerator,
-            strategy=strategy,
-            devices=devices,
-            num_nodes=num_nodes,
-            logger=logger,
-            callbacks=callbacks,
-            default_root_dir=run_dir if run_dir is not None else root,
-            enable_checkpointing=enable_checkpointing,
-            enable_progress_bar=enable_progress_bar,
-            fast_dev_run=fast_dev_run,
-            **kwargs,
-        )
+        try:
+            super().__init__(
+                max_steps=-1,
+                max_epochs=max_epochs,
+                accelerator=accelerator,
+                strategy=strategy,
+                devices=devices,
+                num_nodes=num_nodes,
+                logger=logger,
+                callbacks=callbacks,
+                default_root_dir=run_dir if run_dir is not None else root,
+                enable_checkpointing=enable_checkpointing,
+                enable_progress_bar=enable_progress_bar,
+                fast_dev_run=fast_dev_run,
+                **kwargs,
+            )
+        except BaseException:
+            self._remove_run_dir_if_nothing_ran()  # e.g. an accelerator that is not available: leave no folder
+            raise
         if self.fast_dev_run:
             # Lightning bounds fast_dev_run by optimizer steps as well, which would halve the batches of a GAN;
             # limit_train_batches and max_epochs=1 (set by Lightning) already bound it in batches
             self.fit_loop.epoch_loop.max_steps = -1
 
-    @staticmethod
-    def _build_logger(logger: LoggerArg, root: Path, name: str, *, managed: bool) -> tuple[Any, Path | None]:
+    def _build_logger(
+        self, logger: LoggerArg, root: Path, name: str, *, managed: bool, run_folder: Path | None
+    ) -> tuple[Any, Path | None]:
         """The logger(s) to hand to Lightning, and the run folder when zoo chooses it (``None`` otherwise)."""
         user_built = logger is not None and not isinstance(logger, (str, bool))
         if not managed or user_built:
             return logger, None  # fast_dev_run (Lightning disables logging) or loggers that keep their own folders
-        run_dir, version = _new_run_dir(root, name)
+        if run_folder is not None and not run_folder.is_dir():
+            raise FileNotFoundError(f"trainer.run_folder '{run_folder}' does not exist")
+        run_dir = run_folder or _slurm_run_dir(root, name)
+        if run_dir is None:
+            self._created_parents = [p for p in (root / name, root) if not p.exists()]
+            run_dir = _new_run_dir(root, name)
+            self._created_run_dir = run_dir
         if logger is False:
             return False, run_dir
         kind = "wandb" if logger in (None, True) else logger
@@ -367,16 +515,62 @@ class ZooTrainer(Trainer):
             except ImportError:
                 rank_zero_warn("zoo: wandb is not installed; logging to CSV instead")
                 kind = "csv"
+        # the loggers' own folder is the run folder itself: save_dir/name/version = run_dir
+        save_dir, folder_name, version = str(run_dir.parent.parent), run_dir.parent.name, run_dir.name
+        if version.startswith("version_") and version[8:].isdigit():
+            version = int(version[8:])  # the same folder; shown as a number by the progress bar
         if kind == "wandb":
             os.environ.setdefault("WANDB_MODE", "offline")
             os.environ.setdefault("WANDB_SILENT", "true")
-            project = os.environ.get("WANDB_PROJECT", "zoo")
-            return WandbLogger(save_dir=str(run_dir), project=project, name=f"{name}-version_{version}"), run_dir
+            return self._wandb_logger(run_dir, f"{name}-{run_dir.name}"), run_dir
         if kind == "csv":
-            return CSVLogger(save_dir=str(root), name=name, version=version), run_dir
+            return _AppendingCSVLogger(save_dir=save_dir, name=folder_name, version=version), run_dir
         if kind == "tensorboard":
-            return TensorBoardLogger(save_dir=str(root), name=name, version=version), run_dir
+            return TensorBoardLogger(save_dir=save_dir, name=folder_name, version=version), run_dir
         raise ValueError(f"trainer.logger must be 'wandb', 'csv', 'tensorboard', a bool or a Logger, got {logger!r}")
+
+    @staticmethod
+    def _wandb_logger(run_dir: Path, display_name: str) -> WandbLogger:
+        """A W&B logger whose run id is stored in the run folder, so every start of the run logs to one W&B run."""
+        record = _read_run_file(run_dir) if rank_zero_only.rank == 0 else {}
+        run_id = record.get("wandb_id")
+        if run_id is None and rank_zero_only.rank == 0:
+            run_id = uuid.uuid4().hex[:8]  # W&B's own ids: 8 lower-case letters and digits
+            _write_run_file(run_dir, {**record, "wandb_id": run_id})
+        project = os.environ.get("WANDB_PROJECT", "zoo")
+        return WandbLogger(save_dir=str(run_dir), project=project, name=display_name, id=run_id, resume="allow")
+
+    def _remove_run_dir_if_nothing_ran(self) -> None:
+        """Delete the run folder this Trainer created when it failed before completing an iteration or a checkpoint."""
+        run_dir = self._created_run_dir
+        if run_dir is None or rank_zero_only.rank != 0 or self.iterations > 0 or not run_dir.is_dir():
+            return
+        if any(run_dir.rglob("*.ckpt")):
+            return
+        for logger in getattr(self, "_loggers", []):  # none yet when Lightning's own constructor failed
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger._experiment.finish(exit_code=1)  # stop writing into the folder first
+        shutil.rmtree(run_dir, ignore_errors=True)
+        for parent in self._created_parents:  # the folders made for this run, if nothing else was put in them
+            if parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+
+    def _remove_run_dir_on_failure(method: Any) -> Any:  # noqa: N805 (decorator used in the class body)
+        @functools.wraps(method)  # keeps the signature: LightningCLI builds its fit/validate/... options from it
+        def run(self: ZooTrainer, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except BaseException:
+                self._remove_run_dir_if_nothing_ran()
+                raise
+
+        return run
+
+    fit = _remove_run_dir_on_failure(Trainer.fit)
+    validate = _remove_run_dir_on_failure(Trainer.validate)
+    test = _remove_run_dir_on_failure(Trainer.test)
+    predict = _remove_run_dir_on_failure(Trainer.predict)
+    del _remove_run_dir_on_failure
 
     @property
     def iterations(self) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 import zoo
 from zoo.cli import main
@@ -51,7 +52,7 @@ def test_bad_inputs_and_training_are_refused():
         model.translate(torch.rand(1, 3, 4, 4), direction="b2a")
     with pytest.raises(ValueError, match="scale"):
         Bicubic(scale=0)
-    with pytest.raises(RuntimeError, match="nothing to train"):
+    with pytest.raises(MisconfigurationException, match="nothing to train"):
         model.training_step({}, 0)
 
 

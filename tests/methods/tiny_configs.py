@@ -6,7 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-import yaml
+from zoo.config_files import load_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "tiny"
 
@@ -22,7 +22,7 @@ def trainable_methods() -> list[str]:
 def tiny_config(name: str) -> dict[str, Any]:
     path = CONFIG_DIR / f"{name}.yaml"
     assert path.is_file(), f"every registered method needs {path}"
-    return yaml.safe_load(path.read_text())
+    return load_config(path)
 
 
 def _instantiate(spec: dict[str, Any], **overrides: Any) -> Any:

@@ -1,7 +1,9 @@
-"""Callbacks and helpers shared by every method: sample grids, checkpoints in iterations, EMA weights."""
+"""Callbacks and helpers shared by every method: sample grids, checkpoints in iterations, EMA weights, prediction
+files."""
 
 from zoo.callbacks.ema import ExponentialMovingAverage
 from zoo.callbacks.image_grid import ImageGrid, make_translation_grid
+from zoo.callbacks.prediction_writer import PredictionWriter
 from zoo.trainer import IterationCheckpoint
 
-__all__ = ["ExponentialMovingAverage", "ImageGrid", "IterationCheckpoint", "make_translation_grid"]
+__all__ = ["ExponentialMovingAverage", "ImageGrid", "IterationCheckpoint", "PredictionWriter", "make_translation_grid"]

@@ -190,6 +190,8 @@ class ImageGrid(Callback):
         step = int(trainer.fit_loop.epoch_loop._batches_that_stepped)
         written = []
         was_training = pl_module.training
+        # the dtype the model runs in (float64 under precision="64-true"), as Lightning converts its own batches
+        self._batch = trainer.precision_plugin.convert_input(self._batch)
         try:
             for direction in directions:
                 source = f"real_{direction.split('2', 1)[0]}"

@@ -1,4 +1,4 @@
-"""Data: image I/O, the official preprocessing, paired/unpaired datasets and DataModules, GPU augmentation.
+"""Data: image and mask I/O, the official preprocessing, paired/unpaired datasets and DataModules, GPU augmentation.
 
 The embedded toy world (``ToyPairedDataset``, ``ToyUnpairedDataset``, ...) is importable from here too; it is loaded
 on first access only.
@@ -10,10 +10,11 @@ import importlib
 from typing import Any
 
 from .augment import BatchAugment
-from .datamodule import EpochDataset, EpochSampler, ZooDataModule
+from .datamodule import EpochDataset, EpochSampler, SizeGroupedBatchSampler, ZooDataModule
 from .imresize import imresize
-from .io import IMG_EXTENSIONS, ImageReadError, list_images, load_image, read_image, save_image
+from .io import IMG_EXTENSIONS, ImageReadError, list_images, load_image, read_image, read_image_size, save_image
 from .masked import MaskedDataModule, MaskedImageDataset
+from .masks import read_mask
 from .paired import PairedDataModule, PairedImageDataset
 from .super_resolution import SRDataModule, SRImageDataset
 from .transforms import PREPROCESS_OPTIONS, TransformParams, get_params, get_transform, item_rng
@@ -32,6 +33,7 @@ __all__ = [
     "PairedImageDataset",
     "SRDataModule",
     "SRImageDataset",
+    "SizeGroupedBatchSampler",
     "TransformParams",
     "UnpairedDataModule",
     "UnpairedImageDataset",
@@ -43,6 +45,8 @@ __all__ = [
     "list_images",
     "load_image",
     "read_image",
+    "read_image_size",
+    "read_mask",
     "save_image",
 ]
 

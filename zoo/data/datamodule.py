@@ -11,13 +11,22 @@ same batches.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    DistributedSampler,
+    Sampler,
+    SequentialSampler,
+    Subset,
+    default_collate,
+)
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .augment import BatchAugment
@@ -26,8 +35,11 @@ from .transforms import item_rng
 __all__ = [
     "EpochDataset",
     "EpochSampler",
+    "SizeGroupedBatchSampler",
     "ToyAdapter",
+    "ToyPredictItems",
     "ZooDataModule",
+    "relative_name",
     "seed_from",
     "to_grayscale",
 ]
@@ -205,6 +217,96 @@ class ToyAdapter(EpochDataset):
         return item
 
 
+class SizeGroupedBatchSampler(BatchSampler):
+    """Batches of *consecutive* indices whose items have the same size, in the order of ``sampler``.
+
+    A new batch starts when the size changes or the batch is full, so images of different sizes are never collated
+    together and the order is kept (a folder of equal-sized images gives full batches). Being a ``BatchSampler`` with
+    ``sampler`` / ``batch_size`` / ``drop_last`` arguments, Lightning can substitute a distributed sampler for
+    ``sampler`` and ``drop_last=False`` when predicting.
+
+    Args:
+        sampler: Index order (e.g. ``SequentialSampler``).
+        batch_size: Most items per batch.
+        drop_last: Drop every batch shorter than ``batch_size``.
+        size_of: Size key of an index (e.g. ``((H_a, W_a), (H_b, W_b))``); items of equal keys may share a batch.
+    """
+
+    def __init__(self, sampler: Sampler[int] | Sequence[int], batch_size: int, drop_last: bool = False, *,
+                 size_of: Callable[[int], Hashable]) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.size_of = size_of
+        self._sizes: dict[int, Hashable] = {}
+
+    def _size(self, index: int) -> Hashable:
+        if index not in self._sizes:
+            self._sizes[index] = self.size_of(index)
+        return self._sizes[index]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batch: list[int] = []
+        key: Hashable = None
+        for index in self.sampler:
+            size = self._size(index)
+            if batch and (size != key or len(batch) == self.batch_size):
+                if len(batch) == self.batch_size or not self.drop_last:
+                    yield batch
+                batch = []
+            key = size
+            batch.append(index)
+        if batch and (len(batch) == self.batch_size or not self.drop_last):
+            yield batch
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return sum(1 for _ in self)
+        count, previous, run = 0, object(), 0
+        for index in self.sampler:
+            size = self._size(index)
+            if size != previous or run == self.batch_size:
+                count, run, previous = count + 1, 0, size
+            run += 1
+        return count
+
+
+def relative_name(path: str | Path, folder: str | Path) -> str:
+    """``path`` relative to ``folder`` as a POSIX string (``sub/dir/img.jpg``); the file name when outside it."""
+    path, folder = Path(path), Path(folder)
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return path.name
+
+
+class ToyPredictItems(Dataset):
+    """Names toy-world items for prediction: adds ``path_*`` / ``relpath_*`` = ``toy_00003.png`` for every side.
+
+    Toy items all have one size (the DataModule's image side), so :meth:`item_size` is constant.
+
+    Args:
+        dataset: Deterministic toy dataset (the test split) returning dicts with ``real_a`` (and ``real_b``).
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def item_size(self, index: int) -> Hashable:
+        """Size key of item ``index``: the same for all items."""
+        return 0
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = dict(self.dataset[index])
+        name = f"toy_{int(index):05d}.png"
+        for side in ("a", "b"):
+            if f"real_{side}" in item:
+                item[f"path_{side}"] = name
+                item[f"relpath_{side}"] = name
+        return item
+
+
 def pick_phase(split: str, *, val_phase: str | None, root: str | Path, exists: Callable[[str], bool]) -> str:
     """Folder phase serving ``split``: ``train`` for training; for "val" an explicit ``val_phase``, else the first
     existing of val/test/train; for "test" the first existing of test/val/train.
@@ -233,9 +335,17 @@ def pick_phase(split: str, *, val_phase: str | None, root: str | Path, exists: C
 class ZooDataModule(L.LightningDataModule):
     """Base class of zoo's DataModules: loaders, resumable shuffling, fixed validation images, GPU augmentation.
 
-    Subclasses implement :meth:`build_dataset` and may override :meth:`check_root`. Batches are dicts of
-    ``real_a`` / ``real_b`` float tensors (B, C, H, W) in [-1, 1], plus ``path_a`` / ``path_b`` (lists of str) when
-    read from files.
+    Subclasses implement :meth:`build_dataset` and :meth:`build_predict_dataset` and may override :meth:`check_root`.
+    Batches are dicts of ``real_a`` / ``real_b`` float tensors (B, C, H, W) in [-1, 1], plus ``path_a`` / ``path_b``
+    (lists of str) when read from files.
+
+    Prediction (:meth:`predict_dataloader`) reads the test split's files whole: every item has ``real_a`` (and
+    ``real_b`` when the data have a B side) at the file's own size, converted to the side's channel count and
+    normalised to [-1, 1] as the test images are (no resize, crop or flip), plus ``path_a`` / ``path_b`` and
+    ``relpath_a`` / ``relpath_b``: the file relative to the folder its split was read from (``sub/dir/img.jpg``), so
+    results can mirror the input layout; toy-world items are named ``toy_00003.png``. Batches hold up to
+    ``val_batch_size`` *consecutive* items of one size (:class:`SizeGroupedBatchSampler`): a size change starts a new
+    batch, so items keep their order and images of different sizes are never collated together.
 
     Args:
         batch_size: Training batch size (the official default is 1).
@@ -282,6 +392,7 @@ class ZooDataModule(L.LightningDataModule):
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
+        self.predict_dataset: Dataset | None = None
 
     # -- to implement ------------------------------------------------------------------------------------------------
 
@@ -291,6 +402,11 @@ class ZooDataModule(L.LightningDataModule):
     def build_dataset(self, split: str) -> Dataset:
         """Dataset of ``split`` ("train", "val" or "test"); "val"/"test" must be deterministic and unflipped."""
         raise NotImplementedError
+
+    def build_predict_dataset(self) -> Dataset:
+        """Test split read whole for prediction (see the class docstring); items may provide ``item_size(index)``,
+        a size key that lets equal-sized consecutive items share a batch (without it every batch holds one item)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement build_predict_dataset().")
 
     # -- Lightning hooks ---------------------------------------------------------------------------------------------
 
@@ -303,6 +419,8 @@ class ZooDataModule(L.LightningDataModule):
             self.val_dataset = self._first(self.build_dataset("val"), self.val_size)
         if stage in ("test", "predict", None) and self.test_dataset is None:
             self.test_dataset = self.build_dataset("test")
+        if stage in ("predict", None) and self.predict_dataset is None:
+            self.predict_dataset = self.build_predict_dataset()
 
     def train_dataloader(self) -> StatefulDataLoader:
         """Shuffled (seeded) training loader that resumes exactly mid-epoch; items come as ``(epoch, index)``."""
@@ -331,8 +449,20 @@ class ZooDataModule(L.LightningDataModule):
         return self._eval_loader(self._require("test_dataset", "test"))
 
     def predict_dataloader(self) -> DataLoader:
-        """Same as :meth:`test_dataloader`."""
-        return self._eval_loader(self._require("test_dataset", "predict"))
+        """Loader over the test split read whole (original sizes, with relative paths), in order; a batch holds up to
+        ``val_batch_size`` consecutive items of one size (see the class docstring)."""
+        dataset = self._require("predict_dataset", "predict")
+        size_of = getattr(dataset, "item_size", None)
+        batches = SizeGroupedBatchSampler(
+            SequentialSampler(dataset), self.val_batch_size, size_of=size_of if size_of is not None else int
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=batches,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Apply GPU augmentation to training batches only (seeded per step so resumed runs repeat it)."""

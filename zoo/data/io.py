@@ -8,6 +8,7 @@ names the file or folder:
   training datasets use (the official pipeline opens every file with PIL and converts it to RGB).
 - :func:`read_image` decodes one file to a float tensor in [0, 1], keeping 16-bit precision; this is what
   ``zoo translate`` uses.
+- :func:`read_image_size` reads the (width, height) of a file from its header only.
 - :func:`save_image` writes a (C, H, W) tensor in [0, 1] as an 8-bit image (PNG unless the suffix says otherwise).
 
 Mode handling (PIL modes): grayscale ``L`` and 1-bit ``1`` images are replicated to RGB when three channels are asked
@@ -37,6 +38,7 @@ __all__ = [
     "list_images",
     "load_image",
     "read_image",
+    "read_image_size",
     "save_image",
     "source_channels",
 ]
@@ -114,6 +116,23 @@ def _open(path: str | os.PathLike) -> Image.Image:
         raise ImageReadError(f"Cannot read image '{path}': not an image file Pillow can identify.") from error
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         # Pillow reports truncation as OSError("image file is truncated ...") and some corrupt chunks as SyntaxError.
+        raise ImageReadError(f"Cannot read image '{path}': {error}.") from error
+
+
+def read_image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header without decoding the pixels.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ImageReadError: The file is not an image Pillow can identify.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Image file '{path}' does not exist.")
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise ImageReadError(f"Cannot read image '{path}': {error}.") from error
 
 

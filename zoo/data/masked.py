@@ -20,12 +20,20 @@ Sources:
 - ``layout="domains"``: ``<root>/<phase>A`` (inputs) and ``<root>/<phase>B`` (exemplars), attributes ``[1, 0]`` /
   ``[0, 1]``; same preprocessing (``crop_size=None`` skips the crop).
 - ``root=None``: the embedded toy world (:class:`~zoo.data.toy_world.ToyMaskedDataset`): simulator frames with
-  photo exemplars of other streets and masks of ``toy_classes`` (e.g. ``["car"]``), domain attributes
-  ``[1, 0]`` (sim) / ``[0, 1]`` (photo).
+  photo exemplars of other streets and masks of ``toy_classes`` (e.g. ``["car"]``), or of the Cityscapes label ids
+  ``mask_ids`` (the toy world's labels are Cityscapes ids). Attributes: with ``layout="celeba"`` and an explicit
+  ``selected_attrs``, one value per name from :func:`~zoo.data.toy_world.scene_attributes` of the input's / the
+  exemplar's scene (so a config made for CelebA trains unchanged); otherwise the domain ids ``[1, 0]`` (sim) /
+  ``[0, 1]`` (photo). ``mask_dir``, ``image_dir``, ``attr_file``, ``filter_attrs``, ``test_rows`` and ``crop_size``
+  are unused.
 
 Masks from files (``mask_dir``): the mask of ``<root>/<rel>/<name>.<ext>`` is ``<mask_dir>/<rel>/<name>.<any image
-ext>``. They are binary images (nonzero, or >= 128 for 8-bit masks using 0/255) or, with ``mask_ids``, single-channel
-label maps (e.g. Cityscapes ``*_labelIds.png``) of which the pixels whose label is in ``mask_ids`` form the mask.
+ext>``, read by :func:`zoo.data.masks.read_mask` (binary masks, or with ``mask_ids`` label maps such as Cityscapes
+``*_labelIds.png`` or palette PNGs; the same reader ``zoo translate`` uses, so training and inference masks agree).
+
+Prediction (``predict_dataloader``) gives the test pairs whole: input, exemplar and masks at their stored sizes (no
+flip, crop or resize), ``path_*`` and ``relpath_*`` (relative to ``<root>/<image_dir>``, or ``<root>/<phase>A`` /
+``<phase>B``).
 """
 
 from __future__ import annotations
@@ -36,17 +44,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from .datamodule import EpochDataset, EpochSampler, ToyAdapter, ZooDataModule
-from .io import IMG_EXTENSIONS, list_images, load_image
+from .datamodule import EpochDataset, EpochSampler, ToyAdapter, ToyPredictItems, ZooDataModule, relative_name
+from .io import IMG_EXTENSIONS, list_images, load_image, read_image_size
+from .masks import read_mask
+from .transforms import item_rng
 
-__all__ = ["MaskedImageDataset", "MaskedDataModule", "MaskedRecord", "read_celeba_attributes", "read_mask"]
+__all__ = ["MaskedImageDataset", "MaskedDataModule", "MaskedRecord", "read_celeba_attributes"]
 
 #: The authors' CelebA defaults (configs/config_celebA.yaml and data_loader.py).
 CELEBA_ATTRS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Smiling")
@@ -55,38 +64,12 @@ CELEBA_FILTER = ("Black_Hair", "Blond_Hair", "Brown_Hair")
 
 @dataclass(frozen=True)
 class MaskedRecord:
-    """One image: its file, attribute vector and optional mask file."""
+    """One image: its file, attribute vector, optional mask file and the folder it was listed from."""
 
     path: Path
     attrs: tuple[float, ...]
     mask: Path | None = None
-
-
-def read_mask(path: str | Path, mask_ids: Sequence[int] | None = None) -> Image.Image:
-    """Read a mask file as an 8-bit ``L`` image with values 0 / 255.
-
-    Args:
-        path: binary mask image, or a single-channel label map when ``mask_ids`` is given.
-        mask_ids: label values forming the mask.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Mask file '{path}' does not exist.")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            array = np.asarray(image)
-    except (OSError, ValueError) as error:
-        raise ValueError(f"Cannot decode mask file '{path}': {error}") from error
-    if mask_ids is not None:
-        if array.ndim != 2:
-            raise ValueError(f"Label map '{path}' has {array.shape[-1]} channels; --mask_ids needs a single-channel "
-                             "label map (e.g. Cityscapes *_labelIds.png)")
-        mask = np.isin(array, np.asarray(list(mask_ids)))
-    else:
-        gray = array if array.ndim == 2 else array[..., :3].max(axis=-1)
-        mask = gray > 0 if gray.max() <= 1 else gray >= 128
-    return Image.fromarray(mask.astype(np.uint8) * 255, mode="L")
+    folder: Path | None = None
 
 
 def read_celeba_attributes(attr_file: str | Path, selected: Sequence[str], *, filter_attrs: Sequence[str] | None
@@ -149,17 +132,20 @@ class MaskedImageDataset(EpochDataset):
         channels: image channels (1 or 3).
         mask_ids: read mask files as label maps and keep these labels.
         seed: seed of the per-item random choices.
+        whole: prediction items: images and masks at their stored sizes (no flip, crop or resize), plus
+            ``relpath_a`` / ``relpath_b`` (relative to each record's folder); ``image_size``, ``crop_size`` and
+            ``flip`` are then unused.
     """
 
     def __init__(self, inputs: Sequence[MaskedRecord], exemplars: Sequence[MaskedRecord], *, image_size: int = 128,
                  crop_size: int | None = 178, flip: bool = True, channels: int = 3,
-                 mask_ids: Sequence[int] | None = None, seed: int = 0) -> None:
+                 mask_ids: Sequence[int] | None = None, seed: int = 0, whole: bool = False) -> None:
         if not inputs or not exemplars:
             raise ValueError("MaskedImageDataset needs at least one input and one exemplar image")
         self.inputs, self.exemplars = list(inputs), list(exemplars)
         self.same_pool = self.inputs is self.exemplars or self.inputs == self.exemplars
         self.image_size, self.crop_size, self.flip = image_size, crop_size, flip
-        self.channels, self.mask_ids, self.seed = channels, mask_ids, seed
+        self.channels, self.mask_ids, self.seed, self.whole = channels, mask_ids, seed, whole
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -172,31 +158,47 @@ class MaskedImageDataset(EpochDataset):
         return TF.resize(image, self.image_size, interpolation=interpolation)
 
     def _load(self, record: MaskedRecord, flip: bool, side: str) -> dict[str, Any]:
-        image = self._geometry(load_image(record.path, channels=self.channels), flip, TF.InterpolationMode.BILINEAR)
-        item: dict[str, Any] = {f"real_{side}": _to_tensor(image),
+        image = load_image(record.path, channels=self.channels)
+        real = _to_tensor(image if self.whole else self._geometry(image, flip, TF.InterpolationMode.BILINEAR))
+        item: dict[str, Any] = {f"real_{side}": real,
                                 f"attr_{side}": torch.tensor(record.attrs, dtype=torch.float32),
                                 f"path_{side}": str(record.path)}
+        if self.whole:
+            item[f"relpath_{side}"] = relative_name(record.path, record.folder or record.path.parent)
         if record.mask is not None:
-            mask = self._geometry(read_mask(record.mask, self.mask_ids), flip, TF.InterpolationMode.NEAREST)
-            item[f"mask_{side}"] = (TF.to_tensor(mask) > 0.5).float()
-            if item[f"mask_{side}"].shape[-2:] != item[f"real_{side}"].shape[-2:]:
-                raise ValueError(f"mask '{record.mask}' and image '{record.path}' have different sizes")
+            mask = read_mask(record.mask, self.mask_ids)
+            if mask.shape[-2:] != (image.height, image.width):
+                raise ValueError(f"mask '{record.mask}' is {mask.shape[-1]}x{mask.shape[-2]} but its image "
+                                 f"'{record.path}' is {image.width}x{image.height}; save masks at their image's size.")
+            if not self.whole:
+                # Nearest-neighbour PIL geometry on 0/255 bytes keeps the mask binary and aligned with its image.
+                as_image = Image.fromarray(mask[0].to(torch.uint8).mul_(255).numpy())
+                mask = (TF.to_tensor(self._geometry(as_image, flip, TF.InterpolationMode.NEAREST)) > 0.5).float()
+            item[f"mask_{side}"] = mask
         return item
+
+    def _exemplar(self, index: int, rng: random.Random) -> int:
+        if self.same_pool and len(self.exemplars) > 1:
+            other = rng.randrange(len(self.exemplars) - 1)
+            return other + (other >= index)
+        return rng.randrange(len(self.exemplars))
+
+    def item_size(self, index: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Size key of a whole item: the (width, height) of its input and exemplar files, read from the headers."""
+        other = self._exemplar(index, item_rng(self.seed, self.epoch, index))
+        return read_image_size(self.inputs[index].path), read_image_size(self.exemplars[other].path)
 
     def load_item(self, index: int, *, rng: random.Random) -> dict[str, Any]:
         """Item ``index``: the exemplar index, then the input's and the exemplar's flips are drawn from ``rng``."""
-        if self.same_pool and len(self.exemplars) > 1:
-            other = rng.randrange(len(self.exemplars) - 1)
-            other += other >= index
-        else:
-            other = rng.randrange(len(self.exemplars))
+        other = self._exemplar(index, rng)
         flip_a, flip_b = rng.random() < 0.5, rng.random() < 0.5
         return {**self._load(self.inputs[index], self.flip and flip_a, "a"),
                 **self._load(self.exemplars[other], self.flip and flip_b, "b")}
 
 
 class _ToyDomains(Dataset):
-    """:class:`ToyMaskedDataset` items with domain attributes (sim ``[1, 0]``, photo ``[0, 1]``), label map dropped."""
+    """:class:`ToyMaskedDataset` items without the label map, with domain attributes (sim ``[1, 0]``, photo
+    ``[0, 1]``) unless the items carry scene attributes already."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
@@ -206,8 +208,8 @@ class _ToyDomains(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = {k: v for k, v in self.dataset[index].items() if k != "label_a"}
-        item["attr_a"] = torch.tensor([1.0, 0.0])
-        item["attr_b"] = torch.tensor([0.0, 1.0])
+        item.setdefault("attr_a", torch.tensor([1.0, 0.0]))
+        item.setdefault("attr_b", torch.tensor([0.0, 1.0]))
         return item
 
 
@@ -220,7 +222,8 @@ class MaskedDataModule(ZooDataModule):
             exemplars).
         image_dir: CelebA image folder, relative to ``root`` (the authors' ``CelebA_nocrop/images``).
         attr_file: CelebA attribute file, relative to ``root``.
-        selected_attrs: attributes forming ``attr_a`` / ``attr_b`` (their count is the model's ``c_dim``).
+        selected_attrs: attributes forming ``attr_a`` / ``attr_b`` (their count is the model's ``c_dim``); None: the
+            authors' four (toy world: the two domain ids, see the module docstring).
         filter_attrs: keep only images having one of these attributes (None: the authors' hair-colour filter
             Black_Hair / Blond_Hair / Brown_Hair; ``[]``: keep every image).
         test_rows: CelebA rows with ``row + 1 < test_rows`` are the test split (the authors' 2000).
@@ -230,7 +233,8 @@ class MaskedDataModule(ZooDataModule):
         channels: image channels.
         mask_dir: folder of masks mirroring the image folders (relative to ``root`` or absolute); None: no masks.
         mask_ids: read the mask files as label maps and keep these label values.
-        toy_classes: toy-world classes covered by the masks (e.g. ``["car"]`` or ``["road"]``).
+        toy_classes: toy-world classes covered by the masks (e.g. ``["car"]`` or ``["road"]``; None: ``["car"]``,
+            or the classes of ``mask_ids``).
         toy_length: toy-world training items.
         toy_test_length: toy-world test items.
         batch_size: see :class:`~zoo.data.datamodule.ZooDataModule` for the loader options. Training drops the
@@ -279,13 +283,32 @@ class MaskedDataModule(ZooDataModule):
         self.filter_attrs = filter_attrs
         self.test_rows, self.image_size, self.crop_size = test_rows, image_size, crop_size
         self.no_flip, self.channels, self.mask_dir, self.mask_ids = no_flip, channels, mask_dir, mask_ids
-        self.toy_classes = list(toy_classes or ["car"])
         self.toy_length, self.toy_test_length = toy_length, toy_test_length
+        # The toy world has no CelebA attributes: it derives the named ones from its scenes when they are asked for.
+        self.toy_attrs = self.selected_attrs if layout == "celeba" and selected_attrs is not None else None
+        self.toy_classes = self._toy_mask_classes(toy_classes) if root is None else list(toy_classes or ["car"])
+
+    def _toy_mask_classes(self, toy_classes: list[str] | None) -> list[str]:
+        if self.mask_ids is None:
+            return list(toy_classes or ["car"])
+        if toy_classes is not None:
+            raise ValueError("MaskedDataModule: the toy world (root=None) takes toy_classes or mask_ids, not both; "
+                             "drop one of them.")
+        from .toy_world import CITYSCAPES_CLASSES
+
+        names = {c.id: c.name for c in CITYSCAPES_CLASSES}
+        unknown = [i for i in self.mask_ids if i not in names]
+        if unknown:
+            raise ValueError(f"MaskedDataModule: mask_ids {unknown} are not Cityscapes label ids (0-{max(names)}), "
+                             "which the toy world (root=None) draws; use toy_classes or Cityscapes ids.")
+        return [names[i] for i in self.mask_ids]
 
     @property
     def num_attributes(self) -> int:
         """Length of ``attr_a`` / ``attr_b`` (the model's ``c_dim``)."""
-        return 2 if self.root is None or self.layout == "domains" else len(self.selected_attrs)
+        if self.root is None:
+            return 2 if self.toy_attrs is None else len(self.toy_attrs)
+        return 2 if self.layout == "domains" else len(self.selected_attrs)
 
     def check_root(self) -> None:
         if self.root is None:
@@ -309,11 +332,11 @@ class MaskedDataModule(ZooDataModule):
         path = Path(self.mask_dir)
         return path if path.is_absolute() else Path(self.root) / path
 
-    def _record(self, path: Path, attrs: tuple[float, ...]) -> MaskedRecord:
+    def _record(self, path: Path, attrs: tuple[float, ...], folder: Path) -> MaskedRecord:
         mask = None
         if self.mask_dir is not None:
             mask = _mask_file(self._mask_root(), path.relative_to(self.root))
-        return MaskedRecord(path, attrs, mask)
+        return MaskedRecord(path, attrs, mask, folder)
 
     def _celeba_records(self, split: str) -> list[MaskedRecord]:
         root = Path(self.root)
@@ -325,35 +348,48 @@ class MaskedDataModule(ZooDataModule):
         if not chosen:
             raise ValueError(f"no CelebA rows for the {'test' if test else 'train'} split in '{root / self.attr_file}'"
                              f" (test_rows={self.test_rows}, filter_attrs={self.filter_attrs})")
-        return [self._record(root / self.image_dir / name, attrs) for name, attrs in chosen]
+        return [self._record(root / self.image_dir / name, attrs, root / self.image_dir) for name, attrs in chosen]
 
     def _phase(self, split: str) -> str:
         root = Path(self.root)
         order = {"train": ("train",), "val": ("val", "test", "train"), "test": ("test", "val", "train")}[split]
         return next(p for p in order if (root / f"{p}A").is_dir() and (root / f"{p}B").is_dir())
 
-    def build_dataset(self, split: str) -> Dataset:
-        train = split == "train"
-        if self.root is None:
-            from .toy_world import ToyMaskedDataset  # the toy world is only needed without a root
+    def _toy_dataset(self, split: str) -> Dataset:
+        from .toy_world import ToyMaskedDataset  # the toy world is only needed without a root
 
-            length = {"train": self.toy_length, "val": self.val_size or 8, "test": self.toy_test_length}[split]
-            toy = ToyMaskedDataset(length=length, size=self.image_size, classes=tuple(self.toy_classes), split=split,
-                                   seed=self.seed)
-            channels = {"real_a": self.channels, "real_b": self.channels}
-            return ToyAdapter(_ToyDomains(toy), seed=self.seed, no_flip=self.no_flip or not train, same_flip=False,
-                              channels=channels)
+        length = {"train": self.toy_length, "val": self.val_size or 8, "test": self.toy_test_length}[split]
+        toy = ToyMaskedDataset(length=length, size=self.image_size, classes=tuple(self.toy_classes), split=split,
+                               seed=self.seed, attributes=self.toy_attrs)
+        channels = {"real_a": self.channels, "real_b": self.channels}
+        return ToyAdapter(_ToyDomains(toy), seed=self.seed, no_flip=self.no_flip or split != "train", same_flip=False,
+                          channels=channels)
+
+    def _records(self, split: str) -> tuple[list[MaskedRecord], list[MaskedRecord]]:
         if self.layout == "celeba":
             records = self._celeba_records(split)
-            inputs, exemplars = records, records
-        else:
-            phase = self._phase(split)
-            inputs = [self._record(p, (1.0, 0.0)) for p in list_images(Path(self.root) / f"{phase}A", recursive=True)]
-            exemplars = [self._record(p, (0.0, 1.0)) for p in list_images(Path(self.root) / f"{phase}B",
-                                                                           recursive=True)]
+            return records, records
+        phase = self._phase(split)
+        folder_a, folder_b = Path(self.root) / f"{phase}A", Path(self.root) / f"{phase}B"
+        inputs = [self._record(p, (1.0, 0.0), folder_a) for p in list_images(folder_a, recursive=True)]
+        exemplars = [self._record(p, (0.0, 1.0), folder_b) for p in list_images(folder_b, recursive=True)]
+        return inputs, exemplars
+
+    def build_dataset(self, split: str) -> Dataset:
+        if self.root is None:
+            return self._toy_dataset(split)
+        inputs, exemplars = self._records(split)
         return MaskedImageDataset(inputs, exemplars, image_size=self.image_size, crop_size=self.crop_size,
-                                  flip=train and not self.no_flip, channels=self.channels, mask_ids=self.mask_ids,
-                                  seed=self.seed)
+                                  flip=split == "train" and not self.no_flip, channels=self.channels,
+                                  mask_ids=self.mask_ids, seed=self.seed)
+
+    def build_predict_dataset(self) -> Dataset:
+        """The test pairs whole: images and masks at their stored sizes, with relative paths."""
+        if self.root is None:
+            return ToyPredictItems(self._toy_dataset("test"))
+        inputs, exemplars = self._records("test")
+        return MaskedImageDataset(inputs, exemplars, image_size=self.image_size, crop_size=self.crop_size, flip=False,
+                                  channels=self.channels, mask_ids=self.mask_ids, seed=self.seed, whole=True)
 
     def train_dataloader(self) -> StatefulDataLoader:
         """As :meth:`ZooDataModule.train_dataloader`, dropping the last incomplete batch (the authors skip it)."""

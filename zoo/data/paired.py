@@ -7,7 +7,9 @@ Two folder layouts are read:
 - ``folders``: ``<root>/<phase>A`` and ``<root>/<phase>B`` hold A and B images matched by file name without suffix
   (relative path, so sub-folders are matched too).
 
-Both sides of a pair get the same crop and flip from one :func:`~zoo.data.transforms.get_params` draw.
+Both sides of a pair get the same crop and flip from one :func:`~zoo.data.transforms.get_params` draw. Prediction
+reads the test pairs whole (``whole=True``): both halves (or both files) at their stored size, with ``relpath_a`` /
+``relpath_b`` relative to the phase folder(s).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import random
 from pathlib import Path
 from typing import Any, Literal
 
+from PIL import Image
 from torch.utils.data import Dataset
 
-from .datamodule import EpochDataset, ToyAdapter, ZooDataModule, pick_phase
-from .io import list_images, load_image
-from .transforms import check_preprocess, get_params, get_transform
+from .datamodule import EpochDataset, ToyAdapter, ToyPredictItems, ZooDataModule, pick_phase, relative_name
+from .io import list_images, load_image, read_image_size
+from .transforms import check_preprocess, get_params, get_transform, to_model_tensor
 
 __all__ = ["PairedImageDataset", "PairedDataModule", "PAIRED_LAYOUTS"]
 
@@ -68,6 +71,23 @@ def _match_by_stem(folder_a: Path, folder_b: Path, paths_a: list[Path], paths_b:
     return [(table_a[key], table_b[key]) for key in sorted(table_a)]
 
 
+def _whole_pair(file_a: tuple[Image.Image, Path, Path], file_b: tuple[Image.Image, Path, Path], *, input_nc: int,
+                output_nc: int, direction: str) -> dict[str, Any]:
+    """Prediction item from the (image, file, folder) of the A and B sides: whole images at their stored size.
+
+    Returns:
+        ``real_a`` (input_nc, H_a, W_a) and ``real_b`` (output_nc, H_b, W_b) float32 in [-1, 1], ``path_*`` and
+        ``relpath_*`` (the file relative to its folder); with ``BtoA`` the B file is side a.
+    """
+    sides = [file_a, file_b] if direction == "AtoB" else [file_b, file_a]
+    item: dict[str, Any] = {}
+    for side, (image, path, folder), channels in zip("ab", sides, (input_nc, output_nc), strict=True):
+        item[f"real_{side}"] = to_model_tensor(image, grayscale=channels == 1)
+        item[f"path_{side}"] = str(path)
+        item[f"relpath_{side}"] = relative_name(path, folder)
+    return item
+
+
 class PairedImageDataset(EpochDataset):
     """Aligned image pairs read from disk, preprocessed exactly as the official ``AlignedDataset``.
 
@@ -84,6 +104,8 @@ class PairedImageDataset(EpochDataset):
         output_nc: Channels of ``real_b``.
         seed: Seed of the per-item random choices.
         max_dataset_size: Use only the first this many pairs (sorted by path).
+        whole: Prediction items: both sides at their stored size (no resize, crop or flip; an A|B file is split at
+            ``int(width / 2)``), plus ``relpath_a`` / ``relpath_b``; the preprocessing options are then unused.
 
     Items are dicts: ``real_a`` (input_nc, H, W) and ``real_b`` (output_nc, H, W) float tensors in [-1, 1], and
     ``path_a`` / ``path_b`` (the same file for ``side_by_side``).
@@ -104,6 +126,7 @@ class PairedImageDataset(EpochDataset):
         output_nc: int = 3,
         seed: int = 0,
         max_dataset_size: int | None = None,
+        whole: bool = False,
     ) -> None:
         if layout not in PAIRED_LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(PAIRED_LAYOUTS)}, got '{layout}'.")
@@ -125,21 +148,46 @@ class PairedImageDataset(EpochDataset):
         self.input_nc = input_nc
         self.output_nc = output_nc
         self.seed = seed
+        self.whole = whole
         if layout == "side_by_side":
             files = list_images(self.root / phase, recursive=True)
             self.pairs = [(path, path) for path in files]
+            self.folders = (self.root / phase, self.root / phase)
         else:
             folder_a, folder_b = self.root / f"{phase}A", self.root / f"{phase}B"
             paths_a, paths_b = list_images(folder_a, recursive=True), list_images(folder_b, recursive=True)
             self.pairs = _match_by_stem(folder_a, folder_b, paths_a, paths_b)
+            self.folders = (folder_a, folder_b)
         if max_dataset_size is not None:
             self.pairs = self.pairs[:max_dataset_size]
 
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def item_size(self, index: int) -> tuple[tuple[int, int], ...]:
+        """Size key of a whole item: the (width, height) of its file(s), read from the headers."""
+        path_a, path_b = self.pairs[index]
+        if self.layout == "side_by_side":
+            return (read_image_size(path_a),)
+        return read_image_size(path_a), read_image_size(path_b)
+
+    def _whole_item(self, index: int) -> dict[str, Any]:
+        path_a, path_b = self.pairs[index]
+        if self.layout == "side_by_side":
+            ab = load_image(path_a, channels=3)
+            w, h = ab.size
+            if w < 2:
+                raise ValueError(f"'{path_a}' is {w} pixel(s) wide; a side-by-side A|B image needs at least 2.")
+            image_a, image_b = ab.crop((0, 0, int(w / 2), h)), ab.crop((int(w / 2), 0, w, h))
+        else:
+            image_a, image_b = load_image(path_a, channels=3), load_image(path_b, channels=3)
+        return _whole_pair((image_a, path_a, self.folders[0]), (image_b, path_b, self.folders[1]),
+                           input_nc=self.input_nc, output_nc=self.output_nc, direction=self.direction)
+
     def load_item(self, index: int, *, rng: random.Random) -> dict[str, Any]:
         """Item ``index`` with its crop/flip drawn from ``rng`` (x, then y, then flip, as the official code)."""
+        if self.whole:
+            return self._whole_item(index)
         path_a, path_b = self.pairs[index]
         if self.layout == "side_by_side":
             ab = load_image(path_a, channels=3)
@@ -169,6 +217,8 @@ class PairedImageDataset(EpochDataset):
         return {"real_a": tensor_a, "real_b": tensor_b, "path_a": str(path_a), "path_b": str(path_b)}
 
     def check_item(self, item: dict[str, Any], index: int) -> None:
+        if self.whole:
+            return  # whole A|B halves may differ by a column; items are batched by size
         size_a, size_b = tuple(item["real_a"].shape[-2:]), tuple(item["real_b"].shape[-2:])
         if size_a != size_b:
             raise ValueError(
@@ -323,6 +373,25 @@ class PairedDataModule(ZooDataModule):
             output_nc=self.output_nc,
             seed=self.seed,
             max_dataset_size=self.max_dataset_size if train else None,
+        )
+
+    def build_predict_dataset(self) -> Dataset:
+        """The test pairs whole, at their stored sizes (see :class:`~zoo.data.datamodule.ZooDataModule`)."""
+        if self.root is None:
+            return ToyPredictItems(self._toy_dataset("test"))
+        return PairedImageDataset(
+            root=self.root,
+            phase=self._phase("test"),
+            layout=self.layout,
+            direction=self.direction,
+            preprocess=self.preprocess,
+            load_size=self.eval_load_size(),
+            crop_size=self.crop_size,
+            no_flip=True,
+            input_nc=self.input_nc,
+            output_nc=self.output_nc,
+            seed=self.seed,
+            whole=True,
         )
 
     def _toy_dataset(self, split: str) -> Dataset:

@@ -22,6 +22,11 @@ in [-1, 1]; ``path_a`` (LR file, or the HR file when LR is made on the fly) and 
 evaluation does, even after replication to 3 channels). The paper's ranges (LR in [0, 1], HR in [-1, 1]) are
 ``(real_a + 1) / 2`` and ``real_b``.
 
+Prediction items are the test items (whole images: an LR file at its stored size, or the MATLAB-bicubic LR of the
+modcropped HR file) plus ``relpath_a`` / ``relpath_b``: ``path_a`` relative to its phase folder (the LR folder, or the
+HR folder when LR is made on the fly) and ``path_b`` relative to the HR phase folder. The super-resolved output of
+``real_a`` has the size of ``real_b``.
+
 Randomness of a training item (pure function of seed, epoch and index): crop x, crop y, then with ``flip_rotate`` a
 horizontal flip, a vertical flip and a 90-degree rotation, each with probability 1/2 (the augmentation of the
 SRGAN-PyTorch port; the paper uses none, hence off by default).
@@ -37,9 +42,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from .datamodule import EpochDataset, ZooDataModule
+from .datamodule import EpochDataset, ToyPredictItems, ZooDataModule, relative_name
 from .imresize import imresize
-from .io import _open, _to_8bit, list_images, source_channels
+from .io import _open, _to_8bit, list_images, read_image_size, source_channels
 
 __all__ = ["SRDataModule", "SRImageDataset"]
 
@@ -137,6 +142,7 @@ class SRImageDataset(EpochDataset):
         flip_rotate: Random flips and 90-degree rotations of training crops.
         seed: Seed of the per-item random choices.
         max_dataset_size: Use only the first this many HR images.
+        whole: Prediction items: whole images (needs ``crop_size=None``) plus ``relpath_a`` / ``relpath_b``.
 
     Items: see the module docstring.
     """
@@ -154,9 +160,13 @@ class SRImageDataset(EpochDataset):
         flip_rotate: bool = False,
         seed: int = 0,
         max_dataset_size: int | None = None,
+        whole: bool = False,
     ) -> None:
         _check_scale_and_crop(scale, crop_size, "SRImageDataset")
         _check_channels(channels, "SRImageDataset")
+        if whole and crop_size is not None:
+            raise ValueError(f"SRImageDataset: whole=True reads whole images; pass crop_size=None (got {crop_size}).")
+        self.whole = whole
         self.hr_dir = Path(hr_dir)
         self.lr_dir = None if lr_dir is None else Path(lr_dir)
         self.scale, self.crop_size, self.channels = scale, crop_size, channels
@@ -168,6 +178,11 @@ class SRImageDataset(EpochDataset):
 
     def __len__(self) -> int:
         return len(self.hr_paths)
+
+    def item_size(self, index: int) -> tuple[int, int]:
+        """Size key of a whole item: the HR file's (width, height) cut to a multiple of ``scale``."""
+        w, h = read_image_size(self.hr_paths[index])
+        return w - w % self.scale, h - h % self.scale
 
     def _too_small(self, path: Path, size: tuple[int, int], need: int) -> ValueError:
         return ValueError(
@@ -209,13 +224,17 @@ class SRImageDataset(EpochDataset):
         if self.crop_size is not None and self.flip_rotate:
             lr, hr = _augment([lr, hr], rng)
         path_a = self.lr_paths[index] if self.lr_paths is not None else hr_path
-        return {
+        item = {
             "real_a": _to_tensor(lr),
             "real_b": _to_tensor(hr),
             "path_a": str(path_a),
             "path_b": str(hr_path),
             "gray_b": gray,
         }
+        if self.whole:
+            item["relpath_a"] = relative_name(path_a, self.lr_dir if self.lr_paths is not None else self.hr_dir)
+            item["relpath_b"] = relative_name(hr_path, self.hr_dir)
+        return item
 
 
 class _ToySRItems(EpochDataset):
@@ -243,7 +262,8 @@ class SRDataModule(ZooDataModule):
 
     Args:
         root: Folder holding ``train`` (and optionally ``val``, ``test``) folders of HR images, or None for the
-            embedded procedural toy world (photos and their MATLAB-bicubic downscales).
+            embedded procedural toy world (photos and their MATLAB-bicubic downscales; the file options ``lr_root``,
+            ``hr_tag``, ``lr_tag``, the phases and ``max_dataset_size`` are then unused).
         scale: Upscaling factor (2, 3, 4, 8, ...).
         crop_size: Side of the random HR training crops, a multiple of ``scale`` (the paper: 96, so LR 24); None
             trains on whole images. Also the toy world's training image side.
@@ -310,8 +330,6 @@ class SRDataModule(ZooDataModule):
             raise ValueError(
                 f"SRDataModule: image_size must be a positive multiple of scale={scale}, got {image_size}."
             )
-        if lr_root is not None and root is None:
-            raise ValueError("SRDataModule: lr_root needs root (the HR folder); the toy world makes its own LR images.")
         self.root, self.lr_root = root, lr_root
         self.scale, self.crop_size, self.channels = scale, crop_size, channels
         self.hr_tag, self.lr_tag = hr_tag, lr_tag
@@ -320,6 +338,11 @@ class SRDataModule(ZooDataModule):
         self.max_dataset_size = max_dataset_size
         self.image_size = image_size or crop_size or 96
         self.toy_length, self.toy_test_length = toy_length, toy_test_length
+        if root is None and self.image_size % scale:
+            raise ValueError(
+                f"SRDataModule: the toy world's validation/test side {self.image_size} (image_size, else crop_size, "
+                f"else 96) is not a multiple of scale={scale}; set image_size to a multiple of {scale}."
+            )
 
     def _help(self) -> str:
         return (
@@ -330,6 +353,8 @@ class SRDataModule(ZooDataModule):
         )
 
     def check_root(self) -> None:
+        if self.root is None:
+            return
         for name, folder in (("root", self.root), ("lr_root", self.lr_root)):
             if folder is not None and not Path(folder).is_dir():
                 raise FileNotFoundError(f"Super-resolution {name} folder '{folder}' does not exist. {self._help()}")
@@ -350,22 +375,25 @@ class SRDataModule(ZooDataModule):
                 return phase
         raise FileNotFoundError(f"No {split} folder under '{root}' (looked for {', '.join(order)}). {self._help()}")
 
+    def _lr_dir(self, phase: str) -> Path | None:
+        if self.lr_root is None:
+            return None
+        lr_dir = Path(self.lr_root) / phase
+        if not lr_dir.is_dir():
+            raise FileNotFoundError(
+                f"LR folder '{lr_dir}' does not exist (lr_root='{self.lr_root}', phase '{phase}'): lr_root must "
+                "have the same phase folders as root. Drop lr_root to make LR images by MATLAB bicubic."
+            )
+        return lr_dir
+
     def build_dataset(self, split: str) -> Dataset:
         if self.root is None:
             return self._toy_dataset(split)
         phase = self._phase(split)
         train = split == "train"
-        lr_dir = None
-        if self.lr_root is not None:
-            lr_dir = Path(self.lr_root) / phase
-            if not lr_dir.is_dir():
-                raise FileNotFoundError(
-                    f"LR folder '{lr_dir}' does not exist (lr_root='{self.lr_root}', phase '{phase}'): lr_root must "
-                    "have the same phase folders as root. Drop lr_root to make LR images by MATLAB bicubic."
-                )
         return SRImageDataset(
             hr_dir=Path(self.root) / phase,
-            lr_dir=lr_dir,
+            lr_dir=self._lr_dir(phase),
             scale=self.scale,
             crop_size=self.crop_size if train else None,
             channels=self.channels,
@@ -374,6 +402,23 @@ class SRDataModule(ZooDataModule):
             flip_rotate=self.flip_rotate and train,
             seed=self.seed,
             max_dataset_size=self.max_dataset_size if train else None,
+        )
+
+    def build_predict_dataset(self) -> Dataset:
+        """The test images whole, with relative paths (see the module docstring)."""
+        if self.root is None:
+            return ToyPredictItems(self._toy_dataset("test"))
+        phase = self._phase("test")
+        return SRImageDataset(
+            hr_dir=Path(self.root) / phase,
+            lr_dir=self._lr_dir(phase),
+            scale=self.scale,
+            crop_size=None,
+            channels=self.channels,
+            hr_tag=self.hr_tag,
+            lr_tag=self.lr_tag,
+            seed=self.seed,
+            whole=True,
         )
 
     def fixed_batch(self, n: int | None = None, *, split: str = "val") -> dict[str, Any]:

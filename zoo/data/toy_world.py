@@ -24,7 +24,8 @@ The tasks it feeds
     - :class:`ToyPairedDataset`: colourised label map (or sim frame) and the photo of the same scene, for pix2pix.
     - :class:`ToyUnpairedDataset`: sim frames and photos of *different* scenes, for CycleGAN, MUNIT, DRIT and VSAIT.
     - :class:`ToyMaskedDataset`: sim frame, an exemplar photo of another scene and masks of chosen classes in both, for
-      exemplar-guided, instance-aware methods (LOMIT, DECENT).
+      exemplar-guided, instance-aware methods (LOMIT, DECENT); optionally binary attributes of any names per scene
+      (:func:`scene_attributes`).
     - :class:`ToySRDataset`: photo and its MATLAB-bicubic downscale, for SRResNet and SRGAN.
 
     Items are dicts of float32 tensors: images (3, H, W) in [-1, 1], masks
@@ -71,6 +72,7 @@ __all__ = [
     "make_scene",
     "render_photo",
     "render_sim",
+    "scene_attributes",
 ]
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -1087,6 +1089,71 @@ def instance_masks(scene: Scene) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# Attributes
+# --------------------------------------------------------------------------------------------------------------------
+
+_ATTRIBUTE_ALIASES = {"people": "person", "pedestrian": "person", "pedestrians": "person", "persons": "person",
+                      "trees": "vegetation", "tree": "vegetation", "buses": "bus"}
+
+
+def _overcast(seed: int) -> bool:
+    """The weather :func:`render_photo` draws first for appearance seed ``seed``."""
+    return bool(np.random.default_rng([seed, 0x9F]).random() < 0.25)
+
+
+def _class_of_attribute(name: str) -> int | None:
+    words = name.replace("_", " ")
+    for candidate in (words, _ATTRIBUTE_ALIASES.get(name), words[:-1] if words.endswith("s") else None):
+        if candidate is not None and candidate in _ID_BY_NAME:
+            return _ID_BY_NAME[candidate]
+    return None
+
+
+def scene_attributes(scene: Scene, names: Sequence[str]) -> np.ndarray:
+    """Binary attributes of a scene for any attribute names, a pure function of the scene (and the name).
+
+    Names are matched case-insensitively, with spaces and hyphens read as underscores:
+
+    - weather of the scene's photo (:func:`render_photo` with the scene's own seed): ``overcast`` / ``cloudy`` and
+      ``sunny`` / ``clear``;
+    - street layout: ``crosswalk``, ``two_way`` (oncoming lanes), ``one_way``, ``wide_road`` (three lanes or more);
+    - a Cityscapes class name, singular or plural (``car``, ``cars``, ``traffic_sign``, ``people``, ``trees``): 1 when
+      the class is visible in the scene;
+    - any other name (e.g. CelebA's ``Black_Hair``): a fair coin drawn from a hash of the name and the scene seed,
+      stable across processes, so such labels vary across scenes but not across calls.
+
+    Args:
+        scene: A scene from :func:`make_scene`.
+        names: Attribute names.
+
+    Returns:
+        float32 (len(names),) in {0, 1}.
+    """
+    _check_scene(scene, "scene_attributes")
+    layout = scene.layout
+    overcast = _overcast(scene.seed)
+    named = {
+        "overcast": overcast, "cloudy": overcast, "sunny": not overcast, "clear": not overcast,
+        "crosswalk": layout.crosswalk is not None, "two_way": layout.oncoming > 0, "one_way": layout.oncoming == 0,
+        "wide_road": layout.n_lanes >= 3,
+    }
+    values = []
+    for raw in names:
+        if not isinstance(raw, str) or not raw.strip():
+            raise ValueError(f"scene_attributes: attribute names must be non-empty strings; got {raw!r}.")
+        name = raw.strip().lower().replace(" ", "_").replace("-", "_")
+        label = _class_of_attribute(name)
+        if name in named:
+            value = named[name]
+        elif label is not None:
+            value = bool((scene.labels == label).any())
+        else:
+            value = random.Random(f"zoo-toy-attribute:{name}:{scene.seed}").random() < 0.5
+        values.append(float(value))
+    return np.asarray(values, np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Rendering
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -1666,6 +1733,8 @@ class ToyMaskedDataset(Dataset):
     - ``real_b``: (3, H, W) float32 in [-1, 1], :func:`render_photo` of a different scene B (the exemplar).
     - ``mask_a`` / ``mask_b``: (1, H, W) float32 in {0, 1}, 1 where A / B shows one of ``classes``.
     - ``label_a``: (H, W) int64 Cityscapes train ids of A (255 = ignore).
+    - ``attr_a`` / ``attr_b`` (with ``attributes``): (len(attributes),) float32 in {0, 1}, :func:`scene_attributes`
+      of scene A / B.
 
     Args:
         length: Number of items.
@@ -1673,6 +1742,7 @@ class ToyMaskedDataset(Dataset):
         classes: Cityscapes class names covered by the masks.
         split: ``"train"``, ``"val"`` or ``"test"``; splits never share scenes.
         seed: Base seed; item ``i`` is a pure function of (seed, split, i).
+        attributes: Attribute names of ``attr_a`` / ``attr_b`` (None: no attributes).
     """
 
     def __init__(
@@ -1683,11 +1753,16 @@ class ToyMaskedDataset(Dataset):
         classes: Sequence[str] = ("car",),
         split: Literal["train", "val", "test"] = "train",
         seed: int = 0,
+        attributes: Sequence[str] | None = None,
     ) -> None:
         _check_common("ToyMaskedDataset", length, split, seed)
         _class_ids(classes)
+        if attributes is not None and (isinstance(attributes, str) or not all(
+                isinstance(a, str) and a.strip() for a in attributes)):
+            raise ValueError(f"ToyMaskedDataset: attributes must be a list of non-empty names; got {attributes!r}.")
         self.length, self.size, self.split, self.seed = length, _check_size("ToyMaskedDataset", size), split, seed
         self.classes = (classes,) if isinstance(classes, str) else tuple(classes)
+        self.attributes = None if attributes is None else tuple(attributes)
 
     def __len__(self) -> int:
         return self.length
@@ -1696,13 +1771,17 @@ class ToyMaskedDataset(Dataset):
         index = _index("ToyMaskedDataset", index, self.length)
         scene_a = make_scene(_scene_seed(self.seed, self.split, index, 0), *self.size)
         scene_b = make_scene(_scene_seed(self.seed, self.split, index, 1), *self.size)
-        return {
+        item = {
             "real_a": _image(render_sim(scene_a)),
             "real_b": _image(render_photo(scene_b)),
             "mask_a": _mask(instance_mask(scene_a, self.classes)),
             "mask_b": _mask(instance_mask(scene_b, self.classes)),
             "label_a": _train_ids(scene_a),
         }
+        if self.attributes is not None:
+            item["attr_a"] = torch.from_numpy(scene_attributes(scene_a, self.attributes))
+            item["attr_b"] = torch.from_numpy(scene_attributes(scene_b, self.attributes))
+        return item
 
 
 def _gray_uint8(image: np.ndarray) -> np.ndarray:

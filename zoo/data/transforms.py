@@ -38,6 +38,7 @@ __all__ = [
     "get_transform",
     "item_rng",
     "check_preprocess",
+    "to_model_tensor",
 ]
 
 #: Accepted ``preprocess`` values (the official choices, plus ``resize`` alone, which the official code also handles).
@@ -149,6 +150,22 @@ def _random_crop(image: Image.Image, size: int, rng: random.Random) -> Image.Ima
     x = rng.randint(0, w - size)
     y = rng.randint(0, h - size)
     return image.crop((x, y, x + size, y + size))
+
+
+def to_model_tensor(image: Image.Image, *, grayscale: bool = False) -> torch.Tensor:
+    """A whole image as a model input: steps 1 and 6 of the pipeline only (no resize, crop or flip).
+
+    Args:
+        image: PIL image of any size, mode ``RGB`` or ``L``.
+        grayscale: Convert to one luma channel (PIL ``convert("L")``).
+
+    Returns:
+        Tensor (C, H, W) float32 in [-1, 1], C = 1 when ``grayscale`` else 3; H, W are the image's own.
+    """
+    image = image.convert("L") if grayscale else image if image.mode == "RGB" else image.convert("RGB")
+    tensor = TF.to_tensor(image)
+    channels = tensor.shape[0]
+    return TF.normalize(tensor, [0.5] * channels, [0.5] * channels)
 
 
 class ImageTransform:

@@ -2,7 +2,9 @@
 
 Layout (the official ``unaligned`` mode): ``<root>/trainA``, ``<root>/trainB``, ``<root>/testA``, ``<root>/testB``
 (optionally ``valA`` / ``valB``). Item i uses A[i % |A|] and a random B (drawn from the item's own generator) unless
-``serial_batches``; the length is max(|A|, |B|); A and B get independent random crops and flips.
+``serial_batches``; the length is max(|A|, |B|); A and B get independent random crops and flips. Prediction reads
+the test items whole (``whole=True``): A[i % |A|] and B[i % |B|] at their stored sizes, with ``relpath_a`` /
+``relpath_b`` relative to ``<phase>A`` / ``<phase>B``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
-from .datamodule import EpochDataset, ToyAdapter, ZooDataModule, pick_phase
-from .io import list_images, load_image
-from .paired import _check_channels, _check_direction
+from .datamodule import EpochDataset, ToyAdapter, ToyPredictItems, ZooDataModule, pick_phase
+from .io import list_images, load_image, read_image_size
+from .paired import _check_channels, _check_direction, _whole_pair
 from .transforms import check_preprocess, get_transform
 
 __all__ = ["UnpairedImageDataset", "UnpairedDataModule"]
@@ -42,6 +44,8 @@ class UnpairedImageDataset(EpochDataset):
         crop_only_after_epoch: From the epoch after this one (counted from 1, like the official ``n_epochs``) on,
             resize to ``crop_size`` instead of ``load_size``, so crops no longer jitter: what CUT and DECENT do in
             their learning-rate decay epochs. ``None`` (the CycleGAN behaviour) never switches.
+        whole: Prediction items: A[i % |A|] and B[i % |B|] at their stored sizes (no resize, crop or flip), plus
+            ``relpath_a`` / ``relpath_b``; the preprocessing options and ``serial_batches`` are then unused.
 
     Items are dicts: ``real_a`` (input_nc, H, W) and ``real_b`` (output_nc, H, W) float tensors in [-1, 1], and
     ``path_a`` / ``path_b``.
@@ -63,6 +67,7 @@ class UnpairedImageDataset(EpochDataset):
         seed: int = 0,
         max_dataset_size: int | None = None,
         crop_only_after_epoch: int | None = None,
+        whole: bool = False,
     ) -> None:
         _check_direction(direction)
         _check_channels(input_nc, output_nc)
@@ -79,14 +84,29 @@ class UnpairedImageDataset(EpochDataset):
         self.serial_batches = serial_batches
         self.seed = seed
         self.crop_only_after_epoch = crop_only_after_epoch
-        self.paths_a = list_images(self.root / f"{phase}A", recursive=True)[:max_dataset_size]
-        self.paths_b = list_images(self.root / f"{phase}B", recursive=True)[:max_dataset_size]
+        self.whole = whole
+        self.folder_a, self.folder_b = self.root / f"{phase}A", self.root / f"{phase}B"
+        self.paths_a = list_images(self.folder_a, recursive=True)[:max_dataset_size]
+        self.paths_b = list_images(self.folder_b, recursive=True)[:max_dataset_size]
 
     def __len__(self) -> int:
         return max(len(self.paths_a), len(self.paths_b))
 
+    def item_size(self, index: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Size key of a whole item: the (width, height) of its A and B files, read from the headers."""
+        return (read_image_size(self.paths_a[index % len(self.paths_a)]),
+                read_image_size(self.paths_b[index % len(self.paths_b)]))
+
+    def _whole_item(self, index: int) -> dict[str, Any]:
+        path_a, path_b = self.paths_a[index % len(self.paths_a)], self.paths_b[index % len(self.paths_b)]
+        return _whole_pair((load_image(path_a, channels=3), path_a, self.folder_a),
+                           (load_image(path_b, channels=3), path_b, self.folder_b),
+                           input_nc=self.input_nc, output_nc=self.output_nc, direction=self.direction)
+
     def load_item(self, index: int, *, rng: random.Random) -> dict[str, Any]:
         """Item ``index``: the partner B index, then A's crop/flip, then B's crop/flip are drawn from ``rng``."""
+        if self.whole:
+            return self._whole_item(index)
         path_a = self.paths_a[index % len(self.paths_a)]
         index_b = index % len(self.paths_b) if self.serial_batches else rng.randint(0, len(self.paths_b) - 1)
         path_b = self.paths_b[index_b]
@@ -242,6 +262,25 @@ class UnpairedDataModule(ZooDataModule):
             seed=self.seed,
             max_dataset_size=self.max_dataset_size if train else None,
             crop_only_after_epoch=self.crop_only_after_epoch if train else None,
+        )
+
+    def build_predict_dataset(self) -> Dataset:
+        """The test items whole, at their stored sizes (see :class:`~zoo.data.datamodule.ZooDataModule`)."""
+        if self.root is None:
+            return ToyPredictItems(self._toy_dataset("test"))
+        return UnpairedImageDataset(
+            root=self.root,
+            phase=self._phase("test"),
+            direction=self.direction,
+            preprocess=self.preprocess,
+            load_size=self.eval_load_size(),
+            crop_size=self.crop_size,
+            no_flip=True,
+            input_nc=self.input_nc,
+            output_nc=self.output_nc,
+            serial_batches=True,
+            seed=self.seed,
+            whole=True,
         )
 
     def _toy_dataset(self, split: str) -> Dataset:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from zoo.utils.tiling import translate_any_size
+
 if TYPE_CHECKING:
     import lightning as L
 
@@ -40,6 +42,7 @@ __all__ = [
     "convert_official_network_state",
     "official_init_args",
     "official_network_init_args",
+    "predict_outputs",
 ]
 
 _NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -348,3 +351,49 @@ def inference_net(owner: nn.Module, net: nn.Module, memory_format: torch.memory_
         cache = (key, state)
         owner.__dict__["_inference_weights_cache"] = cache
     return _InferenceLayout(net, cache[1], memory_format)
+
+
+#: Output key and input key of each translation direction in predict batches.
+PREDICT_KEYS: dict[str, tuple[str, str]] = {"a2b": ("fake_b", "real_a"), "b2a": ("fake_a", "real_b")}
+
+
+def predict_outputs(model: nn.Module, batch: dict[str, Any], *, directions: Iterable[str] = ("a2b",),
+                    seed: int | None = None, masks: dict[str, str] | None = None,
+                    **conditions: Any) -> dict[str, Tensor]:
+    """What a method's ``predict_step`` returns: ``model.translate`` of a predict batch at any input size.
+
+    Each input is reflect-padded to ``model.size_multiple``, translated and cropped back
+    (:func:`zoo.utils.tiling.translate_any_size`), so outputs keep the input size (times ``model.scale``).
+
+    Args:
+        model: a zoo method (``translate``, ``size_multiple``).
+        batch: predict batch: ``real_a`` and optionally ``real_b`` (B, C, H, W) in [-1, 1].
+        directions: directions to run; ``a2b`` reads ``real_a`` and gives ``fake_b``, ``b2a`` reads ``real_b`` and
+            gives ``fake_a``. ``b2a`` is skipped when the batch has no ``real_b``; ``real_a`` is required.
+        seed: seed for methods that sample.
+        masks: ``translate`` keyword -> batch key of a mask aligned pixel for pixel with the input (LOMIT's
+            ``{"mask": "mask_a"}``), padded like the input; keys missing from the batch (or None) are skipped.
+        **conditions: further ``translate`` keywords, passed unchanged (an exemplar must already be padded to
+            ``model.size_multiple``: :func:`zoo.utils.tiling.pad_to_multiple`).
+
+    Returns:
+        ``{"fake_b": ..., "fake_a": ...}`` for the directions run, in [0, 1].
+
+    Shape:
+        - ``batch["real_a"]``: ``(B, C_in, H, W)``
+        - ``fake_b``: ``(B, C_out, s * H, s * W)``, ``s`` = ``model.scale``; ``(B, K, C_out, s * H, s * W)`` for
+          multimodal methods asked for ``num_styles=K``.
+    """
+    outputs: dict[str, Tensor] = {}
+    for direction in directions:
+        out_key, in_key = PREDICT_KEYS[direction]
+        if in_key not in batch:
+            if direction == "a2b":
+                raise KeyError(f"predict batch has no '{in_key}' (keys: {sorted(batch)}); the predict DataModule "
+                               f"must provide '{in_key}' images in [-1, 1]")
+            continue
+        aligned = {name: batch[key] for name, key in (masks or {}).items() if batch.get(key) is not None}
+        images = ((batch[in_key] + 1) / 2).clamp(0, 1)
+        outputs[out_key] = translate_any_size(model, images, direction=direction, seed=seed, masks=aligned,
+                                              **conditions)
+    return outputs

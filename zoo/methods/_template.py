@@ -33,6 +33,7 @@ from zoo.methods._common import (
     backward,
     check_images,
     iteration_index,
+    predict_outputs,
     random_unpaired_inputs,
     run_generator,
     set_requires_grad,
@@ -95,6 +96,10 @@ class TemplateTranslator(L.LightningModule):
         """(B, input_nc, H, W) in [0, 1] -> (B, output_nc, H, W) in [0, 1]."""
         check_images(images, self.input_channels(direction), self.size_multiple)
         return run_generator(self.generator, images, train_mode=False, seed=seed)
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """``{"fake_b": (B, C, H, W)}`` in [0, 1] from a predict batch's ``real_a`` (B, C, H, W) in [-1, 1]."""
+        return predict_outputs(self, batch)
 
     # ---------------------------------------------------------------- training
 

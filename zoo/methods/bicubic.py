@@ -16,10 +16,11 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
 from zoo.data.imresize import imresize
-from zoo.methods._common import check_images
+from zoo.methods._common import check_images, predict_outputs
 from zoo.metrics.report import SRMetrics
 from zoo.registry import register_method
 
@@ -85,6 +86,10 @@ class Bicubic(L.LightningModule):
         with torch.inference_mode():
             return self.upscale(images)
 
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """``{"fake_b": (B, C, scale*H, scale*W)}`` in [0, 1] from a batch's ``real_a`` (B, C, H, W) in [-1, 1]."""
+        return predict_outputs(self, batch)
+
     # ---------------------------------------------------------------- evaluation
 
     def _evaluate(self, metrics: SRMetrics, batch: dict[str, Any]) -> None:
@@ -109,10 +114,10 @@ class Bicubic(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
-            raise RuntimeError(self._NOT_TRAINABLE)
+            raise MisconfigurationException(self._NOT_TRAINABLE)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        raise RuntimeError(self._NOT_TRAINABLE)
+        raise MisconfigurationException(self._NOT_TRAINABLE)
 
     def configure_optimizers(self) -> list:
         return []

@@ -49,6 +49,7 @@ from zoo.methods._common import (
     official_attribute,
     official_init_args,
     official_network_init_args,
+    predict_outputs,
     random_unpaired_inputs,
     run_generator,
     set_requires_grad,
@@ -424,10 +425,7 @@ class CycleGAN(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        out = {"fake_b": self.translate((batch["real_a"] + 1) / 2, direction="a2b")}
-        if "real_b" in batch:
-            out["fake_a"] = self.translate((batch["real_b"] + 1) / 2, direction="b2a")
-        return out
+        return predict_outputs(self, batch, directions=("a2b", "b2a"))
 
     def configure_optimizers(self):
         h = self.hparams
@@ -504,7 +502,6 @@ for _name in _CYCLEGAN_PUBLISHED:
         format="official",
         official_net="G_A",
         direction="a2b",
-        license="BSD-2-Clause (pytorch-CycleGAN-and-pix2pix)",
         origin="https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix (scripts/download_cyclegan_model.sh)",
         notes=f"Official generator for {_name}; only the a2b direction is contained in the file.",
     ))

@@ -71,6 +71,7 @@ from zoo.methods._common import (
     backward,
     capture_rng_state,
     iteration_index,
+    predict_outputs,
     preserved_norm_buffers,
     seeded,
     set_requires_grad,
@@ -91,6 +92,7 @@ from zoo.nets.lomit import (
     official_weights_init,
 )
 from zoo.registry import register_method
+from zoo.utils.tiling import pad_to_multiple
 
 __all__ = ["LOMIT", "MaskSource"]
 
@@ -691,8 +693,14 @@ class LOMIT(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
-        kwargs = {"mask": batch.get("mask_a"), "exemplar_mask": batch.get("mask_b")}
-        return {"fake_b": self.translate((batch["real_a"] + 1) / 2, exemplar=(batch["real_b"] + 1) / 2, **kwargs)}
+        # The exemplar only gives its pooled style, so it is padded on its own (it may differ in size from real_a),
+        # together with its mask; the input mask is padded with real_a by predict_outputs.
+        if "real_b" not in batch:
+            raise KeyError("LOMIT translates with the style of an exemplar: the predict batch needs 'real_b'")
+        conditions = {"exemplar": pad_to_multiple(((batch["real_b"] + 1) / 2).clamp(0, 1), self.size_multiple)[0]}
+        if batch.get("mask_b") is not None:
+            conditions["exemplar_mask"] = pad_to_multiple(batch["mask_b"], self.size_multiple)[0]
+        return predict_outputs(self, batch, masks={"mask": "mask_a"}, **conditions)
 
     def configure_optimizers(self):
         h = self.hparams

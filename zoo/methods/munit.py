@@ -55,6 +55,7 @@ from zoo.methods._common import (
     capture_rng_state,
     check_images,
     iteration_index,
+    predict_outputs,
     random_unpaired_inputs,
     set_requires_grad,
     stash_rng_state_for_resume,
@@ -540,10 +541,7 @@ class MUNIT(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        out = {"fake_b": self.translate((batch["real_a"] + 1) / 2, direction="a2b")}
-        if "real_b" in batch:
-            out["fake_a"] = self.translate((batch["real_b"] + 1) / 2, direction="b2a")
-        return out
+        return predict_outputs(self, batch, directions=("a2b", "b2a"))
 
     def configure_optimizers(self):
         """Adam over both generators and over both discriminators; StepLR per optimizer for ``lr_policy="step"``."""
@@ -652,7 +650,6 @@ register_pretrained("munit.edges2shoes", PretrainedEntry(
     filename="edges2shoes.pt",
     format="official",
     official_net="gen",
-    license="CC BY-NC-SA 4.0 (NVlabs/MUNIT)",
     origin="https://github.com/NVlabs/MUNIT (USAGE.md: pretrained edges2shoes model, Google Drive)",
     default=True,
     notes="Generators only (keys 'a' = edges, 'b' = shoes). Download edges2shoes.pt from the Google Drive folder "

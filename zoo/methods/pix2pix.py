@@ -47,6 +47,7 @@ from zoo.methods._common import (
     official_attribute,
     official_init_args,
     official_network_init_args,
+    predict_outputs,
     random_unpaired_inputs,
     run_generator,
     set_requires_grad,
@@ -292,7 +293,7 @@ class Pix2Pix(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return {"fake_b": self.translate((batch["real_a"] + 1) / 2)}
+        return predict_outputs(self, batch)
 
     def configure_optimizers(self):
         h = self.hparams
@@ -357,7 +358,6 @@ for _name in ("edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2n
         format="official",
         official_net="G",
         direction="a2b",
-        license="BSD-2-Clause (pytorch-CycleGAN-and-pix2pix)",
         origin="https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix (scripts/download_pix2pix_model.sh)",
         notes=("facades_label2photo maps labels to photos (trained with --direction BtoA on facades)."
                if _name == "facades_label2photo" else f"Official generator for {_name}."),

@@ -56,6 +56,7 @@ from zoo.methods._common import (
     iteration_index,
     load_official_network,
     official_attribute,
+    predict_outputs,
     set_requires_grad,
     stash_rng_state_for_resume,
     to_memory_format,
@@ -390,7 +391,7 @@ class _SuperResolution(L.LightningModule):
         self._metrics.finish(self, prefix="test")
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return {"fake_b": self.translate(self.lr_to_generator(batch["real_a"]).clamp(0, 1))}
+        return predict_outputs(self, batch)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["zoo_method"] = self.method_name
@@ -777,7 +778,6 @@ for _method, _file in (("srresnet", "SRResNet"), ("srgan", "SRGAN")):
             format="official",
             official_net="G",
             direction="a2b",
-            license="Apache-2.0 (Lornatang/SRGAN-PyTorch)",
             origin="https://github.com/Lornatang/SRGAN-PyTorch (scripts/download_weights.sh)",
             paper_metrics=_PAPER_X4[_method] if _scale == 4 else {},
             notes=(f"{_file} x{_scale} of the PyTorch port, trained on ImageNet validation tiles with HR in [0, 1] "
