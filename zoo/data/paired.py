@@ -171,23 +171,8 @@ class PairedImageDataset(EpochDataset):
             return (read_image_size(path_a),)
         return read_image_size(path_a), read_image_size(path_b)
 
-    def _whole_item(self, index: int) -> dict[str, Any]:
-        path_a, path_b = self.pairs[index]
-        if self.layout == "side_by_side":
-            ab = load_image(path_a, channels=3)
-            w, h = ab.size
-            if w < 2:
-                raise ValueError(f"'{path_a}' is {w} pixel(s) wide; a side-by-side A|B image needs at least 2.")
-            image_a, image_b = ab.crop((0, 0, int(w / 2), h)), ab.crop((int(w / 2), 0, w, h))
-        else:
-            image_a, image_b = load_image(path_a, channels=3), load_image(path_b, channels=3)
-        return _whole_pair((image_a, path_a, self.folders[0]), (image_b, path_b, self.folders[1]),
-                           input_nc=self.input_nc, output_nc=self.output_nc, direction=self.direction)
-
-    def load_item(self, index: int, *, rng: random.Random) -> dict[str, Any]:
-        """Item ``index`` with its crop/flip drawn from ``rng`` (x, then y, then flip, as the official code)."""
-        if self.whole:
-            return self._whole_item(index)
+    def _load_pair(self, index: int) -> tuple[Image.Image, Image.Image, Path, Path]:
+        """Pair ``index`` as stored: A and B images (a side-by-side file split at ``int(w / 2)``) and their files."""
         path_a, path_b = self.pairs[index]
         if self.layout == "side_by_side":
             ab = load_image(path_a, channels=3)
@@ -195,9 +180,19 @@ class PairedImageDataset(EpochDataset):
             if w < 2:
                 raise ValueError(f"'{path_a}' is {w} pixel(s) wide; a side-by-side A|B image needs at least 2.")
             w2 = int(w / 2)
-            image_a, image_b = ab.crop((0, 0, w2, h)), ab.crop((w2, 0, w, h))
-        else:
-            image_a, image_b = load_image(path_a, channels=3), load_image(path_b, channels=3)
+            return ab.crop((0, 0, w2, h)), ab.crop((w2, 0, w, h)), path_a, path_b
+        return load_image(path_a, channels=3), load_image(path_b, channels=3), path_a, path_b
+
+    def _whole_item(self, index: int) -> dict[str, Any]:
+        image_a, image_b, path_a, path_b = self._load_pair(index)
+        return _whole_pair((image_a, path_a, self.folders[0]), (image_b, path_b, self.folders[1]),
+                           input_nc=self.input_nc, output_nc=self.output_nc, direction=self.direction)
+
+    def load_item(self, index: int, *, rng: random.Random) -> dict[str, Any]:
+        """Item ``index`` with its crop/flip drawn from ``rng`` (x, then y, then flip, as the official code)."""
+        if self.whole:
+            return self._whole_item(index)
+        image_a, image_b, path_a, path_b = self._load_pair(index)
         params = get_params(
             preprocess=self.preprocess, load_size=self.load_size, crop_size=self.crop_size, size=image_a.size, rng=rng
         )
@@ -356,9 +351,9 @@ class PairedDataModule(ZooDataModule):
         """Resize target of validation/test images: ``val_load_size``, else ``crop_size`` (as the official test)."""
         return self.val_load_size or self.crop_size
 
-    def build_dataset(self, split: str) -> Dataset:
+    def build_dataset(self, split: str, *, whole: bool = False) -> Dataset:
         if self.root is None:
-            return self._toy_dataset(split)
+            return ToyPredictItems(self._toy_dataset(split)) if whole else self._toy_dataset(split)
         train = split == "train"
         return PairedImageDataset(
             root=self.root,
@@ -373,26 +368,12 @@ class PairedDataModule(ZooDataModule):
             output_nc=self.output_nc,
             seed=self.seed,
             max_dataset_size=self.max_dataset_size if train else None,
+            whole=whole,
         )
 
     def build_predict_dataset(self) -> Dataset:
         """The test pairs whole, at their stored sizes (see :class:`~zoo.data.datamodule.ZooDataModule`)."""
-        if self.root is None:
-            return ToyPredictItems(self._toy_dataset("test"))
-        return PairedImageDataset(
-            root=self.root,
-            phase=self._phase("test"),
-            layout=self.layout,
-            direction=self.direction,
-            preprocess=self.preprocess,
-            load_size=self.eval_load_size(),
-            crop_size=self.crop_size,
-            no_flip=True,
-            input_nc=self.input_nc,
-            output_nc=self.output_nc,
-            seed=self.seed,
-            whole=True,
-        )
+        return self.build_dataset("test", whole=True)
 
     def _toy_dataset(self, split: str) -> Dataset:
         from .toy_world import ToyPairedDataset  # imported lazily: the toy world is only needed without a root

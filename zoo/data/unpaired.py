@@ -243,9 +243,9 @@ class UnpairedDataModule(ZooDataModule):
         """Resize target of validation/test images: ``val_load_size``, else ``crop_size`` (as the official test)."""
         return self.val_load_size or self.crop_size
 
-    def build_dataset(self, split: str) -> Dataset:
+    def build_dataset(self, split: str, *, whole: bool = False) -> Dataset:
         if self.root is None:
-            return self._toy_dataset(split)
+            return ToyPredictItems(self._toy_dataset(split)) if whole else self._toy_dataset(split)
         train = split == "train"
         return UnpairedImageDataset(
             root=self.root,
@@ -262,26 +262,12 @@ class UnpairedDataModule(ZooDataModule):
             seed=self.seed,
             max_dataset_size=self.max_dataset_size if train else None,
             crop_only_after_epoch=self.crop_only_after_epoch if train else None,
+            whole=whole,
         )
 
     def build_predict_dataset(self) -> Dataset:
         """The test items whole, at their stored sizes (see :class:`~zoo.data.datamodule.ZooDataModule`)."""
-        if self.root is None:
-            return ToyPredictItems(self._toy_dataset("test"))
-        return UnpairedImageDataset(
-            root=self.root,
-            phase=self._phase("test"),
-            direction=self.direction,
-            preprocess=self.preprocess,
-            load_size=self.eval_load_size(),
-            crop_size=self.crop_size,
-            no_flip=True,
-            input_nc=self.input_nc,
-            output_nc=self.output_nc,
-            serial_batches=True,
-            seed=self.seed,
-            whole=True,
-        )
+        return self.build_dataset("test", whole=True)
 
     def _toy_dataset(self, split: str) -> Dataset:
         from .toy_world import ToyUnpairedDataset  # imported lazily: the toy world is only needed without a root
