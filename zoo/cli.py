@@ -298,6 +298,35 @@ def _define_zoo_cli() -> type:
                     command_config.get("ckpt_path"), root, run_name
                 )
 
+        def _parse_ckpt_path(self) -> None:
+            """Take the model's class and arguments from ``--ckpt_path`` as Lightning does, but only for a registered
+            zoo class: any other ``hyper_parameters['_class_path']`` is refused (one line) before anything is
+            imported."""
+            import torch
+
+            from zoo.registry import resolve_registered_class
+
+            subcommand = self.config.get("subcommand")
+            ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+            if not ckpt_path or not Path(ckpt_path).is_file():
+                return
+            ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu", mmap=True)
+            hparams = dict((ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None) or {})
+            hparams.pop("_instantiator", None)
+            if not hparams:
+                return
+            if "_class_path" in hparams:
+                class_path = str(hparams.pop("_class_path"))
+                if resolve_registered_class(class_path) is None:
+                    _fail(f"--ckpt_path {ckpt_path}: refusing class {class_path!r}, which is not a registered zoo "
+                          "method; pass a checkpoint written by zoo fit for a zoo method")
+                hparams = {"class_path": class_path, "dict_kwargs": hparams}
+            try:
+                self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+            except SystemExit:
+                sys.stderr.write("Parsing of ckpt_path hyperparameters failed!\n")
+                raise
+
         def instantiate_classes(self) -> None:
             try:
                 super().instantiate_classes()
@@ -634,6 +663,7 @@ def translate_images(
     mask_ids: Sequence[int] | None = None,
     tile: int | None = None,
     tile_overlap: int = 32,
+    trust_code: bool = False,
 ) -> list[Path]:
     """Translate an image file or every image below a folder, and write PNG files.
 
@@ -663,6 +693,8 @@ def translate_images(
         tile: translate in ``tile`` x ``tile`` blocks with ``tile_overlap`` pixels of context (bounded memory, no
             seams for super-resolution networks); ``None`` tiles by 256 for upscaling models only, 0 never tiles.
         tile_overlap: context around each block, in input pixels.
+        trust_code: also build a model class that is not a registered zoo method (imports, and so runs code from,
+            the module the file names); see :func:`zoo.hub.load`.
 
     Returns:
         The written files, in input order (``num_styles`` files per input, style by style).
@@ -705,7 +737,7 @@ def translate_images(
     if isinstance(model, (str, os.PathLike)):
         from zoo.hub import load
 
-        model = load(model, map_location=torch_device)
+        model = load(model, map_location=torch_device, trust_code=trust_code)
     model = model.to(torch_device).eval()
     name = type(model).__name__
     directions = tuple(getattr(model, "directions", ("a2b",)))
@@ -810,6 +842,9 @@ def _translate_command(argv: list[str]) -> None:
                     help="translate in TILE x TILE blocks so memory stays bounded (default: 256 for upscaling models, "
                          "0: never)")
     sr.add_argument("--tile-overlap", type=int, default=32, help="context around each block in pixels (default: 32)")
+    parser.add_argument("--trust-code", action="store_true",
+                        help="also load a model class that is not a registered zoo method; this imports, and so runs "
+                             "code from, the module the file names: use only for files you trust")
     ns = parser.parse_args(argv)
     mask_ids = None
     if ns.mask_ids is not None:
@@ -838,6 +873,7 @@ def _translate_command(argv: list[str]) -> None:
             mask_ids=mask_ids,
             tile=ns.tile,
             tile_overlap=ns.tile_overlap,
+            trust_code=ns.trust_code,
         )
     except Exception as error:
         message = None if os.environ.get("ZOO_TRACEBACK") else describe_run_error(error)

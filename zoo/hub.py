@@ -14,6 +14,12 @@ A bundle is a folder with ``config.json`` (method, class path, constructor argum
 ``model.safetensors`` (the state dict; the same configuration is repeated in its metadata, so the safetensors file
 alone is enough). Nothing here ever unpickles arbitrary objects: bundles are safetensors + JSON, and Lightning or
 official checkpoints are read with ``torch.load(..., weights_only=True)``.
+
+Only zoo's own classes are built from files: the class a bundle or checkpoint names must be a registered method (or a
+defined subclass of one), looked up without importing anything the file names; other class paths are refused unless
+the caller passes ``trust_code=True``. Constructor arguments read from files are type-checked and the model's
+parameter count is computed on the ``meta`` device, without allocating, before the model is built; models above
+``max_parameters`` (default :data:`DEFAULT_MAX_PARAMETERS`, or ``$ZOO_MAX_PARAMETERS``) are refused.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import inspect
 import json
 import os
 import pickle
+import re
 import secrets
 import sys
 import urllib.error
@@ -34,7 +41,7 @@ import urllib.request
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import torch
 from torch import nn
@@ -42,11 +49,20 @@ from torch import nn
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-from zoo.registry import METHODS, PRETRAINED, PretrainedEntry, _ensure_methods_imported, get_method
+from zoo.registry import (
+    METHODS,
+    PRETRAINED,
+    PretrainedEntry,
+    _ensure_methods_imported,
+    get_method,
+    resolve_registered_class,
+)
 
 __all__ = [
     "DownloadError",
     "HashMismatchError",
+    "ModelTooLargeError",
+    "UntrustedClassError",
     "UnknownModelError",
     "WeightsUnavailableError",
     "create",
@@ -70,6 +86,12 @@ _CHUNK = 1 << 20
 # Keys LightningCLI adds to hparams so that ``load_from_checkpoint`` can rebuild the class; never constructor args.
 _BOOKKEEPING_KEYS = ("_class_path", "_instantiator")
 _TRUE = {"1", "true", "yes", "on"}
+#: Largest model (in parameters) built from a file unless ``max_parameters=`` or ``$ZOO_MAX_PARAMETERS`` allow more:
+#: about 7x the largest registered method at its defaults (VSAIT, ~65 M), 2 GB of float32 weights.
+DEFAULT_MAX_PARAMETERS = 500_000_000
+# Constructor arguments whose name marks a width (must be > 0) or a size/count (must be >= 0).
+_WIDTH_NAME = re.compile(r"(^|_)(ngf|ndf|nc|ch|nz|channels|dim|conv_dim|width)(_[ab])?$")
+_COUNT_NAME = re.compile(r"^(n|num)_|^n[a-z]+$|(^|_)(size|layers?|blocks|count|scales?|res|repeat_num|comps|rcb)$")
 
 
 # ----------------------------------------------------------------------------------------------------------- errors
@@ -85,6 +107,14 @@ class HashMismatchError(RuntimeError):
 
 class WeightsUnavailableError(FileNotFoundError):
     """Weights are neither on disk nor downloadable (offline, failed download, or none published)."""
+
+
+class UntrustedClassError(ValueError):
+    """A bundle or checkpoint names a class that is not a registered zoo method, and ``trust_code`` is off."""
+
+
+class ModelTooLargeError(ValueError):
+    """The configuration read from a file describes a model with more parameters than allowed."""
 
 
 class UnknownModelError(KeyError):
@@ -482,27 +512,57 @@ def save_bundle(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
     return directory
 
 
+def _is_working_folder(entry: str) -> bool:
+    """Whether a ``sys.path`` entry is the working folder (``""``, ``"."`` or the current directory)."""
+    if entry in ("", "."):
+        return True
+    try:
+        return Path(entry).resolve() == Path.cwd().resolve()
+    except OSError:
+        return False
+
+
 def _import_class(class_path: str, source: Path) -> type:
+    """Import ``class_path`` (only with ``trust_code``), never searching the working folder or the file's folder."""
     module_name, _, attr = class_path.rpartition(".")
+    saved = list(sys.path)
+    sys.path[:] = [entry for entry in saved if not _is_working_folder(entry)]
     try:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError, ValueError) as err:
         raise ImportError(f"{source}: cannot import class {class_path!r}: {err}") from err
+    finally:
+        sys.path[:] = saved
     if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
         raise TypeError(f"{source}: {class_path!r} is not a torch.nn.Module class; refusing to instantiate it")
     return obj
 
 
-def _resolve_class(method: str | None, class_path: str | None, source: Path) -> type:
-    """The model class named by a registered ``method`` name (preferred) or an import ``class_path``."""
+def _class_from_path(class_path: str, source: Path, *, trust_code: bool) -> type:
+    """The class a file names: a registered zoo class (nothing imported), else, only with ``trust_code``, an import."""
+    cls = resolve_registered_class(class_path)
+    if cls is not None:
+        return cls
+    if not trust_code:
+        raise UntrustedClassError(
+            f"{source}: refusing to build class {class_path!r}, which is not a registered zoo method; if you trust "
+            "this file, pass zoo.load(..., trust_code=True) (zoo translate --trust-code), which runs code from its "
+            "module"
+        )
+    return _import_class(class_path, source)
+
+
+def _resolve_class(method: str | None, class_path: str | None, source: Path, *, trust_code: bool = False) -> type:
+    """The model class named by a registered ``method`` name (preferred) or a ``class_path`` (see
+    :func:`_class_from_path`)."""
     if method:
         _ensure_methods_imported()
         if method in METHODS:
             return METHODS[method]
     if class_path:
-        return _import_class(class_path, source)
+        return _class_from_path(str(class_path), source, trust_code=trust_code)
     if method:
         raise _unknown(method)
     raise ValueError(f"{source} names no model class (neither a method name nor a class path)")
@@ -524,6 +584,103 @@ def _build(cls: type, init_args: Mapping[str, Any], source: Path) -> nn.Module:
         return cls(**_constructor_args(cls, init_args))
     except TypeError as err:
         raise TypeError(f"{source}: cannot build {cls.__qualname__} from its saved arguments: {err}") from err
+
+
+def _max_parameters(max_parameters: int | None) -> int:
+    """The parameter limit: the argument, else ``$ZOO_MAX_PARAMETERS``, else :data:`DEFAULT_MAX_PARAMETERS`."""
+    if max_parameters is not None:
+        if isinstance(max_parameters, bool) or not isinstance(max_parameters, int) or max_parameters <= 0:
+            raise ValueError(f"max_parameters must be a positive int, got {max_parameters!r}")
+        return max_parameters
+    text = os.environ.get("ZOO_MAX_PARAMETERS", "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_PARAMETERS
+    try:
+        value = int(float(text)) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"ZOO_MAX_PARAMETERS must be a positive integer (e.g. 2000000000), got {text!r}")
+    return value
+
+
+def _matches(value: Any, annotation: Any) -> bool | None:
+    """Whether ``value`` fits a simple annotation (int, float, bool, str, None, Literal, unions of these);
+    ``None`` when the annotation is not simple enough to check."""
+    if annotation is Any:
+        return None
+    if annotation is type(None) or annotation is None:
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return any(value == choice and type(value) is type(choice) for choice in get_args(annotation))
+    if origin is Union or type(annotation).__name__ == "UnionType":
+        results = [_matches(value, member) for member in get_args(annotation)]
+        if any(result is True for result in results):
+            return True
+        return None if any(result is None for result in results) else False
+    return None
+
+
+def _check_init_args(cls: type, args: Mapping[str, Any], source: Path) -> None:
+    """Refuse constructor arguments read from a file whose type contradicts a simple annotation of ``cls.__init__``,
+    and widths (``ngf``, ``*_channels``, ``*_dim``) or sizes/counts (``n_*``, ``*_layers``) out of range."""
+    try:
+        hints = get_type_hints(cls.__init__)
+    except Exception:  # annotations that do not evaluate: nothing to check against
+        hints = {}
+    for name, value in args.items():
+        annotation = hints.get(name)
+        if annotation is not None and _matches(value, annotation) is False:
+            shown = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+            raise ValueError(
+                f"{source}: argument {name}={value!r} of {cls.__qualname__} is not a {shown}; fix it in the file"
+            )
+        if isinstance(value, int) and not isinstance(value, bool):
+            if _WIDTH_NAME.search(name) and value <= 0:
+                raise ValueError(f"{source}: argument {name}={value} of {cls.__qualname__} must be positive")
+            if _COUNT_NAME.search(name) and value < 0:
+                raise ValueError(f"{source}: argument {name}={value} of {cls.__qualname__} must not be negative")
+
+
+def _count_parameters(cls: type, args: Mapping[str, Any], source: Path) -> int | None:
+    """Parameters of ``cls(**args)``, counted on the ``meta`` device (shapes only, nothing allocated); ``None`` for a
+    class that cannot be built there (the check is then skipped and the real build is the only check)."""
+    try:
+        with torch.device("meta"):
+            model = cls(**args)
+    except TypeError as err:
+        raise TypeError(f"{source}: cannot build {cls.__qualname__} from its saved arguments: {err}") from err
+    except (NotImplementedError, RuntimeError):  # an operation the meta device does not support
+        return None
+    if not isinstance(model, nn.Module):
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+def _build_from_file(
+    cls: type, init_args: Mapping[str, Any], source: Path, *, max_parameters: int | None
+) -> nn.Module:
+    """Check the arguments a file gives and the size they describe, then build the model."""
+    args = _constructor_args(cls, init_args)
+    _check_init_args(cls, args, source)
+    limit = _max_parameters(max_parameters)
+    count = _count_parameters(cls, args, source)
+    if count is not None and count > limit:
+        raise ModelTooLargeError(
+            f"{source}: the configuration describes a {cls.__qualname__} with {count:,} parameters, above the limit "
+            f"of {limit:,}; if the file is right, raise the limit with zoo.load(..., max_parameters=N) or "
+            "ZOO_MAX_PARAMETERS=N"
+        )
+    return _build(cls, args, source)
 
 
 def _load_state(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: Path) -> None:
@@ -573,13 +730,22 @@ def _is_bundle_file(path: Path) -> bool:
         raise ValueError(f"{path} is not a readable safetensors file: {err}") from err
 
 
-def load_bundle(directory: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> nn.Module:
+def load_bundle(
+    directory: str | os.PathLike[str],
+    map_location: str | torch.device = "cpu",
+    *,
+    trust_code: bool = False,
+    max_parameters: int | None = None,
+) -> nn.Module:
     """Rebuild a model saved by :func:`save_bundle`.
 
     Args:
         directory: the bundle folder, or its ``model.safetensors`` file (whose metadata carries the configuration;
             a ``config.json`` next to a ``model.safetensors`` takes precedence).
         map_location: device the model is moved to.
+        trust_code: build a class that is not a registered zoo method, importing (and so running code from) the
+            module the bundle names; see :func:`load`.
+        max_parameters: largest parameter count accepted; see :func:`load`.
 
     Returns:
         The model in eval mode.
@@ -593,11 +759,16 @@ def load_bundle(directory: str | os.PathLike[str], map_location: str | torch.dev
         weights = path
     else:
         raise FileNotFoundError(f"no bundle at {path}")
-    return _load_bundle_file(weights, map_location=map_location)
+    return _load_bundle_file(weights, map_location=map_location, trust_code=trust_code, max_parameters=max_parameters)
 
 
 def _load_bundle_file(
-    weights: Path, *, map_location: str | torch.device, entry: PretrainedEntry | None = None
+    weights: Path,
+    *,
+    map_location: str | torch.device,
+    entry: PretrainedEntry | None = None,
+    trust_code: bool = False,
+    max_parameters: int | None = None,
 ) -> nn.Module:
     tensors, config = _read_bundle_file(weights)
     config_file = weights.with_name(BUNDLE_CONFIG)
@@ -611,8 +782,11 @@ def _load_bundle_file(
         config["init_args"] = {**config.get("init_args", {}), **entry.init_args}
     if config is None:
         raise ValueError(f"{weights} has no zoo configuration (no {BUNDLE_CONFIG} beside it, no zoo_config metadata)")
-    cls = _resolve_class(config.get("method"), config.get("class_path"), weights)
-    model = _build(cls, config.get("init_args", {}), weights)
+    init_args = config.get("init_args", {})
+    if not isinstance(init_args, Mapping):
+        raise ValueError(f"{weights}: init_args must be a JSON object, got {type(init_args).__name__}")
+    cls = _resolve_class(config.get("method"), config.get("class_path"), weights, trust_code=trust_code)
+    model = _build_from_file(cls, init_args, weights, max_parameters=max_parameters)
     _load_state(model, tensors, weights)
     return _finish(model, map_location)
 
@@ -640,7 +814,13 @@ def _is_lightning_checkpoint(obj: Any) -> bool:
 
 
 def _load_lightning(
-    path: Path, ckpt: dict[str, Any], *, method: str | None, map_location: str | torch.device
+    path: Path,
+    ckpt: dict[str, Any],
+    *,
+    method: str | None,
+    map_location: str | torch.device,
+    trust_code: bool = False,
+    max_parameters: int | None = None,
 ) -> nn.Module:
     hparams = dict(ckpt.get("hyper_parameters") or {})
     stored_method = ckpt.get("zoo_method") if isinstance(ckpt.get("zoo_method"), str) else None
@@ -649,7 +829,7 @@ def _load_lightning(
     if method is not None:
         cls = get_method(method)
     elif hparams.get("_class_path"):
-        cls = _import_class(str(hparams["_class_path"]), path)
+        cls = _class_from_path(str(hparams["_class_path"]), path, trust_code=trust_code)
     elif stored_method:
         cls = _resolve_class(stored_method, None, path)
     else:
@@ -657,7 +837,7 @@ def _load_lightning(
             f"{path} does not say which model class it holds (no hyper_parameters['_class_path'] or 'method'); "
             "pass method=NAME, e.g. zoo.load(path, method='cyclegan')"
         )
-    model = _build(cls, hparams, path)
+    model = _build_from_file(cls, hparams, path, max_parameters=max_parameters)
     _load_state(model, ckpt["state_dict"], path)
     return _finish(model, map_location)
 
@@ -703,6 +883,8 @@ def load(
     method: str | None = None,
     net: str | None = None,
     init_args: dict[str, Any] | None = None,
+    trust_code: bool = False,
+    max_parameters: int | None = None,
 ) -> nn.Module:
     """Load a model with weights, ready for inference.
 
@@ -717,7 +899,11 @@ def load(
     4. an official authors' checkpoint, with ``method=`` and ``net=`` naming the method and the network it holds;
        it goes through the method's ``load_official_weights``.
 
-    Files are never unpickled beyond tensors and plain containers (``weights_only=True``).
+    Files are never unpickled beyond tensors and plain containers (``weights_only=True``), and only zoo's own
+    classes are built from them: the class a bundle or checkpoint names must be a registered method (or a defined
+    subclass of one), found without importing anything the file names. Before building, the constructor arguments
+    the file gives are type-checked and the parameter count they describe is computed on the ``meta`` device (no
+    memory allocated); a larger model than ``max_parameters`` is refused.
 
     Args:
         name_or_path: registered pretrained name or path.
@@ -728,6 +914,11 @@ def load(
         net: network of ``method`` an official checkpoint holds (``"G"``, ``"G_A"``); the method's default if None.
         init_args: constructor arguments of ``method`` for an official checkpoint whose architecture differs from the
             method's defaults (e.g. ``{"ngf": 32}``).
+        trust_code: also build a class that is not a registered zoo method: its module is imported, which runs
+            code from the module the file names (never from the working folder or the file's own folder). Pass it
+            only for files you trust.
+        max_parameters: largest parameter count a model read from a file may have; ``None`` uses
+            ``$ZOO_MAX_PARAMETERS`` or :data:`DEFAULT_MAX_PARAMETERS` (500 M).
 
     Returns:
         The model (a ``LightningModule`` of a registered method) in eval mode on ``map_location``.
@@ -735,21 +926,24 @@ def load(
     Raises:
         UnknownModelError: an unknown name (the message lists close matches).
         ValueError: a bare method name (use :func:`create`), or a file zoo cannot identify.
+        UntrustedClassError: the file names a class that is not a registered method, and ``trust_code`` is off.
+        ModelTooLargeError: the file's configuration describes more than ``max_parameters`` parameters.
     """
     path = Path(name_or_path).expanduser()
     if path.exists():
         return _load_path(path, map_location=map_location, check_hash=check_hash, method=method, net=net,
-                          init_args=init_args or {})
+                          init_args=init_args or {}, trust_code=trust_code, max_parameters=max_parameters)
     name = os.fspath(name_or_path)
     _ensure_methods_imported()
     if name in PRETRAINED:
-        return _load_pretrained(name, map_location=map_location, check_hash=check_hash, weights_dir=weights_dir)
+        return _load_pretrained(name, map_location=map_location, check_hash=check_hash, weights_dir=weights_dir,
+                                max_parameters=max_parameters)
     if name in METHODS:
         tags = [n for n in sorted(PRETRAINED) if n.startswith(name + ".")]
         default = [n for n in tags if PRETRAINED[n].default]
         if default:  # e.g. a method without published weights: its entry says so (or finds a local copy)
             return _load_pretrained(default[0], map_location=map_location, check_hash=check_hash,
-                                    weights_dir=weights_dir)
+                                    weights_dir=weights_dir, max_parameters=max_parameters)
         offer = f"pretrained weights: {', '.join(tags)}" if tags else "no pretrained weights are registered for it yet"
         raise ValueError(
             f"{name!r} is a method, not a set of weights; use zoo.create({name!r}) for a randomly initialised model, "
@@ -768,6 +962,8 @@ def _load_path(
     method: str | None,
     net: str | None,
     init_args: dict[str, Any],
+    trust_code: bool = False,
+    max_parameters: int | None = None,
 ) -> nn.Module:
     if path.is_dir():
         if not (path / BUNDLE_WEIGHTS).is_file():
@@ -778,10 +974,12 @@ def _load_path(
     if path.suffix == ".safetensors":
         if method is not None and not _is_bundle_file(path):
             return _load_official(path, method=method, net=net, init_args=init_args, map_location=map_location)
-        return _load_bundle_file(path, map_location=map_location)
+        return _load_bundle_file(path, map_location=map_location, trust_code=trust_code,
+                                 max_parameters=max_parameters)
     obj = _torch_load(path)
     if _is_lightning_checkpoint(obj):
-        return _load_lightning(path, obj, method=method, map_location=map_location)
+        return _load_lightning(path, obj, method=method, map_location=map_location, trust_code=trust_code,
+                               max_parameters=max_parameters)
     if method is not None:
         return _load_official(
             path, method=method, net=net, init_args=init_args, map_location=map_location, state_dict=obj
@@ -798,6 +996,7 @@ def _load_pretrained(
     map_location: str | torch.device,
     check_hash: bool,
     weights_dir: str | os.PathLike[str] | None,
+    max_parameters: int | None = None,
 ) -> nn.Module:
     entry = PRETRAINED[name]
     path = resolve_weights(name, weights_dir=weights_dir, check_hash=check_hash)
@@ -805,7 +1004,7 @@ def _load_pretrained(
         return _load_official(
             path, method=entry.method, net=entry.official_net, init_args=entry.init_args, map_location=map_location
         )
-    return _load_bundle_file(path, map_location=map_location, entry=entry)
+    return _load_bundle_file(path, map_location=map_location, entry=entry, max_parameters=max_parameters)
 
 
 def create(name: str, **overrides: Any) -> nn.Module:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -173,3 +174,36 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
 def list_pretrained(pattern: str = "*") -> list[str]:
     """Sorted names of registered pretrained weights matching ``pattern``."""
     return list_models(pattern, pretrained=True)
+
+
+def registered_classes() -> dict[str, type]:
+    """Model classes that files may name, keyed by ``"<module>.<qualname>"`` and by the short class name.
+
+    These are the registered methods and every subclass of one that is already defined, also under the path of an
+    imported package that re-exports them (``zoo.methods.CycleGAN``). Nothing is imported beyond zoo's own methods,
+    so looking a name up never runs code named by a file.
+    """
+    _ensure_methods_imported()
+    table: dict[str, type] = {}
+    pending = list(METHODS.values())
+    seen: set[type] = set()
+    while pending:
+        cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        table[f"{cls.__module__}.{cls.__qualname__}"] = cls
+        table.setdefault(cls.__name__, cls)
+        # the packages that re-export it, e.g. ``zoo.methods.CycleGAN`` (already imported: nothing is loaded here)
+        parts = cls.__module__.split(".")
+        for end in range(1, len(parts)):
+            package = sys.modules.get(".".join(parts[:end]))
+            if package is not None and getattr(package, cls.__name__, None) is cls:
+                table.setdefault(f"{package.__name__}.{cls.__name__}", cls)
+        pending.extend(cls.__subclasses__())
+    return table
+
+
+def resolve_registered_class(class_path: str) -> type | None:
+    """The registered class a file's class path names (full dotted path or short class name), or ``None``."""
+    return registered_classes().get(class_path)

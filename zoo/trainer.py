@@ -61,6 +61,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.strategies import Strategy
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 
+from zoo.utils.checkpoint_io import with_atomic_checkpoint_io
 from zoo.utils.memory import keep_freed_memory as _keep_freed_memory
 
 __all__ = [
@@ -467,6 +468,7 @@ class ZooTrainer(Trainer):
             callbacks.append(IterationCheckpoint())
         if enable_progress_bar is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(_ProgressBar())
+        kwargs["plugins"] = with_atomic_checkpoint_io(kwargs.get("plugins"), strategy)
 
         try:
             super().__init__(
