@@ -136,3 +136,15 @@ def test_images_too_small_for_the_network_are_one_line(tmp_path, monkeypatch, ca
     line = _error_line(capsys, "fit", "--config", str(REPO / "configs" / "tiny" / "drit.yaml"),
                        "--data.init_args.image_size=8")
     assert "too small" in line and "crop_size" in line
+
+
+def test_out_of_memory_in_translate_suggests_tiles(tmp_path, monkeypatch, capsys):
+    def allocate(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 5120000000 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr("zoo.cli.translate_images", allocate)
+    _image(tmp_path / "big.png")
+    line = _error_line(capsys, "translate", "--model", "cyclegan.horse2zebra", "--input", str(tmp_path / "big.png"),
+                       "--output", str(tmp_path / "out"))
+    assert "out of memory" in line and "--tile 256" in line

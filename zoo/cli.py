@@ -10,7 +10,7 @@ classes (``class_path``) and their constructor arguments (``init_args``)::
 Three more commands work on trained models and do not build a Trainer::
 
     zoo list [PATTERN] [--pretrained]
-    zoo download NAME
+    zoo download NAME | zoo download --verify [NAME ...]
     zoo translate --model NAME|CKPT|BUNDLE --input IMAGE_OR_FOLDER --output FOLDER [--direction a2b]
                   [--num-styles K | --reference IMAGE]                      # MUNIT, DRIT
                   [--exemplar IMAGE [--exemplar-mask M] [--mask M] [--mask-ids 26,27]]   # LOMIT
@@ -502,6 +502,15 @@ def _config_keys_with_value(config: Any, value: str, prefix: str = "") -> list[s
     return keys
 
 
+def _out_of_memory(error: BaseException) -> bool:
+    """A CUDA/MPS out-of-memory error, or a CPU allocation that failed (``can't allocate memory``)."""
+    import torch
+
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+    )
+
+
 def describe_run_error(error: BaseException, config: Any = None) -> str | None:
     """One line for an error a user can cause while a command runs (bad value, data, device, precision, checkpoint),
     naming the cause and the fix; ``None`` for anything else (a bug: the traceback is shown).
@@ -512,13 +521,12 @@ def describe_run_error(error: BaseException, config: Any = None) -> str | None:
     """
     import pickle
 
-    import torch
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     first = lines[0] if lines else type(error).__name__
-    if isinstance(error, torch.OutOfMemoryError):
+    if _out_of_memory(error):
         return f"out of memory ({first}); lower data.init_args.batch_size or the image/crop size"
     if isinstance(error, FloatingPointError):  # the NaN/Inf guard: its message names the loss term and the iteration
         return first
@@ -879,6 +887,9 @@ def _translate_command(argv: list[str]) -> None:
         message = None if os.environ.get("ZOO_TRACEBACK") else describe_run_error(error)
         if message is None:
             raise
+        if _out_of_memory(error):
+            message = (f"out of memory translating {ns.input} ({str(error).splitlines()[0]}); translate large images "
+                       "in tiles with bounded memory: --tile 256 (or a smaller --batch-size)")
         _fail(message)
     print(f"zoo: wrote {len(written)} image{'s' * (len(written) != 1)} to {ns.output}")
 
@@ -902,28 +913,56 @@ def _list_command(argv: list[str]) -> None:
         if not methods:
             print("  (none)")
     print("pretrained weights:")
+    from zoo.hub import verification_status
+
     entries = {name: get_pretrained(name) for name in pretrained}
+    statuses = {name: verification_status(name) for name in pretrained}
     licence_width = max((len(e.license or "unknown") for e in entries.values()), default=0) + 2
+    status_width = max(map(len, [*statuses.values(), "verification"])) + 2
     if entries:
-        print(f"  {'name':<{width}}{'licence':<{licence_width}}notes")
+        print(f"  {'name':<{width}}{'licence':<{licence_width}}{'verification':<{status_width}}notes")
     for name, entry in entries.items():
         notes = [f"direction {entry.direction}"] if entry.direction else []
         if entry.url is None:
             notes.append("no published file")
-        print(f"  {name:<{width}}{entry.license or 'unknown':<{licence_width}}{', '.join(notes)}".rstrip())
+        print(f"  {name:<{width}}{entry.license or 'unknown':<{licence_width}}{statuses[name]:<{status_width}}"
+              f"{', '.join(notes)}".rstrip())
     if not pretrained:
         print("  (none)")
 
 
 def _download_command(argv: list[str]) -> None:
+    """``zoo download NAME``: fetch weights into the cache; ``zoo download --verify [NAME ...]``: re-check them."""
     parser = argparse.ArgumentParser(prog="zoo download", description="Fetch registered weights into the cache.")
-    parser.add_argument("name", help="registered pretrained name, e.g. cyclegan.horse2zebra (see `zoo list`)")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="registered pretrained name, e.g. cyclegan.horse2zebra (see `zoo list`)")
     parser.add_argument("--weights-dir", default=None, help="folder searched first (default: $ZOO_WEIGHTS_DIR)")
+    parser.add_argument("--verify", action="store_true",
+                        help="re-hash the cached files (every cached entry when no NAME is given) against the "
+                             "registered sha256 or their first-use pin; exit 2 on a mismatch")
     ns = parser.parse_args(argv)
-    from zoo.hub import download_weights
+    from zoo.hub import download_weights, verify_cached
 
+    if ns.verify:
+        try:
+            results = verify_cached(ns.names or None)
+        except KeyError as error:
+            _fail(error.args[0] if error.args else str(error))
+        width = max((len(name) for name, _, _ in results), default=0) + 2
+        for name, path, result in results:
+            print(f"{name:<{width}}{result:<19}{path if path is not None else '(no file registered)'}")
+        if not results:
+            print("no registered weights are in the cache")
+        bad = [name for name, _, result in results if result == "MISMATCH"]
+        if bad:
+            _fail(f"{len(bad)} of {len(results)} cached file{'s' * (len(results) != 1)} do not match their digest "
+                  f"({', '.join(bad)}); delete them (and their .sha256 pins) and run `zoo download NAME` again")
+        return
+    if not ns.names:
+        _fail("give a NAME to download (see `zoo list --pretrained`), or --verify to re-check the cache")
     try:
-        download_weights(ns.name, weights_dir=ns.weights_dir)
+        for name in ns.names:
+            download_weights(name, weights_dir=ns.weights_dir)
     except (KeyError, OSError, ValueError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         _fail(message)

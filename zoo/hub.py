@@ -64,7 +64,9 @@ __all__ = [
     "ModelTooLargeError",
     "UntrustedClassError",
     "UnknownModelError",
+    "WeightsDigestError",
     "WeightsUnavailableError",
+    "cached_weights_path",
     "create",
     "download",
     "download_weights",
@@ -74,6 +76,8 @@ __all__ = [
     "load_bundle",
     "resolve_weights",
     "save_bundle",
+    "verification_status",
+    "verify_cached",
     "weights_cache_dir",
     "zoo_home",
 ]
@@ -103,6 +107,13 @@ class DownloadError(OSError):
 
 class HashMismatchError(RuntimeError):
     """A file's sha256 differs from the expected digest; the message carries both digests."""
+
+
+class WeightsDigestError(HashMismatchError, ValueError):
+    """A bundle's ``model.safetensors`` differs from the ``weights_sha256`` its ``config.json`` records.
+
+    The message is one line naming the file and both digests.
+    """
 
 
 class WeightsUnavailableError(FileNotFoundError):
@@ -161,6 +172,15 @@ def _where_to_put(file_name: str, weights_dir: str | os.PathLike[str] | None) ->
     return "\n".join(places)
 
 
+def cached_weights_path(name: str) -> Path | None:
+    """Where the registered weights ``name`` live in the cache (:func:`weights_cache_dir`), present or not.
+
+    ``None`` when the entry names no file. Raises :class:`UnknownModelError` for an unknown name.
+    """
+    file_name = _pretrained_entry(name).file_name
+    return weights_cache_dir() / file_name if file_name else None
+
+
 # --------------------------------------------------------------------------------------------------------- hashing
 
 
@@ -215,6 +235,61 @@ def _verify(path: Path, expected: str | None, *, pin_if_unknown: bool) -> None:
             f"The file is corrupt or was replaced. Delete it (and {_pin_path(path).name} if present) and download "
             "it again."
         )
+
+
+def verification_status(name: str) -> Literal["sha256", "pinned, unverified", "unverified"]:
+    """How the registered weights ``name`` are checked on load.
+
+    ``"sha256"``: the registry carries their digest. ``"pinned, unverified"``: no registered digest, but the cached
+    file has a ``<file>.sha256`` pin written on first use (later changes are caught; the first copy was trusted).
+    ``"unverified"``: neither.
+    """
+    if _pretrained_entry(name).sha256:
+        return "sha256"
+    path = cached_weights_path(name)
+    if path is not None and _pin_path(path).is_file():
+        return "pinned, unverified"
+    return "unverified"
+
+
+def verify_cached(names: list[str] | None = None) -> list[tuple[str, Path | None, str]]:
+    """Re-hash cached weights against their registered digest, or their pin when the registry has none.
+
+    Args:
+        names: registered pretrained names; ``None`` checks every registered entry whose file is in the cache.
+
+    Returns:
+        ``(name, cache path, result)`` per entry, ``result`` being ``"ok"`` (matches the registered sha256),
+        ``"pinned-unverified"`` (matches its first-use pin; no registered digest), ``"unverified"`` (no digest and
+        no pin), ``"MISMATCH"`` (differs from the digest or the pin; the pin file is unreadable or empty) or
+        ``"missing"`` (not in the cache).
+
+    Raises:
+        UnknownModelError: a name is not registered.
+    """
+    if names is None:
+        _ensure_methods_imported()
+        candidates = sorted(PRETRAINED)
+        names = [n for n in candidates if (p := cached_weights_path(n)) is not None and p.is_file()]
+    results: list[tuple[str, Path | None, str]] = []
+    for name in names:
+        entry = _pretrained_entry(name)
+        path = cached_weights_path(name)
+        if path is None or not path.is_file():
+            results.append((name, path, "missing"))
+            continue
+        try:
+            expected = entry.sha256 or _read_pin(path)
+        except (HashMismatchError, OSError):
+            results.append((name, path, "MISMATCH"))
+            continue
+        if expected is None:
+            results.append((name, path, "unverified"))
+        elif file_sha256(path) != expected.lower():
+            results.append((name, path, "MISMATCH"))
+        else:
+            results.append((name, path, "ok" if entry.sha256 else "pinned-unverified"))
+    return results
 
 
 # -------------------------------------------------------------------------------------------------------- download
@@ -487,7 +562,8 @@ def _dedupe_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str
 def save_bundle(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
     """Write ``model`` as a bundle: ``config.json`` plus ``model.safetensors`` (no pickle).
 
-    ``config.json`` holds ``{"method", "class_path", "init_args", "zoo_version"}`` with ``init_args`` taken from
+    ``config.json`` holds ``{"method", "class_path", "init_args", "zoo_version", "weights_sha256"}`` (the last the
+    hex sha256 of ``model.safetensors``, checked whenever the bundle folder is loaded) with ``init_args`` taken from
     ``model.hparams`` (so the model must have called ``save_hyperparameters()``, and its hyperparameters must be JSON
     values). ``model.safetensors`` holds the state dict, each tied tensor once, and repeats the configuration in its
     string metadata (``zoo_config``), so the safetensors file alone can be loaded too.
@@ -508,7 +584,8 @@ def save_bundle(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
     tensors, aliases = _dedupe_state_dict(model.state_dict())
     metadata = {"format": "pt", "zoo_config": config_text, "zoo_aliases": json.dumps(aliases)}
     save_file(tensors, str(directory / BUNDLE_WEIGHTS), metadata=metadata)
-    (directory / BUNDLE_CONFIG).write_text(config_text + "\n")
+    config["weights_sha256"] = file_sha256(directory / BUNDLE_WEIGHTS)
+    (directory / BUNDLE_CONFIG).write_text(json.dumps(config, indent=2, default=_json_default, sort_keys=True) + "\n")
     return directory
 
 
@@ -762,6 +839,21 @@ def load_bundle(
     return _load_bundle_file(weights, map_location=map_location, trust_code=trust_code, max_parameters=max_parameters)
 
 
+def _check_bundle_digest(weights: Path, expected: Any, config_file: Path) -> None:
+    """Compare ``weights`` with the ``weights_sha256`` of its ``config.json`` (bundles without one are not checked)."""
+    if expected is None:
+        return
+    if not isinstance(expected, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", expected):
+        raise ValueError(f"{config_file}: weights_sha256 must be a 64-digit hex string, got {expected!r}; "
+                         f"re-save the bundle with zoo.hub.save_bundle")
+    actual = file_sha256(weights)
+    if actual != expected.lower():
+        raise WeightsDigestError(
+            f"sha256 mismatch for {weights}: {config_file.name} records {expected.lower()}, the file has {actual}; "
+            f"the file is corrupt or was modified: restore the original {BUNDLE_WEIGHTS} or re-save the bundle"
+        )
+
+
 def _load_bundle_file(
     weights: Path,
     *,
@@ -769,14 +861,20 @@ def _load_bundle_file(
     entry: PretrainedEntry | None = None,
     trust_code: bool = False,
     max_parameters: int | None = None,
+    check_hash: bool = True,
 ) -> nn.Module:
-    tensors, config = _read_bundle_file(weights)
     config_file = weights.with_name(BUNDLE_CONFIG)
+    folder_config = None
     if weights.name == BUNDLE_WEIGHTS and config_file.is_file():
         try:
-            config = json.loads(config_file.read_text())
+            folder_config = json.loads(config_file.read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"{config_file} is not valid JSON: {err}") from err
+        if check_hash and isinstance(folder_config, Mapping):
+            _check_bundle_digest(weights, folder_config.get("weights_sha256"), config_file)
+    tensors, config = _read_bundle_file(weights)
+    if folder_config is not None:
+        config = folder_config
     if entry is not None:
         config = {**(config or {}), "method": entry.method}
         config["init_args"] = {**config.get("init_args", {}), **entry.init_args}
@@ -975,7 +1073,7 @@ def _load_path(
         if method is not None and not _is_bundle_file(path):
             return _load_official(path, method=method, net=net, init_args=init_args, map_location=map_location)
         return _load_bundle_file(path, map_location=map_location, trust_code=trust_code,
-                                 max_parameters=max_parameters)
+                                 max_parameters=max_parameters, check_hash=check_hash)
     obj = _torch_load(path)
     if _is_lightning_checkpoint(obj):
         return _load_lightning(path, obj, method=method, map_location=map_location, trust_code=trust_code,
@@ -1004,7 +1102,8 @@ def _load_pretrained(
         return _load_official(
             path, method=entry.method, net=entry.official_net, init_args=entry.init_args, map_location=map_location
         )
-    return _load_bundle_file(path, map_location=map_location, entry=entry, max_parameters=max_parameters)
+    return _load_bundle_file(path, map_location=map_location, entry=entry, max_parameters=max_parameters,
+                             check_hash=check_hash)
 
 
 def create(name: str, **overrides: Any) -> nn.Module:
