@@ -148,3 +148,32 @@ def test_out_of_memory_in_translate_suggests_tiles(tmp_path, monkeypatch, capsys
     line = _error_line(capsys, "translate", "--model", "cyclegan.horse2zebra", "--input", str(tmp_path / "big.png"),
                        "--output", str(tmp_path / "out"))
     assert "out of memory" in line and "--tile 256" in line
+
+
+def _tiny_bundle(tmp_path: Path) -> Path:
+    from zoo.hub import save_bundle
+    from zoo.methods import CycleGAN
+
+    model = CycleGAN(ngf=2, ndf=2, generator="resnet_2blocks", n_layers_d=1, discriminator="n_layers")
+    return save_bundle(model, tmp_path / "bundle")
+
+
+def test_a_corrupt_input_names_the_file_and_skip_bad_translates_the_rest(tmp_path, capsys):
+    bundle = _tiny_bundle(tmp_path)
+    for name in ("a.png", "b.png", "c.png"):
+        _image(tmp_path / "in" / name)
+    good = (tmp_path / "in" / "b.png").read_bytes()
+    (tmp_path / "in" / "b.png").write_bytes(good[: len(good) // 2])  # truncated
+    args = ["translate", "--model", str(bundle), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+            "--no-progress"]
+    line = _error_line(capsys, *args)
+    assert "b.png" in line and "--skip-bad" in line
+    assert not (tmp_path / "out").exists(), "nothing is written when an input is unreadable"
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--skip-bad"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any(line.startswith("zoo: skipped") and "b.png" in line for line in err)
+    assert err[-1].startswith("zoo: error: wrote 2 images") and "skipped 1" in err[-1]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png", "c.png"]

@@ -621,6 +621,32 @@ def _image_size(path: Path) -> tuple[int, int]:
         return (0, 0)  # undecodable: read_image names the file when the batch gets to it
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why an input image cannot be decoded (corrupt or truncated), or None when it can."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, ValueError, SyntaxError) as error:  # PIL reports broken headers as SyntaxError too
+        return str(error) or type(error).__name__
+    return None
+
+
+class SkippedImagesError(ValueError):
+    """Raised by :func:`translate_images` with ``skip_bad=True`` after every readable image was written.
+
+    Attributes:
+        written: the files written.
+        skipped: each unreadable input and why.
+    """
+
+    def __init__(self, written: list[Path], skipped: dict[Path, str]) -> None:
+        self.written, self.skipped = written, skipped
+        names = ", ".join(f"{p}" for p in skipped)
+        super().__init__(f"wrote {len(written)} images; skipped {len(skipped)} unreadable input(s): {names}")
+
+
 @contextlib.contextmanager
 def _deterministic_backends() -> Iterator[None]:
     import torch
@@ -672,6 +698,7 @@ def translate_images(
     tile: int | None = None,
     tile_overlap: int = 32,
     trust_code: bool = False,
+    skip_bad: bool = False,
 ) -> list[Path]:
     """Translate an image file or every image below a folder, and write PNG files.
 
@@ -703,6 +730,8 @@ def translate_images(
         tile_overlap: context around each block, in input pixels.
         trust_code: also build a model class that is not a registered zoo method (imports, and so runs code from,
             the module the file names); see :func:`zoo.hub.load`.
+        skip_bad: translate every readable image and then raise :class:`SkippedImagesError` listing the
+            unreadable ones; without it an unreadable input stops the call before anything is written.
 
     Returns:
         The written files, in input order (``num_styles`` files per input, style by style).
@@ -732,6 +761,13 @@ def translate_images(
         relative = {p: p.relative_to(source) for p in files}
     else:
         files, relative = [source], {source: Path(source.name)}
+    bad = {p: reason for p in files if (reason := _unreadable(p)) is not None}
+    if bad and not skip_bad:
+        first, reason = next(iter(bad.items()))
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise ValueError(f"cannot read input image '{first}' ({reason}){more}; pass --skip-bad to translate the "
+                         "readable images and list the others")
+    files = [p for p in files if p not in bad]
     suffixes = [".png"] if num_styles == 1 else [f"_style{k}.png" for k in range(num_styles)]
     destinations = {p: [target / (str(relative[p].with_suffix("")) + suffix) for suffix in suffixes] for p in files}
     seen: dict[Path, Path] = {}
@@ -817,7 +853,10 @@ def translate_images(
             for p, result in zip(batch, outputs, strict=True):
                 styles = result if num_styles > 1 else result[None]
                 written[p] = [save_image(image, dst) for image, dst in zip(styles, destinations[p], strict=True)]
-    return [path for p in files for path in written[p]]
+    paths = [path for p in files for path in written[p]]
+    if bad:
+        raise SkippedImagesError(paths, bad)
+    return paths
 
 
 # ------------------------------------------------------------------------------------------------ subcommands
@@ -850,6 +889,8 @@ def _translate_command(argv: list[str]) -> None:
                     help="translate in TILE x TILE blocks so memory stays bounded (default: 256 for upscaling models, "
                          "0: never)")
     sr.add_argument("--tile-overlap", type=int, default=32, help="context around each block in pixels (default: 32)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="translate every readable image, list the unreadable ones and exit with status 2")
     parser.add_argument("--trust-code", action="store_true",
                         help="also load a model class that is not a registered zoo method; this imports, and so runs "
                              "code from, the module the file names: use only for files you trust")
@@ -882,7 +923,13 @@ def _translate_command(argv: list[str]) -> None:
             tile=ns.tile,
             tile_overlap=ns.tile_overlap,
             trust_code=ns.trust_code,
+            skip_bad=ns.skip_bad,
         )
+    except SkippedImagesError as error:
+        for path, reason in error.skipped.items():
+            print(f"zoo: skipped {path}: {reason}", file=sys.stderr)
+        _fail(f"wrote {len(error.written)} images to {ns.output}; skipped {len(error.skipped)} unreadable "
+              "input(s), listed above")
     except Exception as error:
         message = None if os.environ.get("ZOO_TRACEBACK") else describe_run_error(error)
         if message is None:
