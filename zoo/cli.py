@@ -611,26 +611,17 @@ def _read_with_channels(path: Path, channels: int) -> torch.Tensor:
     return image.repeat(-(-channels // 3), 1, 1)[:channels]
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except OSError:
-        return (0, 0)  # undecodable: read_image names the file when the batch gets to it
-
-
-def _unreadable(path: Path) -> str | None:
-    """Why an input image cannot be decoded (corrupt or truncated), or None when it can."""
+def _decoded_size(path: Path) -> tuple[int, int] | str:
+    """The (width, height) of an input image after decoding it whole, or why it cannot be decoded (corrupt or
+    truncated)."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             image.load()
+            return image.size
     except (OSError, ValueError, SyntaxError) as error:  # PIL reports broken headers as SyntaxError too
         return str(error) or type(error).__name__
-    return None
 
 
 class SkippedImagesError(ValueError):
@@ -761,7 +752,8 @@ def translate_images(
         relative = {p: p.relative_to(source) for p in files}
     else:
         files, relative = [source], {source: Path(source.name)}
-    bad = {p: reason for p in files if (reason := _unreadable(p)) is not None}
+    decoded = {p: _decoded_size(p) for p in files}
+    bad = {p: result for p, result in decoded.items() if isinstance(result, str)}
     if bad and not skip_bad:
         first, reason = next(iter(bad.items()))
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
@@ -824,7 +816,7 @@ def translate_images(
     if tile and conditions:
         raise ValueError("--tile works for models without style, exemplar or mask inputs; pass --tile 0")
 
-    sizes = {p: _image_size(p) for p in files}
+    sizes = {p: decoded[p] for p in files}
     batches: list[list[Path]] = []
     for p in sorted(files, key=lambda p: (sizes[p], str(p))):
         if batches and len(batches[-1]) < batch_size and sizes[batches[-1][0]] == sizes[p]:

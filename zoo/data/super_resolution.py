@@ -386,9 +386,9 @@ class SRDataModule(ZooDataModule):
             )
         return lr_dir
 
-    def build_dataset(self, split: str) -> Dataset:
+    def build_dataset(self, split: str, *, whole: bool = False) -> Dataset:
         if self.root is None:
-            return self._toy_dataset(split)
+            return ToyPredictItems(self._toy_dataset(split)) if whole else self._toy_dataset(split)
         phase = self._phase(split)
         train = split == "train"
         return SRImageDataset(
@@ -402,24 +402,12 @@ class SRDataModule(ZooDataModule):
             flip_rotate=self.flip_rotate and train,
             seed=self.seed,
             max_dataset_size=self.max_dataset_size if train else None,
+            whole=whole,
         )
 
     def build_predict_dataset(self) -> Dataset:
         """The test images whole, with relative paths (see the module docstring)."""
-        if self.root is None:
-            return ToyPredictItems(self._toy_dataset("test"))
-        phase = self._phase("test")
-        return SRImageDataset(
-            hr_dir=Path(self.root) / phase,
-            lr_dir=self._lr_dir(phase),
-            scale=self.scale,
-            crop_size=None,
-            channels=self.channels,
-            hr_tag=self.hr_tag,
-            lr_tag=self.lr_tag,
-            seed=self.seed,
-            whole=True,
-        )
+        return self.build_dataset("test", whole=True)
 
     def fixed_batch(self, n: int | None = None, *, split: str = "val") -> dict[str, Any]:
         """The first ``n`` items of the fixed ``split`` as one batch (e.g. for image grids).
