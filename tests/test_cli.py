@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo.cli import describe_parse_error, main
+from zoo.cli import main
+from zoo.errors import describe_parse_error
 from zoo.methods import CycleGAN
 
 TINY_CYCLEGAN = """\

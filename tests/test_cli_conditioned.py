@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from tests.methods.tiny_configs import build_tiny_model
-from zoo.cli import main, translate_images
+from zoo.cli import main
 from zoo.hub import save_bundle
+from zoo.translate import translate_images
 
 
 def _write(path: Path, array: np.ndarray) -> Path:

@@ -138,12 +138,19 @@ def test_images_too_small_for_the_network_are_one_line(tmp_path, monkeypatch, ca
     assert "too small" in line and "crop_size" in line
 
 
+def test_images_too_small_for_instance_norm_are_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    line = _error_line(capsys, "fit", "--config", str(TINY_CYCLEGAN), "--data.init_args.image_size=4",
+                       "--trainer.max_steps=1")
+    assert "too small" in line and "Expected more than 1 spatial element" in line
+
+
 def test_out_of_memory_in_translate_suggests_tiles(tmp_path, monkeypatch, capsys):
     def allocate(*args, **kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: "
                            "you tried to allocate 5120000000 bytes. Error code 12 (Cannot allocate memory)")
 
-    monkeypatch.setattr("zoo.cli.translate_images", allocate)
+    monkeypatch.setattr("zoo.translate.translate_images", allocate)
     _image(tmp_path / "big.png")
     line = _error_line(capsys, "translate", "--model", "cyclegan.horse2zebra", "--input", str(tmp_path / "big.png"),
                        "--output", str(tmp_path / "out"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ from safetensors import safe_open
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from zoo import hub
+import zoo
+from zoo import hub, weights
 from zoo.registry import METHODS, PRETRAINED, PretrainedEntry, register_method, register_pretrained
 
 METHOD = "_hubtest"
@@ -274,6 +276,26 @@ def test_entry_without_url_says_no_published_weights(env: Path) -> None:
         hub.load(f"{METHOD}.future")
 
 
+def test_file_of_a_module_resolves_says_nothing_of_training_and_builds_no_model(env: Path) -> None:
+    owner = f"zoo.nets.{METHOD}"
+    name = f"{owner}.features"
+    with pytest.raises(hub.WeightsUnavailableError, match="no published weights") as info:
+        hub.resolve_weights(weights.WeightsFile(owner=owner, filename="features.bin"))
+    assert "zoo fit" not in str(info.value) and owner in str(info.value)
+    src = env / "server" / "features.bin"
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"feature extractor weights")
+    weights.register_weights(name, weights.WeightsFile(owner=owner, url=src.as_uri(), sha256=hub.file_sha256(src)))
+    try:
+        assert hub.resolve_weights(name) == hub.weights_cache_dir() / "features.bin"
+        assert hub.verification_status(name) == "sha256"
+        assert name in weights.list_weights() and name not in zoo.list_pretrained()
+        with pytest.raises(ValueError, match="not the weights of a method"):
+            hub.load(name)
+    finally:
+        weights.WEIGHTS.pop(name)
+
+
 def test_download_weights_returns_and_prints_the_path(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = bundle_file(env, make_model())
     register_file("tiny", src, sha256=hub.file_sha256(src))
@@ -466,3 +488,40 @@ def test_create_builds_random_models_from_methods_and_entries(env: Path) -> None
     assert hub.create(f"{METHOD}.wide", width=9).conv.out_channels == 9
     with pytest.raises(hub.UnknownModelError):
         hub.create("_no_such_method")
+
+
+# ----------------------------------------------------------------------------------------------------- weight records
+
+
+def test_method_weights_are_owned_by_their_method() -> None:
+    entry = PretrainedEntry(method=METHOD, url="file:///tmp/w.safetensors")
+    assert isinstance(entry, weights.WeightsFile) and entry.owner == METHOD
+    with pytest.raises(ValueError, match="cannot be owned"):
+        PretrainedEntry(method=METHOD, owner="zoo.losses.perceptual")
+    with pytest.raises(TypeError, match="register_weights"):
+        register_pretrained(f"{METHOD}.plain", weights.WeightsFile(owner=METHOD))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"'zoo\.nets\.x\.<tag>'"):
+        weights.register_weights("other.tag", weights.WeightsFile(owner="zoo.nets.x"))
+
+
+def test_files_of_networks_and_losses_name_their_module_as_owner() -> None:
+    from zoo.losses.perceptual import VGG16_TORCHVISION_WEIGHTS
+
+    assert VGG16_TORCHVISION_WEIGHTS.owner == "zoo.losses.perceptual"
+    assert not isinstance(VGG16_TORCHVISION_WEIGHTS, PretrainedEntry)
+
+
+def test_hub_names_are_those_of_the_weights_module() -> None:
+    for name in ("resolve_weights", "file_sha256", "verify_cached", "download_weights", "verification_status",
+                 "zoo_home", "download", "cached_weights_path", "HashMismatchError", "WeightsUnavailableError"):
+        assert getattr(hub, name) is getattr(weights, name), name
+
+
+def test_registry_lookups_import_the_methods_in_a_fresh_interpreter() -> None:
+    code = ("import sys; from zoo.registry import list_models, list_pretrained; "
+            "assert 'zoo.methods' not in sys.modules; "
+            "assert 'cyclegan' in list_models() and 'cyclegan.horse2zebra' in list_pretrained(); "
+            "from zoo.losses.perceptual import resolve_vgg16_weights")
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import zoo
-from zoo import hub
+from zoo import hub, weights
 from zoo.cli import main
 from zoo.methods import CycleGAN
 from zoo.registry import PRETRAINED, list_pretrained
@@ -88,7 +88,7 @@ def _three_entries(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str]:
     path = hub.cached_weights_path(pinned)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"pinned weights")
-    hub._write_pin(path, hub.file_sha256(path))
+    weights.write_pin(path, hub.file_sha256(path))
     return digested, pinned, plain
 
 

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from zoo.callbacks import ExponentialMovingAverage
 from zoo.data import ZooDataModule
+from zoo.nets import ExponentialMovingAverage
 
 
 class TinyGAN(L.LightningModule):

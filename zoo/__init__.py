@@ -12,12 +12,23 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from zoo.weights import add_catalog_loader as _add_catalog_loader
+
 try:
     __version__ = version("zoo")  # pyproject.toml is the one source of the version
 except PackageNotFoundError:  # a source tree that was not installed
     __version__ = "unknown"
 
 __all__ = ["__version__", "list_models", "list_pretrained", "create", "load"]
+
+
+def _import_methods() -> None:
+    """Import every method file; each registers its method and its pretrained weights."""
+    import zoo.methods  # noqa: F401
+
+
+# The registries never import the methods (the methods import them); they run this when asked for a name.
+_add_catalog_loader(_import_methods)
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:

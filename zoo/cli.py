@@ -17,27 +17,30 @@ Three more commands work on trained models and do not build a Trainer::
                   [--tile 256 --tile-overlap 32]                            # super-resolution
 
 ``main(args)`` is the entry point of the ``zoo`` script and of ``python -m zoo``; tests call ``main([...])``.
-This module imports only the standard library until a command needs more, so ``zoo --help`` answers at once.
+This module parses arguments and wires them to the code that does the work: :class:`ZooCLI` (Lightning's CLI) for
+the Trainer commands, :func:`zoo.translate.translate_images` for ``zoo translate``, and :mod:`zoo.errors` for the
+one-line ``zoo: error:`` messages. It imports only the standard library until a command needs more, so
+``zoo --help`` answers at once.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import difflib
-import inspect
 import os
-import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
+from zoo.errors import (
+    describe_instantiation_error,
+    describe_parse_error,
+    describe_run_error,
+    did_you_mean,
+    is_out_of_memory,
+)
 
-__all__ = ["main", "translate_images", "describe_parse_error", "fit_summary", "ZooCLI"]  # noqa: F822 (ZooCLI: lazy)
+__all__ = ["main", "fit_summary", "ZooCLI"]  # noqa: F822 (ZooCLI: defined on first use)
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 EXTRA_COMMANDS = ("translate", "list", "download", "configs")
@@ -71,120 +74,6 @@ def _fail(message: str) -> None:
     """Report a bad command line or input as one ``zoo: error:`` line and exit with status 2 (as argparse does)."""
     print(f"zoo: error: {message}", file=sys.stderr)
     raise SystemExit(2)
-
-
-def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
-
-
-# ------------------------------------------------------------------------------------------ config errors, one line
-
-
-def _readable_type(text: str) -> str:
-    literal = re.fullmatch(r"typing\.Literal\[(.*)\]", text.strip())
-    if literal:
-        return f"one of {literal.group(1)}"
-    text = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", text)
-    return text.replace("typing.", "")
-
-
-def _init_parameters(class_path: str) -> list[str]:
-    """Constructor argument names of the class at ``class_path`` (empty when it cannot be imported)."""
-    import importlib
-
-    module_name, _, name = class_path.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), name)
-        params = inspect.signature(cls.__init__).parameters.values()
-    except (ImportError, AttributeError, ValueError, TypeError):
-        return []
-    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-
-def describe_parse_error(message: str, known_keys: Sequence[str] = ()) -> str:
-    """Condense one of jsonargparse's multi-line parse errors into one line that names the key.
-
-    Args:
-        message: the text of the ``ArgumentError``.
-        known_keys: dotted option names of the parser (``trainer.max_steps``), used to suggest a fix for typos.
-
-    Example:
-        >>> describe_parse_error('Parser key "trainer.max_steps":\\n  Expected a <class \\'int\\'>. Got value: ten')
-        "bad value 'ten' for 'trainer.max_steps': expected int"
-    """
-    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
-    if choice:
-        options = re.findall(r"'([^']*)'", choice.group(2))
-        return f"unknown command '{choice.group(1)}'{_did_you_mean(choice.group(1), options)}"
-    not_accepted = re.search(r"does not accept option '([^']+)'", message)
-    if not_accepted:
-        key = not_accepted.group(1)
-        return f"unknown option '{key}'{_did_you_mean(key, known_keys)}"
-    unrecognized = re.search(r"unrecognized arguments: (\S+)", message)
-    if unrecognized:
-        key = unrecognized.group(1).lstrip("-").split("=", 1)[0]
-        return f"unknown option '{key}'{_did_you_mean(key, known_keys)}"
-    missing_file = re.search(r'Parser key "(\w*config\w*)":\s*File does not exist: (.*)', message)
-    if missing_file:
-        return f"config file not found: {missing_file.group(2).strip()}"
-
-    keys = re.findall(r'Parser key "([^"]+)"', message)
-    outer = keys[0] if keys else ""
-    class_path = re.search(r"Problem with given class_path '([^']+)'", message)
-    unknown = re.search(r"Option '([^']+)' is not accepted", message)
-    if unknown:
-        name = unknown.group(1)
-        key = f"{outer}.init_args.{name}" if outer and class_path else name
-        candidates = _init_parameters(class_path.group(1)) if class_path else known_keys
-        return f"unknown option '{key}'{_did_you_mean(name, candidates)}"
-    if class_path and len(keys) <= 1:
-        # the class itself failed (not one of its arguments): the line after the class path says why
-        after = message[class_path.end() :].lstrip(": \n").splitlines()
-        reason = after[0].strip(" :-") if after else ""
-        return f"bad value for '{outer}': cannot use class '{class_path.group(1)}'" + (f" ({reason})" if reason else "")
-    expected = re.search(r"Expected a (.*?)\. Got value: (.*)", message)
-    if expected:
-        key = outer
-        if class_path and len(keys) > 1:
-            key = f"{outer}.init_args.{keys[-1]}"
-        return f"bad value '{expected.group(2).strip()}' for '{key}': expected {_readable_type(expected.group(1))}"
-    given = re.search(r"Given value: (.*)", message)
-    not_subclass = re.search(r"Import path (?:(\S+) )?does not correspond to a subclass of (\w+)", message)
-    if not_subclass and outer:
-        name = not_subclass.group(1) or (given.group(1).strip() if given else "the class")
-        return f"bad value for '{outer}': {name} is not a subclass of {not_subclass.group(2)}"
-    if "Does not validate against any of the Union subtypes" in message and given and outer:
-        alternatives = []
-        for line in re.findall(r"- Expected a (.*)", message):
-            if " but " in line:
-                continue
-            text = "a class path" if line.startswith("dot import path") else _readable_type(line.strip())
-            alternatives.append("null" if "NoneType" in text else text)
-        if alternatives:
-            return f"bad value '{given.group(1).strip()}' for '{outer}': expected {' or '.join(alternatives)}"
-    not_importable = re.search(r"Expected a dot import path string: (\S+)", message) or re.search(
-        r"Import path (\S+) does not", message
-    )
-    if not_importable and outer:
-        return f"bad value for '{outer}': cannot import class '{not_importable.group(1)}'"
-    # anything else: the first line that says something, with the key
-    lines = [line.strip(" -") for line in message.splitlines() if line.strip(" -")]
-    skip = ("Parser key", "Does not validate", "Subtypes:", "Errors:", "Given value", "Expected a <class 'NoneType'>")
-    detail = next((line for line in lines if not line.startswith(skip)), lines[0] if lines else message)
-    return f"bad value for '{outer}': {detail}" if outer else detail
-
-
-def _describe_instantiation_error(message: str) -> str:
-    """One line for a constructor's error, without the union-type report jsonargparse wraps it in."""
-    if "Does not validate against any of the Union subtypes" not in message:
-        return message.strip()
-    reasons = [
-        line.strip()[2:] for line in message.splitlines() if line.strip().startswith("- ") and "NoneType" not in line
-    ]
-    class_path = re.search(r"class_path='([^']+)'", message)
-    reason = reasons[0] if reasons else message.strip().splitlines()[0]
-    return f"cannot create {class_path.group(1)}: {reason}" if class_path else reason
 
 
 def _parser_keys(parser: Any) -> list[str]:
@@ -334,7 +223,7 @@ def _define_zoo_cli() -> type:
                 if os.environ.get("ZOO_TRACEBACK"):
                     raise
                 message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-                _fail(f"{_describe_instantiation_error(str(message))} (set ZOO_TRACEBACK=1 for the traceback)")
+                _fail(f"{describe_instantiation_error(str(message))} (set ZOO_TRACEBACK=1 for the traceback)")
 
         def instantiate_trainer(self, **kwargs: Any) -> Any:
             trainer_config = self._get(self.config_init, "trainer", default={}) or {}
@@ -489,74 +378,6 @@ def _config_arguments(argv: list[str]) -> list[str]:
     return resolved
 
 
-def _config_keys_with_value(config: Any, value: str, prefix: str = "") -> list[str]:
-    """Dotted keys of a (nested) config whose value prints as ``value``."""
-    items = config.items() if isinstance(config, dict) else vars(config).items() if hasattr(config, "__dict__") else ()
-    keys = []
-    for key, item in items:
-        name = f"{prefix}{key}"
-        if isinstance(item, dict) or hasattr(item, "__dict__") and not isinstance(item, type):
-            keys += _config_keys_with_value(item, value, f"{name}.")
-        elif str(item) == value:
-            keys.append(name)
-    return keys
-
-
-def _out_of_memory(error: BaseException) -> bool:
-    """A CUDA/MPS out-of-memory error, or a CPU allocation that failed (``can't allocate memory``)."""
-    import torch
-
-    return isinstance(error, torch.OutOfMemoryError) or (
-        isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
-    )
-
-
-def describe_run_error(error: BaseException, config: Any = None) -> str | None:
-    """One line for an error a user can cause while a command runs (bad value, data, device, precision, checkpoint),
-    naming the cause and the fix; ``None`` for anything else (a bug: the traceback is shown).
-
-    Args:
-        error: the exception.
-        config: the resolved config, used to name the key behind an out-of-range value.
-    """
-    import pickle
-
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    first = lines[0] if lines else type(error).__name__
-    if _out_of_memory(error):
-        return f"out of memory ({first}); lower data.init_args.batch_size or the image/crop size"
-    if isinstance(error, FloatingPointError):  # the NaN/Inf guard: its message names the loss term and the iteration
-        return first
-    if isinstance(error, pickle.UnpicklingError):
-        return f"refusing to unpickle: {first}"
-    if isinstance(error, MisconfigurationException):
-        message = " ".join(lines)
-        if re.search(r"accelerator|gpu backend|not available", message, re.IGNORECASE):
-            message += " Pass --trainer.accelerator=auto (or cpu) to use what this machine has."
-        return message
-    if isinstance(error, ImportError):  # an option that needs a package that is not installed
-        return f"{first}; install it, or choose a setting that does not need it"
-    invalid = re.match(r"Invalid ([\w ]+?)(?: value)?: (\S+)$", first)
-    if isinstance(error, ValueError) and invalid:  # torch.optim's checks: name the config key that holds the value
-        keys = [k for k in _config_keys_with_value(config, invalid.group(2)) if k.startswith("model.")]
-        if keys:
-            return f"{keys[0]}={invalid.group(2)} is not a valid {invalid.group(1)}; set it to a value in range"
-        return f"{first}; check the model's optimizer settings"
-    too_small = ("Padding size should be less than", "Kernel size can't be greater than", "Output size is too small")
-    if isinstance(error, RuntimeError) and any(text in first for text in too_small):
-        return (f"the images are too small for this network ({first}); use larger images (data.init_args.crop_size "
-                "or image_size) or a network with fewer down-sampling layers")
-    if isinstance(error, RuntimeError) and "Error(s) in loading state_dict" in first:
-        return (f"the checkpoint does not fit this model ({first}); use the config the checkpoint was trained with "
-                "(its run folder's config.yaml)")
-    if isinstance(error, (ValueError, OSError, KeyError, MisconfigurationException)):
-        return " ".join(lines) if len(lines) <= 3 else first
-    return None
-
-
 def _run_trainer_command(args: list[str] | None) -> None:
     outer_run = _wandb_run()
     argv = _config_arguments(list(sys.argv[1:] if args is None else args))
@@ -579,276 +400,6 @@ def _run_trainer_command(args: list[str] | None) -> None:
         run = _wandb_run()
         if run is not None and run is not outer_run:
             run.finish()  # so that the next command in this process (tests, notebooks) starts its own run
-
-
-# --------------------------------------------------------------------------------------------------- translate
-
-
-def _resolve_device(device: str) -> torch.device:
-    import torch
-
-    if device != "auto":
-        try:
-            return torch.device(device)
-        except RuntimeError as error:
-            raise ValueError(f"--device: {error}") from None
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _read_with_channels(path: Path, channels: int) -> torch.Tensor:
-    """(C, H, W) in [0, 1] with the model's channel count: 16-bit kept, alpha dropped, gray <-> RGB converted."""
-    from zoo.data.io import read_image
-
-    if channels in (1, 3):
-        return read_image(path, channels=channels)
-    image = read_image(path, channels=3)
-    if channels < 3:
-        return image[:channels]
-    return image.repeat(-(-channels // 3), 1, 1)[:channels]
-
-
-def _decoded_size(path: Path) -> tuple[int, int] | str:
-    """The (width, height) of an input image after decoding it whole, or why it cannot be decoded (corrupt or
-    truncated)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.size
-    except (OSError, ValueError, SyntaxError) as error:  # PIL reports broken headers as SyntaxError too
-        return str(error) or type(error).__name__
-
-
-class SkippedImagesError(ValueError):
-    """Raised by :func:`translate_images` with ``skip_bad=True`` after every readable image was written.
-
-    Attributes:
-        written: the files written.
-        skipped: each unreadable input and why.
-    """
-
-    def __init__(self, written: list[Path], skipped: dict[Path, str]) -> None:
-        self.written, self.skipped = written, skipped
-        names = ", ".join(f"{p}" for p in skipped)
-        super().__init__(f"wrote {len(written)} images; skipped {len(skipped)} unreadable input(s): {names}")
-
-
-@contextlib.contextmanager
-def _deterministic_backends() -> Iterator[None]:
-    import torch
-
-    saved = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved
-
-
-def _translate_parameters(model: nn.Module) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(model.translate).parameters)
-
-
-def _mask_for(image: Path, relative: Path, mask: Path) -> Path:
-    """The mask file of ``image``: ``mask`` itself, or the file under the folder ``mask`` with the same relative path
-    and any image suffix."""
-    from zoo.data.io import IMG_EXTENSIONS
-
-    if mask.is_file():
-        return mask
-    for suffix in (relative.suffix, *IMG_EXTENSIONS):
-        candidate = mask / relative.with_suffix(suffix)
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"no mask for '{image}': expected '{mask / relative.with_suffix('.png')}'")
-
-
-def translate_images(
-    model: str | os.PathLike[str] | nn.Module,
-    input: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    direction: str = "a2b",
-    batch_size: int = 4,
-    seed: int = 0,
-    device: str = "auto",
-    progress: bool = True,
-    num_styles: int = 1,
-    reference: str | os.PathLike[str] | None = None,
-    exemplar: str | os.PathLike[str] | None = None,
-    mask: str | os.PathLike[str] | None = None,
-    exemplar_mask: str | os.PathLike[str] | None = None,
-    mask_ids: Sequence[int] | None = None,
-    tile: int | None = None,
-    tile_overlap: int = 32,
-    trust_code: bool = False,
-    skip_bad: bool = False,
-) -> list[Path]:
-    """Translate an image file or every image below a folder, and write PNG files.
-
-    Images of equal size are batched together. Each batch is reflect-padded to ``model.size_multiple`` and
-    cropped back, so any size works. Inputs are converted to the model's channel count (grayscale replicated, colour
-    reduced to luma, alpha dropped; 16-bit grayscale keeps its precision). Outputs keep the input's relative path,
-    with the suffix ``.png`` (``<name>_style<k>.png`` for ``num_styles > 1``), and the input's size times the
-    model's ``scale``. The same call gives the same files: batch ``i`` is translated with seed ``seed + i``.
-
-    Args:
-        model: a model, or what :func:`zoo.hub.load` takes: a registered pretrained name, a ``.ckpt`` file or a
-            bundle folder.
-        input: an image file or a folder (searched recursively, skipping ``output`` if it lies inside).
-        output: folder for the results; created if missing.
-        direction: translation direction, one of ``model.directions``.
-        batch_size: images per batch.
-        seed: base seed for methods that sample.
-        device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
-        progress: show a progress bar on stderr.
-        num_styles: multimodal models (MUNIT, DRIT): random styles per input, each written to its own file.
-        reference: multimodal models: an image of the target domain whose style every output takes.
-        exemplar: exemplar-guided models (LOMIT): the image whose (masked) style is used.
-        mask: exemplar-guided models: where to translate, a mask file for every input or a folder of masks with the
-            inputs' relative paths (white = translate).
-        exemplar_mask: exemplar-guided models: which region of the exemplar gives the style.
-        mask_ids: read ``mask`` and ``exemplar_mask`` as label maps and use the pixels whose label is in ``mask_ids``.
-        tile: translate in ``tile`` x ``tile`` blocks with ``tile_overlap`` pixels of context (bounded memory, no
-            seams for super-resolution networks); ``None`` tiles by 256 for upscaling models only, 0 never tiles.
-        tile_overlap: context around each block, in input pixels.
-        trust_code: also build a model class that is not a registered zoo method (imports, and so runs code from,
-            the module the file names); see :func:`zoo.hub.load`.
-        skip_bad: translate every readable image and then raise :class:`SkippedImagesError` listing the
-            unreadable ones; without it an unreadable input stops the call before anything is written.
-
-    Returns:
-        The written files, in input order (``num_styles`` files per input, style by style).
-    """
-    import torch
-    from rich.console import Console
-    from rich.progress import track
-
-    from zoo.data.io import list_images, read_image, save_image
-    from zoo.data.masks import read_mask
-    from zoo.utils.tiling import pad_to_multiple, translate_any_size, translate_tiled
-
-    source, target = Path(input), Path(output)
-    if batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
-    if num_styles < 1:
-        raise ValueError(f"--num-styles must be >= 1, got {num_styles}")
-    if not source.exists():
-        raise FileNotFoundError(f"input '{source}' does not exist")
-    for flag, path in (("--reference", reference), ("--exemplar", exemplar), ("--mask", mask),
-                       ("--exemplar-mask", exemplar_mask)):
-        if path is not None and not Path(path).exists():
-            raise FileNotFoundError(f"{flag} '{path}' does not exist")
-    if source.is_dir():
-        skip = target.resolve()
-        files = [p for p in list_images(source, recursive=True) if skip not in p.resolve().parents]
-        relative = {p: p.relative_to(source) for p in files}
-    else:
-        files, relative = [source], {source: Path(source.name)}
-    decoded = {p: _decoded_size(p) for p in files}
-    bad = {p: result for p, result in decoded.items() if isinstance(result, str)}
-    if bad and not skip_bad:
-        first, reason = next(iter(bad.items()))
-        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        raise ValueError(f"cannot read input image '{first}' ({reason}){more}; pass --skip-bad to translate the "
-                         "readable images and list the others")
-    files = [p for p in files if p not in bad]
-    suffixes = [".png"] if num_styles == 1 else [f"_style{k}.png" for k in range(num_styles)]
-    destinations = {p: [target / (str(relative[p].with_suffix("")) + suffix) for suffix in suffixes] for p in files}
-    seen: dict[Path, Path] = {}
-    for p, dsts in destinations.items():
-        for dst in dsts:
-            if dst in seen:
-                raise ValueError(f"inputs '{seen[dst]}' and '{p}' would both be written to '{dst}'; rename one of them")
-            seen[dst] = p
-
-    torch_device = _resolve_device(device)
-    if isinstance(model, (str, os.PathLike)):
-        from zoo.hub import load
-
-        model = load(model, map_location=torch_device, trust_code=trust_code)
-    model = model.to(torch_device).eval()
-    name = type(model).__name__
-    directions = tuple(getattr(model, "directions", ("a2b",)))
-    if direction not in directions:
-        raise ValueError(f"--direction {direction!r} is not offered by {name}; choose from {directions}")
-    channels = model.input_channels(direction) if hasattr(model, "input_channels") else 3
-    out_channels = model.output_channels(direction) if hasattr(model, "output_channels") else 3
-    accepted = _translate_parameters(model)
-    for flag, value, parameter in (("--num-styles", num_styles > 1, "num_styles"),
-                                   ("--reference", reference, "reference"), ("--exemplar", exemplar, "exemplar"),
-                                   ("--mask", mask, "mask"), ("--exemplar-mask", exemplar_mask, "exemplar_mask")):
-        if value and parameter not in accepted:
-            raise ValueError(f"{flag} is not supported by {name}: its translate() takes no '{parameter}'")
-    if getattr(model, "requires_exemplar", False) and exemplar is None:
-        raise ValueError(f"{name} translates with the style of an exemplar: pass --exemplar IMAGE")
-    if mask_ids is not None and mask is None and exemplar_mask is None:
-        raise ValueError("--mask-ids applies to --mask / --exemplar-mask label maps; pass one of them")
-    if reference is not None and num_styles > 1:
-        raise ValueError("--reference gives one style; it cannot be combined with --num-styles > 1")
-
-    conditions: dict[str, Any] = {}
-    if num_styles > 1:
-        conditions["num_styles"] = num_styles
-    if reference is not None:
-        conditions["reference"] = read_image(reference, channels=out_channels if out_channels in (1, 3) else None)[
-            None
-        ].to(torch_device)
-    multiple = int(getattr(model, "size_multiple", 1))
-    if exemplar is not None:
-        exemplar_image = _read_with_channels(Path(exemplar), out_channels)[None].to(torch_device)
-        conditions["exemplar"], _ = pad_to_multiple(exemplar_image, multiple)
-        if exemplar_mask is not None:
-            region = read_mask(Path(exemplar_mask), mask_ids)[None].to(torch_device)
-            if region.shape[-2:] != exemplar_image.shape[-2:]:
-                raise ValueError(f"--exemplar-mask '{exemplar_mask}' has size {tuple(region.shape[-2:])}, the "
-                                 f"exemplar {tuple(exemplar_image.shape[-2:])}")
-            conditions["exemplar_mask"], _ = pad_to_multiple(region, multiple)
-    if tile is None:
-        tile = 256 if int(getattr(model, "scale", 1)) > 1 else 0
-    if tile and conditions:
-        raise ValueError("--tile works for models without style, exemplar or mask inputs; pass --tile 0")
-
-    sizes = {p: decoded[p] for p in files}
-    batches: list[list[Path]] = []
-    for p in sorted(files, key=lambda p: (sizes[p], str(p))):
-        if batches and len(batches[-1]) < batch_size and sizes[batches[-1][0]] == sizes[p]:
-            batches[-1].append(p)
-        else:
-            batches.append([p])
-
-    written: dict[Path, list[Path]] = {}
-    console = Console(stderr=True)
-    with _deterministic_backends():
-        for index, batch in enumerate(
-            track(batches, description="translating", console=console, disable=not progress, transient=True)
-        ):
-            images = torch.stack([_read_with_channels(p, channels) for p in batch]).to(torch_device)
-            masks = {}
-            if mask is not None:
-                masks["mask"] = torch.stack(
-                    [read_mask(_mask_for(p, relative[p], Path(mask)), mask_ids) for p in batch]
-                ).to(torch_device)
-            if tile:
-                outputs = translate_tiled(model, images, tile=tile, overlap=tile_overlap, direction=direction,
-                                          seed=seed + index)
-            else:
-                outputs = translate_any_size(model, images, direction=direction, seed=seed + index, masks=masks,
-                                             **conditions)
-            for p, result in zip(batch, outputs, strict=True):
-                styles = result if num_styles > 1 else result[None]
-                written[p] = [save_image(image, dst) for image, dst in zip(styles, destinations[p], strict=True)]
-    paths = [path for p in files for path in written[p]]
-    if bad:
-        raise SkippedImagesError(paths, bad)
-    return paths
 
 
 # ------------------------------------------------------------------------------------------------ subcommands
@@ -893,6 +444,7 @@ def _translate_command(argv: list[str]) -> None:
             mask_ids = [int(v) for v in ns.mask_ids.replace(" ", "").split(",") if v]
         except ValueError:
             _fail(f"--mask-ids must be comma-separated integers, got {ns.mask_ids!r}")
+    from zoo.translate import SkippedImagesError, translate_images
     from zoo.utils.memory import keep_freed_memory
 
     keep_freed_memory()  # as zoo fit does: large CPU tensors reuse freed heap memory instead of page-faulting
@@ -926,7 +478,7 @@ def _translate_command(argv: list[str]) -> None:
         message = None if os.environ.get("ZOO_TRACEBACK") else describe_run_error(error)
         if message is None:
             raise
-        if _out_of_memory(error):
+        if is_out_of_memory(error):
             message = (f"out of memory translating {ns.input} ({str(error).splitlines()[0]}); translate large images "
                        "in tiles with bounded memory: --tile 256 (or a smaller --batch-size)")
         _fail(message)
@@ -1080,7 +632,7 @@ def main(args: Sequence[str] | None = None) -> int:
             _run_trainer_command(None if args is None else argv)
         else:
             _fail(
-                f"unknown command '{command}'{_did_you_mean(command, TRAINER_COMMANDS + EXTRA_COMMANDS)}; "
+                f"unknown command '{command}'{did_you_mean(command, TRAINER_COMMANDS + EXTRA_COMMANDS)}; "
                 "see zoo --help"
             )
     except SystemExit as exit_:

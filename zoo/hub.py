@@ -1,14 +1,10 @@
-"""Weights on disk: cached downloads checked by sha256, safetensors bundles, and :func:`load`.
+"""Models from files and names: :func:`load`, :func:`create`, and safetensors bundles (:func:`save_bundle`).
 
-Where weights are looked for, first match wins:
-
-1. the ``weights_dir`` argument,
-2. the folder in ``$ZOO_WEIGHTS_DIR``,
-3. the cache ``$ZOO_HOME/weights`` (``$ZOO_HOME`` defaults to ``~/.cache/zoo``).
-
-A file found nowhere is downloaded into the cache, unless ``ZOO_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``) is set, in
-which case the miss fails at once and says which file to put where. Every load re-hashes the file, cached or local,
-so a corrupted or replaced file raises instead of giving silently wrong weights.
+Weight files themselves (records, cache, downloads, sha256 checks and pins, offline rules) are handled by
+:mod:`zoo.weights`; its public names are re-exported here (``zoo.hub.resolve_weights``, ``zoo.hub.file_sha256``, ...).
+Where weights are looked for, first match wins: the ``weights_dir`` argument, the folder in ``$ZOO_WEIGHTS_DIR``,
+the cache ``$ZOO_HOME/weights``; a miss is downloaded unless ``ZOO_OFFLINE=1`` (or ``HF_HUB_OFFLINE=1``). Every load
+re-hashes the file, cached or local, so a corrupted or replaced file raises instead of giving silently wrong weights.
 
 A bundle is a folder with ``config.json`` (method, class path, constructor arguments, zoo version) and
 ``model.safetensors`` (the state dict; the same configuration is repeated in its metadata, so the safetensors file
@@ -25,8 +21,6 @@ parameter count is computed on the ``meta`` device, without allocating, before t
 from __future__ import annotations
 
 import difflib
-import hashlib
-import http.client
 import importlib
 import importlib.metadata
 import inspect
@@ -34,28 +28,38 @@ import json
 import os
 import pickle
 import re
-import secrets
 import sys
-import urllib.error
-import urllib.request
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from rich.progress import Progress
 
 from zoo.registry import (
     METHODS,
     PRETRAINED,
     PretrainedEntry,
-    _ensure_methods_imported,
     get_method,
     resolve_registered_class,
+)
+from zoo.weights import (
+    DownloadError,
+    HashMismatchError,
+    UnknownModelError,
+    WeightsUnavailableError,
+    cached_weights_path,
+    download,
+    download_weights,
+    file_sha256,
+    is_offline,
+    load_catalog,
+    resolve_weights,
+    verification_status,
+    verify_cached,
+    verify_file,
+    weights_cache_dir,
+    zoo_home,
 )
 
 __all__ = [
@@ -84,12 +88,8 @@ __all__ = [
 
 BUNDLE_WEIGHTS = "model.safetensors"
 BUNDLE_CONFIG = "config.json"
-PIN_SUFFIX = ".sha256"
-DOWNLOAD_TIMEOUT_S = 30.0
-_CHUNK = 1 << 20
 # Keys LightningCLI adds to hparams so that ``load_from_checkpoint`` can rebuild the class; never constructor args.
 _BOOKKEEPING_KEYS = ("_class_path", "_instantiator")
-_TRUE = {"1", "true", "yes", "on"}
 #: Largest model (in parameters) built from a file unless ``max_parameters=`` or ``$ZOO_MAX_PARAMETERS`` allow more:
 #: about 7x the largest registered method at its defaults (VSAIT, ~65 M), 2 GB of float32 weights.
 DEFAULT_MAX_PARAMETERS = 500_000_000
@@ -101,23 +101,11 @@ _COUNT_NAME = re.compile(r"^(n|num)_|^n[a-z]+$|(^|_)(size|layers?|blocks|count|s
 # ----------------------------------------------------------------------------------------------------------- errors
 
 
-class DownloadError(OSError):
-    """A download failed (unreachable host, missing ``file://`` path, HTTP error, interrupted transfer)."""
-
-
-class HashMismatchError(RuntimeError):
-    """A file's sha256 differs from the expected digest; the message carries both digests."""
-
-
 class WeightsDigestError(HashMismatchError, ValueError):
     """A bundle's ``model.safetensors`` differs from the ``weights_sha256`` its ``config.json`` records.
 
     The message is one line naming the file and both digests.
     """
-
-
-class WeightsUnavailableError(FileNotFoundError):
-    """Weights are neither on disk nor downloadable (offline, failed download, or none published)."""
 
 
 class UntrustedClassError(ValueError):
@@ -126,251 +114,6 @@ class UntrustedClassError(ValueError):
 
 class ModelTooLargeError(ValueError):
     """The configuration read from a file describes a model with more parameters than allowed."""
-
-
-class UnknownModelError(KeyError):
-    """A name is neither a registered method nor registered pretrained weights (nor an existing path)."""
-
-    def __str__(self) -> str:  # KeyError would print the message with quotes around it
-        return str(self.args[0]) if self.args else ""
-
-
-# ------------------------------------------------------------------------------------------------------ locations
-
-
-def zoo_home() -> Path:
-    """Root folder of zoo's files: ``$ZOO_HOME``, or ``~/.cache/zoo`` when unset."""
-    return Path(os.environ.get("ZOO_HOME") or "~/.cache/zoo").expanduser()
-
-
-def weights_cache_dir() -> Path:
-    """Folder that downloaded weights are cached in: ``zoo_home() / "weights"``."""
-    return zoo_home() / "weights"
-
-
-def is_offline() -> bool:
-    """Whether downloads are disabled by ``ZOO_OFFLINE`` or ``HF_HUB_OFFLINE`` (``1``/``true``/``yes``/``on``)."""
-    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"))
-
-
-def _search_dirs(weights_dir: str | os.PathLike[str] | None) -> list[Path]:
-    """The folders :func:`resolve_weights` looks in, in order."""
-    dirs = []
-    if weights_dir is not None:
-        dirs.append(Path(weights_dir).expanduser())
-    if os.environ.get("ZOO_WEIGHTS_DIR"):
-        dirs.append(Path(os.environ["ZOO_WEIGHTS_DIR"]).expanduser())
-    dirs.append(weights_cache_dir())
-    return dirs
-
-
-def _where_to_put(file_name: str, weights_dir: str | os.PathLike[str] | None) -> str:
-    """Human-readable list of the places a user can drop ``file_name`` into."""
-    places = [f"  {d / file_name}" for d in _search_dirs(weights_dir)]
-    if not os.environ.get("ZOO_WEIGHTS_DIR"):
-        places.append(f"  or any folder named by $ZOO_WEIGHTS_DIR (then <folder>/{file_name})")
-    return "\n".join(places)
-
-
-def cached_weights_path(name: str) -> Path | None:
-    """Where the registered weights ``name`` live in the cache (:func:`weights_cache_dir`), present or not.
-
-    ``None`` when the entry names no file. Raises :class:`UnknownModelError` for an unknown name.
-    """
-    file_name = _pretrained_entry(name).file_name
-    return weights_cache_dir() / file_name if file_name else None
-
-
-# --------------------------------------------------------------------------------------------------------- hashing
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _pin_path(path: Path) -> Path:
-    return path.with_name(path.name + PIN_SUFFIX)
-
-
-def _read_pin(path: Path) -> str | None:
-    """Digest stored in ``<file>.sha256`` (``sha256sum`` format), if that file exists."""
-    pin = _pin_path(path)
-    if not pin.is_file():
-        return None
-    fields = pin.read_text().split()
-    if not fields:
-        raise HashMismatchError(f"{pin} is empty; delete it to re-pin {path.name}")
-    return fields[0].lower()
-
-
-def _write_pin(path: Path, digest: str) -> None:
-    _pin_path(path).write_text(f"{digest}  {path.name}\n")
-
-
-def _verify(path: Path, expected: str | None, *, pin_if_unknown: bool) -> None:
-    """Check ``path`` against ``expected``, or against its ``.sha256`` pin when ``expected`` is ``None``.
-
-    With neither, the file is pinned (when ``pin_if_unknown``) so that later loads catch changes.
-    """
-    source = "the registered sha256"
-    if expected is None:
-        expected = _read_pin(path)
-        source = f"the digest pinned in {_pin_path(path)} on first use"
-    actual = file_sha256(path)
-    if expected is None:
-        if pin_if_unknown:
-            try:
-                _write_pin(path, actual)
-            except OSError as err:
-                warnings.warn(f"cannot pin {path} ({err}); its content will not be verified", stacklevel=3)
-        return
-    if actual != expected.lower():
-        raise HashMismatchError(
-            f"sha256 mismatch for {path}:\n  expected {expected.lower()} ({source})\n  got      {actual}\n"
-            f"The file is corrupt or was replaced. Delete it (and {_pin_path(path).name} if present) and download "
-            "it again."
-        )
-
-
-def verification_status(name: str) -> Literal["sha256", "pinned, unverified", "unverified"]:
-    """How the registered weights ``name`` are checked on load.
-
-    ``"sha256"``: the registry carries their digest. ``"pinned, unverified"``: no registered digest, but the cached
-    file has a ``<file>.sha256`` pin written on first use (later changes are caught; the first copy was trusted).
-    ``"unverified"``: neither.
-    """
-    if _pretrained_entry(name).sha256:
-        return "sha256"
-    path = cached_weights_path(name)
-    if path is not None and _pin_path(path).is_file():
-        return "pinned, unverified"
-    return "unverified"
-
-
-def verify_cached(names: list[str] | None = None) -> list[tuple[str, Path | None, str]]:
-    """Re-hash cached weights against their registered digest, or their pin when the registry has none.
-
-    Args:
-        names: registered pretrained names; ``None`` checks every registered entry whose file is in the cache.
-
-    Returns:
-        ``(name, cache path, result)`` per entry, ``result`` being ``"ok"`` (matches the registered sha256),
-        ``"pinned-unverified"`` (matches its first-use pin; no registered digest), ``"unverified"`` (no digest and
-        no pin), ``"MISMATCH"`` (differs from the digest or the pin; the pin file is unreadable or empty) or
-        ``"missing"`` (not in the cache).
-
-    Raises:
-        UnknownModelError: a name is not registered.
-    """
-    if names is None:
-        _ensure_methods_imported()
-        candidates = sorted(PRETRAINED)
-        names = [n for n in candidates if (p := cached_weights_path(n)) is not None and p.is_file()]
-    results: list[tuple[str, Path | None, str]] = []
-    for name in names:
-        entry = _pretrained_entry(name)
-        path = cached_weights_path(name)
-        if path is None or not path.is_file():
-            results.append((name, path, "missing"))
-            continue
-        try:
-            expected = entry.sha256 or _read_pin(path)
-        except (HashMismatchError, OSError):
-            results.append((name, path, "MISMATCH"))
-            continue
-        if expected is None:
-            results.append((name, path, "unverified"))
-        elif file_sha256(path) != expected.lower():
-            results.append((name, path, "MISMATCH"))
-        else:
-            results.append((name, path, "ok" if entry.sha256 else "pinned-unverified"))
-    return results
-
-
-# -------------------------------------------------------------------------------------------------------- download
-
-
-def _progress_bar(enabled: bool) -> Progress:
-    """A rich progress bar on stderr (a no-op display when ``enabled`` is False)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
-
-
-def _download(url: str, dst: Path, *, sha256: str | None, progress: bool) -> str:
-    """Stream ``url`` to ``dst`` atomically and return the sha256 of what was written."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if progress:
-        print(f"Downloading {url} to {dst}", file=sys.stderr)
-    # A unique name in the destination folder keeps the final rename atomic; open(..., "xb") respects the umask.
-    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(8)}.part")
-    digest = hashlib.sha256()
-    try:
-        try:
-            with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                with _progress_bar(progress) as bar:
-                    task = bar.add_task(dst.name, total=total)
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        bar.update(task, advance=len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
-            # HTTPError's own text carries the status code; URLError's reason is the readable part of its text.
-            reason = err if isinstance(err, urllib.error.HTTPError) else getattr(err, "reason", None) or err
-            raise DownloadError(f"download of {url} failed: {reason}") from err
-        actual = digest.hexdigest()
-        if sha256 is not None and actual != sha256.lower():
-            raise HashMismatchError(
-                f"sha256 mismatch for {url}:\n  expected {sha256.lower()}\n  got      {actual}\n"
-                f"Nothing was written to {dst}."
-            )
-        os.replace(tmp, dst)
-        return actual
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def download(url: str, dst: str | os.PathLike[str], *, sha256: str | None = None, progress: bool = True) -> Path:
-    """Download ``url`` (``http(s)://`` or ``file://``) to ``dst``, checking its sha256 while streaming.
-
-    The data goes to a temporary file in ``dst``'s folder, which is renamed onto ``dst`` only when complete and, if
-    ``sha256`` is given, matching; on any failure no file is left behind. There are no retries: a network failure
-    raises at once.
-
-    Args:
-        url: source address.
-        dst: destination file; missing parent folders are created; an existing file is replaced.
-        sha256: expected full hex digest, or ``None`` to skip the check.
-        progress: show a progress bar on stderr.
-
-    Returns:
-        ``dst`` as a :class:`~pathlib.Path`.
-
-    Raises:
-        DownloadError: the source could not be read.
-        HashMismatchError: the downloaded bytes have another digest (the message carries both).
-    """
-    dst = Path(dst).expanduser()
-    _download(url, dst, sha256=sha256, progress=progress)
-    return dst
 
 
 # --------------------------------------------------------------------------------------------------- resolve names
@@ -384,7 +127,7 @@ def _close_matches(name: str) -> list[str]:
 
 
 def _unknown(name: str) -> UnknownModelError:
-    _ensure_methods_imported()
+    load_catalog()
     close = _close_matches(name)
     hint = f"; did you mean: {', '.join(close)}?" if close else ""
     return UnknownModelError(
@@ -392,120 +135,24 @@ def _unknown(name: str) -> UnknownModelError:
     )
 
 
-def _pretrained_entry(name: str) -> PretrainedEntry:
-    _ensure_methods_imported()
-    if name in PRETRAINED:
-        return PRETRAINED[name]
-    raise _unknown(name)
-
-
-def _no_published_weights(label: str, method: str) -> WeightsUnavailableError:
-    return WeightsUnavailableError(
-        f"no published weights for {label} yet; train one with `zoo fit --config configs/{method}.yaml` and load the "
-        "resulting .ckpt or bundle with zoo.load(path)"
-    )
-
-
-def resolve_weights(
-    name_or_entry: str | PretrainedEntry,
-    *,
-    weights_dir: str | os.PathLike[str] | None = None,
-    check_hash: bool = True,
-    progress: bool = True,
-) -> Path:
-    """Local path of registered weights, downloading them into the cache when needed.
-
-    The file (named ``entry.file_name``) is looked for in ``weights_dir``, then ``$ZOO_WEIGHTS_DIR``, then
-    :func:`weights_cache_dir`. If absent everywhere, it is downloaded into the cache, unless ``ZOO_OFFLINE=1`` or
-    ``HF_HUB_OFFLINE=1``, where the miss raises at once.
-
-    The sha256 is checked on every call, for cached and local files alike. Entries registered with
-    ``sha256=None`` (official files nobody hashed yet) are pinned on first use: the digest is written to
-    ``<file>.sha256`` beside the file (at download time for cached files, on first load for local ones) and later
-    calls check against that pin. Delete the ``.sha256`` file to accept a deliberately replaced file.
-
-    Args:
-        name_or_entry: a registered pretrained name (``"cyclegan.horse2zebra"``) or a :class:`PretrainedEntry`.
-        weights_dir: folder searched before ``$ZOO_WEIGHTS_DIR`` and the cache.
-        check_hash: verify the sha256 (or pin) of the file; turn off only for files you just verified yourself.
-        progress: show a progress bar while downloading.
-
-    Returns:
-        Path of the verified file.
-
-    Raises:
-        UnknownModelError: ``name_or_entry`` is an unknown name.
-        WeightsUnavailableError: no published weights, an offline miss, or a failed download; the message names the
-            file, the folders it may be put in and the URL.
-        HashMismatchError: the file on disk (or the download) does not match the expected digest.
-    """
-    if isinstance(name_or_entry, PretrainedEntry):
-        entry, label = name_or_entry, f"{name_or_entry.method} ({name_or_entry.file_name})"
-    else:
-        entry, label = _pretrained_entry(name_or_entry), repr(name_or_entry)
-    file_name = entry.file_name
-    if file_name is None:
-        raise _no_published_weights(label, entry.method)
-
-    for folder in _search_dirs(weights_dir):
-        path = folder / file_name
-        if path.is_file():
-            if check_hash:
-                _verify(path, entry.sha256, pin_if_unknown=True)
-            return path
-
-    where = _where_to_put(file_name, weights_dir)
-    if entry.url is None:
-        err = _no_published_weights(label, entry.method)
-        raise WeightsUnavailableError(f"{err}\n(if you have {file_name}, put it at one of:\n{where})")
-    if is_offline():
-        raise WeightsUnavailableError(
-            f"weights {file_name} for {label} are not on disk and downloads are off (ZOO_OFFLINE/HF_HUB_OFFLINE).\n"
-            f"Download {entry.url} and put it at one of:\n{where}"
-        )
-    dst = weights_cache_dir() / file_name
-    try:
-        digest = _download(entry.url, dst, sha256=entry.sha256, progress=progress)
-    except DownloadError as err:
-        raise WeightsUnavailableError(
-            f"could not download weights {file_name} for {label}: {err}\nDownload {entry.url} yourself (or copy "
-            f"the file from another machine) and put it at one of:\n{where}"
-        ) from err
-    except HashMismatchError as err:
-        raise HashMismatchError(f"{err}\nIf you have a good copy of {file_name}, put it at one of:\n{where}") from err
-    if entry.sha256 is None:
-        _write_pin(dst, digest)
-    return dst
-
-
-def download_weights(name: str, *, weights_dir: str | Path | None = None) -> Path:
-    """Fetch registered weights into the cache (``zoo download NAME``) and print where they are.
-
-    Args:
-        name: registered pretrained name, e.g. ``"cyclegan.horse2zebra"``.
-        weights_dir: folder searched first; a file there is verified instead of downloaded.
-
-    Returns:
-        Path of the verified file.
-    """
-    path = resolve_weights(name, weights_dir=weights_dir)
-    print(f"{name}: {path}")
-    return path
+def _method_entry(name: str) -> PretrainedEntry:
+    """The registered weights ``name`` of a method (a model can be built for them), else a clear error."""
+    entry = PRETRAINED[name]
+    if not isinstance(entry, PretrainedEntry):
+        raise ValueError(f"{name!r} is a weights file of {entry.owner}, not the weights of a method: no model can be "
+                         f"built for it (zoo.weights.resolve_weights({name!r}) gives its path)")
+    return entry
 
 
 # ---------------------------------------------------------------------------------------------------------- bundles
 
 
 def _zoo_version() -> str:
+    """The installed zoo version (as ``zoo.__version__``), or ``"unknown"`` for a source tree never installed."""
     try:
-        from zoo import __version__  # type: ignore[attr-defined]
-
-        return str(__version__)
-    except ImportError:
-        try:
-            return importlib.metadata.version("zoo")
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
+        return importlib.metadata.version("zoo")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _json_default(value: Any) -> Any:
@@ -635,7 +282,7 @@ def _resolve_class(method: str | None, class_path: str | None, source: Path, *, 
     """The model class named by a registered ``method`` name (preferred) or a ``class_path`` (see
     :func:`_class_from_path`)."""
     if method:
-        _ensure_methods_imported()
+        load_catalog()
         if method in METHODS:
             return METHODS[method]
     if class_path:
@@ -1032,13 +679,13 @@ def load(
         return _load_path(path, map_location=map_location, check_hash=check_hash, method=method, net=net,
                           init_args=init_args or {}, trust_code=trust_code, max_parameters=max_parameters)
     name = os.fspath(name_or_path)
-    _ensure_methods_imported()
+    load_catalog()
     if name in PRETRAINED:
         return _load_pretrained(name, map_location=map_location, check_hash=check_hash, weights_dir=weights_dir,
                                 max_parameters=max_parameters)
     if name in METHODS:
         tags = [n for n in sorted(PRETRAINED) if n.startswith(name + ".")]
-        default = [n for n in tags if PRETRAINED[n].default]
+        default = [n for n in tags if getattr(PRETRAINED[n], "default", False)]
         if default:  # e.g. a method without published weights: its entry says so (or finds a local copy)
             return _load_pretrained(default[0], map_location=map_location, check_hash=check_hash,
                                     weights_dir=weights_dir, max_parameters=max_parameters)
@@ -1068,7 +715,7 @@ def _load_path(
             raise FileNotFoundError(f"{path} is a folder but not a zoo bundle: {BUNDLE_WEIGHTS} is missing")
         path = path / BUNDLE_WEIGHTS
     if check_hash:
-        _verify(path, None, pin_if_unknown=False)
+        verify_file(path, None, pin_if_unknown=False)
     if path.suffix == ".safetensors":
         if method is not None and not _is_bundle_file(path):
             return _load_official(path, method=method, net=net, init_args=init_args, map_location=map_location)
@@ -1096,7 +743,7 @@ def _load_pretrained(
     weights_dir: str | os.PathLike[str] | None,
     max_parameters: int | None = None,
 ) -> nn.Module:
-    entry = PRETRAINED[name]
+    entry = _method_entry(name)
     path = resolve_weights(name, weights_dir=weights_dir, check_hash=check_hash)
     if entry.format == "official":
         return _load_official(
@@ -1120,10 +767,10 @@ def create(name: str, **overrides: Any) -> nn.Module:
     Raises:
         UnknownModelError: ``name`` is not registered (the message lists close matches).
     """
-    _ensure_methods_imported()
+    load_catalog()
     if name in METHODS:
         return METHODS[name](**overrides)
     if name in PRETRAINED:
-        entry = PRETRAINED[name]
+        entry = _method_entry(name)
         return get_method(entry.method)(**{**entry.init_args, **overrides})
     raise _unknown(name)

@@ -1,21 +1,35 @@
-"""A flat registry of methods and of pretrained weights.
+"""A flat registry of methods and of their pretrained weights.
 
 Methods register themselves with ``@register_method("name")`` when their module is imported
-(``zoo/methods/__init__.py`` imports every method file). Pretrained weights are described by a
-:class:`PretrainedEntry` and registered under a dotted ``method.tag`` name, e.g.
-``"cyclegan.horse2zebra"``. Both tables are plain dicts; a duplicate name raises.
+(``zoo/methods/__init__.py`` imports every method file). A method's pretrained weights are described by a
+:class:`PretrainedEntry` (a :class:`~zoo.weights.WeightsFile` that also says how to build the model) and registered
+under a dotted ``method.tag`` name, e.g. ``"cyclegan.horse2zebra"``. Both tables are plain dicts; a duplicate name
+raises. The weights table is :data:`zoo.weights.WEIGHTS` (also reachable here as :data:`PRETRAINED`).
 
-The licence of every registered set of weights is set here, in :data:`PRETRAINED_LICENSES`, so that one table
-holds them all (``zoo list --pretrained`` shows it; ``THIRD_PARTY_NOTICES.md`` gives the sources).
+This module never imports the methods: they import it. Lookups first run the catalogue loaders
+(:func:`zoo.weights.load_catalog`), which the package root sets up to import ``zoo.methods``, so that every method is
+registered however the registry is reached.
+
+The licence of every registered set of weights is set in one table, :data:`PRETRAINED_LICENSES` (``zoo list
+--pretrained`` shows it; ``THIRD_PARTY_NOTICES.md`` gives the sources).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+from zoo.weights import (
+    PRETRAINED_LICENSES,
+    WEIGHTS,
+    UnknownModelError,
+    WeightsFile,
+    load_catalog,
+    pretrained_license,
+    register_weights,
+)
 
 __all__ = [
     "PretrainedEntry",
@@ -25,60 +39,60 @@ __all__ = [
     "get_pretrained",
     "list_models",
     "list_pretrained",
+    "registered_classes",
+    "resolve_registered_class",
     "METHODS",
     "PRETRAINED",
     "PRETRAINED_LICENSES",
     "pretrained_license",
 ]
 
+#: Registered methods (``LightningModule`` classes) by name.
 METHODS: dict[str, type] = {}
-PRETRAINED: dict[str, PretrainedEntry] = {}
+#: Registered weights by name: the same dict as :data:`zoo.weights.WEIGHTS`.
+PRETRAINED: dict[str, WeightsFile] = WEIGHTS
 
 
-@dataclass(frozen=True)
-class PretrainedEntry:
-    """Where a set of weights lives and how to build the model that takes them.
+@dataclass(frozen=True, kw_only=True)
+class PretrainedEntry(WeightsFile):
+    """Weights of a method: where the file lives (see :class:`~zoo.weights.WeightsFile`) and how to build the model
+    that takes it.
 
     Args:
-        method: registered method name the weights belong to (``"cyclegan"``).
+        method: registered method name the weights belong to (``"cyclegan"``); it is also the record's ``owner``.
         init_args: constructor arguments of the method class for these weights.
-        url: download location (``https://`` or ``file://``); ``None`` when no weights are published.
-        sha256: full hex digest of the file at ``url``; checked on every load.
-        filename: name of the file in the cache (defaults to the last part of ``url``).
         format: ``"bundle"`` (zoo safetensors file written by :func:`zoo.hub.save_bundle`) or ``"official"``
             (an official state dict loaded through the method's ``load_official_weights``).
         official_net: for ``format="official"``: which network of the method the file holds (``"G_A"``, ``"G"``).
         direction: the translation direction these weights provide (``"a2b"``), if only one.
-        license: licence of the weights: an SPDX-like id, ``"non-commercial (<why>)"`` or ``"unknown (<why>)"``;
-            replaced at registration by the matching :data:`PRETRAINED_LICENSES` row.
-        origin: where the weights come from (paper / repository).
         paper_metrics: numbers the paper reports for these weights.
         measured_metrics: numbers we measured.
-        notes: anything a user should know (e.g. the official direction flags).
         default: ``zoo.load("<method>")`` resolves this entry (e.g. a method whose weights are not published yet).
+
+    The file fields (``url``, ``sha256``, ``filename``, ``license``, ``origin``, ``notes``) are those of
+    :class:`~zoo.weights.WeightsFile`; ``owner`` may be left out (it is ``method``).
     """
 
     method: str
+    owner: str = ""
     init_args: dict[str, Any] = field(default_factory=dict)
-    url: str | None = None
-    sha256: str | None = None
-    filename: str | None = None
     format: Literal["bundle", "official"] = "bundle"
     official_net: str | None = None
     direction: str | None = None
-    license: str = "unknown"
-    origin: str = ""
     paper_metrics: dict[str, Any] = field(default_factory=dict)
     measured_metrics: dict[str, Any] = field(default_factory=dict)
-    notes: str = ""
     default: bool = False
 
-    @property
-    def file_name(self) -> str | None:
-        """Name of the cached file."""
-        if self.filename:
-            return self.filename
-        return self.url.rsplit("/", 1)[-1] if self.url else None
+    def __post_init__(self) -> None:
+        if not self.owner:
+            object.__setattr__(self, "owner", self.method)
+        elif self.owner != self.method:
+            raise ValueError(f"weights of method {self.method!r} cannot be owned by {self.owner!r}")
+
+    def unpublished_hint(self) -> str:
+        """How to get weights for the method when none are published: train them."""
+        return (f"train one with `zoo fit --config configs/{self.method}.yaml` and load the resulting .ckpt or bundle "
+                "with zoo.load(path)")
 
 
 def register_method(name: str):
@@ -94,85 +108,50 @@ def register_method(name: str):
     return decorator
 
 
-_CYCLEGAN_CODE = "code BSD-2-Clause"
-_IMAGENET = "ImageNet data"  # research and educational use only
-_CITYSCAPES = "Cityscapes data"  # non-commercial use only
-
-#: Licence of each registered set of weights: (shell-style pattern of registered names, licence); the first match
-#: wins. Weights trained on data whose terms forbid commercial use, or published under a non-commercial licence, are
-#: marked ``non-commercial``; the code licence of the repository the weights come from is given in every case.
-PRETRAINED_LICENSES: tuple[tuple[str, str], ...] = (
-    ("cyclegan.cityscapes_*", f"non-commercial ({_CITYSCAPES}; {_CYCLEGAN_CODE})"),
-    ("cyclegan.apple2orange", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
-    ("cyclegan.orange2apple", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
-    ("cyclegan.horse2zebra", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
-    ("cyclegan.zebra2horse", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
-    ("cyclegan.*", "BSD-2-Clause (data terms not stated)"),
-    ("pix2pix.*", "BSD-2-Clause (data terms not stated)"),
-    ("munit.edges2shoes", "non-commercial (CC-BY-NC-SA-4.0)"),
-    ("decent.label2city", f"non-commercial ({_CITYSCAPES}; code licence not stated)"),
-    ("decent.horse2zebra", f"non-commercial ({_IMAGENET}; code licence not stated)"),
-    ("decent.*", "unknown (code licence not stated)"),
-    ("vsait.gta2cityscapes", f"non-commercial (CC-BY-NC-4.0 code; {_CITYSCAPES})"),
-    ("srgan.imagenet_*", f"non-commercial ({_IMAGENET}; code Apache-2.0)"),
-    ("srresnet.imagenet_*", f"non-commercial ({_IMAGENET}; code Apache-2.0)"),
-)
-
-
-def pretrained_license(name: str, default: str = "unknown") -> str:
-    """The :data:`PRETRAINED_LICENSES` licence of a registered name, or ``default`` when no row matches."""
-    return next((value for pattern, value in PRETRAINED_LICENSES if fnmatch.fnmatchcase(name, pattern)), default)
-
-
 def register_pretrained(name: str, entry: PretrainedEntry) -> PretrainedEntry:
-    """Register pretrained weights under ``name`` (``"<method>.<tag>"``), with the licence of
+    """Register a method's pretrained weights under ``name`` (``"<method>.<tag>"``), with the licence of
     :data:`PRETRAINED_LICENSES` (the entry's own ``license`` where no row matches)."""
-    if name in PRETRAINED:
-        raise ValueError(f"pretrained weights {name!r} are already registered")
-    if "." not in name or name.split(".", 1)[0] != entry.method:
-        raise ValueError(f"pretrained name {name!r} must look like '{entry.method}.<tag>'")
-    licence = pretrained_license(name, entry.license)
-    if not licence.strip():
-        raise ValueError(f"pretrained weights {name!r} have an empty licence; give license='unknown (<why>)' or add "
-                         "a row to zoo.registry.PRETRAINED_LICENSES")
-    entry = dataclasses.replace(entry, license=licence) if licence != entry.license else entry
-    PRETRAINED[name] = entry
-    return entry
-
-
-def _ensure_methods_imported() -> None:
-    import zoo.methods  # noqa: F401  (importing registers every method)
+    if not isinstance(entry, PretrainedEntry):
+        raise TypeError(f"register_pretrained takes a PretrainedEntry, got {type(entry).__name__}; register other "
+                        "weight files with zoo.weights.register_weights")
+    return cast(PretrainedEntry, register_weights(name, entry))
 
 
 def get_method(name: str) -> type:
     """The registered method class called ``name``; a clear error lists the known names."""
-    _ensure_methods_imported()
+    load_catalog()
     try:
         return METHODS[name]
     except KeyError:
         raise KeyError(f"unknown method {name!r}; registered methods: {', '.join(sorted(METHODS))}") from None
 
 
+def _method_entries() -> dict[str, PretrainedEntry]:
+    """The registered weights that belong to a method (the others are files of networks, losses or metrics)."""
+    return {name: entry for name, entry in PRETRAINED.items() if isinstance(entry, PretrainedEntry)}
+
+
 def get_pretrained(name: str) -> PretrainedEntry:
-    """The registered pretrained entry called ``name``; a clear error lists close names."""
-    _ensure_methods_imported()
+    """The registered pretrained entry of a method called ``name``; a clear error lists close names."""
+    load_catalog()
+    entries = _method_entries()
     try:
-        return PRETRAINED[name]
+        return entries[name]
     except KeyError:
         method = name.split(".", 1)[0]
-        close = [n for n in PRETRAINED if n.startswith(method + ".")] or sorted(PRETRAINED)
-        raise KeyError(f"unknown pretrained weights {name!r}; known: {', '.join(sorted(close))}") from None
+        close = [n for n in entries if n.startswith(method + ".")] or sorted(entries)
+        raise UnknownModelError(f"unknown pretrained weights {name!r}; known: {', '.join(sorted(close))}") from None
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
     """Sorted names of registered methods (or, with ``pretrained=True``, pretrained entries) matching ``pattern``."""
-    _ensure_methods_imported()
-    names = PRETRAINED if pretrained else METHODS
+    load_catalog()
+    names = _method_entries() if pretrained else METHODS
     return sorted(n for n in names if fnmatch.fnmatch(n, pattern))
 
 
 def list_pretrained(pattern: str = "*") -> list[str]:
-    """Sorted names of registered pretrained weights matching ``pattern``."""
+    """Sorted names of registered pretrained weights of methods matching ``pattern``."""
     return list_models(pattern, pretrained=True)
 
 
@@ -183,7 +162,7 @@ def registered_classes() -> dict[str, type]:
     imported package that re-exports them (``zoo.methods.CycleGAN``). Nothing is imported beyond zoo's own methods,
     so looking a name up never runs code named by a file.
     """
-    _ensure_methods_imported()
+    load_catalog()
     table: dict[str, type] = {}
     pending = list(METHODS.values())
     seen: set[type] = set()

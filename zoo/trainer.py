@@ -63,6 +63,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 
 from zoo.utils.checkpoint_io import with_atomic_checkpoint_io
 from zoo.utils.memory import keep_freed_memory as _keep_freed_memory
+from zoo.utils.progress import completed_iterations
 
 __all__ = [
     "ZooTrainer",
@@ -82,18 +83,6 @@ DEFAULT_ROOT_DIR = "runs"
 RUN_FILE = "run.json"
 
 LoggerArg = Logger | Iterable[Logger] | bool | Literal["wandb", "csv", "tensorboard"] | None
-
-
-def completed_iterations(trainer: Trainer) -> int:
-    """Number of training batches completed so far (restored on resume).
-
-    Works for any Trainer: a :class:`ZooTrainer` counts them itself (callbacks see the current batch counted from
-    ``on_train_batch_end`` on); for a plain Lightning Trainer this falls back to Lightning's batch progress.
-    """
-    tracker = getattr(trainer, "_zoo_tracker", None)
-    if tracker is not None:
-        return tracker.iterations
-    return int(trainer.fit_loop.epoch_loop.batch_progress.total.processed)
 
 
 class _IterationTracker(Callback):

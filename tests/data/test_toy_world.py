@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from zoo.data import toy_world as tw
+from zoo.data.toy_world.datasets import _SPLITS, _scene_seed
 
 REQUIRED = ("road", "sidewalk", "building", "vegetation", "sky", "car", "person", "pole", "traffic sign")
 ID = {c.name: c.id for c in tw.CITYSCAPES_CLASSES}
@@ -261,7 +262,7 @@ def test_paired_dataset_items():
     assert item["label"].dtype == torch.int64 and tuple(item["label"].shape) == (32, 48)
     assert set(item["label"].unique().tolist()) <= set(range(19)) | {255}
     # real_a is the colourised label map of the scene whose train ids are in `label`.
-    scene = tw.make_scene(tw._scene_seed(0, "train", 1), 32, 48)
+    scene = tw.make_scene(_scene_seed(0, "train", 1), 32, 48)
     np.testing.assert_array_equal(item["label"].numpy(), tw.label_to_train_id(scene.labels))
     expected_a = torch.from_numpy(tw.colorize(scene.labels)).permute(2, 0, 1).float() / 127.5 - 1
     torch.testing.assert_close(item["real_a"], expected_a)
@@ -293,7 +294,7 @@ def test_loader_workers_give_identical_batches():
 
 
 def test_splits_use_disjoint_scenes():
-    seeds = {split: {tw._scene_seed(0, split, i, s) for i in range(500) for s in range(2)} for split in tw._SPLITS}
+    seeds = {split: {_scene_seed(0, split, i, s) for i in range(500) for s in range(2)} for split in _SPLITS}
     assert not seeds["train"] & seeds["val"] and not seeds["train"] & seeds["test"] and not seeds["val"] & seeds["test"]
     train = tw.ToyPairedDataset(length=2, size=32, split="train")[0]["label"]
     val = tw.ToyPairedDataset(length=2, size=32, split="val")[0]["label"]
@@ -328,7 +329,7 @@ def test_masked_dataset_items():
             assert set(item[key].unique().tolist()) <= {0.0, 1.0}
         # Car and person train ids are 13 and 11.
         np.testing.assert_array_equal(item["mask_a"][0].bool().numpy(), np.isin(item["label_a"].numpy(), [11, 13]))
-        scene_b = tw.make_scene(tw._scene_seed(0, "train", i, 1), 40, 40)
+        scene_b = tw.make_scene(_scene_seed(0, "train", i, 1), 40, 40)
         np.testing.assert_array_equal(item["mask_b"][0].bool().numpy(), tw.instance_mask(scene_b, ("car", "person")))
         any_a |= bool(item["mask_a"].any())
         any_b |= bool(item["mask_b"].any())

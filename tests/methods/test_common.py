@@ -1,18 +1,54 @@
-"""Checks every registered method must pass, run on its tiny config (``configs/tiny/<method>.yaml``)."""
+"""Checks every registered method must pass, run on its tiny config (``configs/tiny/<method>.yaml``).
+
+The unregistered copy-me skeleton (``zoo/methods/_template.py``) runs them too, so a method copied from it starts
+out meeting the contract.
+"""
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
 
 import zoo
 from tests.methods.tiny_configs import build_tiny_datamodule, build_tiny_model, tiny_config, trainable_methods
+from zoo.data import PairedDataModule
 from zoo.hub import save_bundle
+from zoo.methods._template import TemplateTranslator
 from zoo.trainer import ZooTrainer
 
-METHODS = trainable_methods()
+#: Test id of the unregistered template in the parametrized checks.
+TEMPLATE = "_template"
+ALL_METHODS = [*zoo.list_models(), TEMPLATE]
+METHODS = [*trainable_methods(), TEMPLATE]
+
+
+def _build_model(name: str, **overrides):
+    """The tiny model of a registered method (or of the template) and the image side of its tiny data."""
+    if name == TEMPLATE:
+        return TemplateTranslator(**{"ngf": 4, "ndf": 4, "generator": "resnet_1blocks", **overrides}), 32
+    return build_tiny_model(name, **overrides)
+
+
+def _build_datamodule(name: str):
+    if name == TEMPLATE:
+        return PairedDataModule(root=None, image_size=32, toy_length=4, toy_test_length=2, val_size=2)
+    return build_tiny_datamodule(name)
+
+
+def _load(name: str, path: Path) -> torch.nn.Module:
+    """``zoo.load`` of a checkpoint or bundle written by method ``name``.
+
+    The template is not registered: its bundles name their class (imported with ``trust_code``); its checkpoints,
+    written by a plain ``Trainer.fit`` without the CLI's class path, load through Lightning.
+    """
+    if name != TEMPLATE:
+        return zoo.load(str(path))
+    if path.suffix == ".ckpt":
+        return TemplateTranslator.load_from_checkpoint(path, map_location="cpu").eval()
+    return zoo.load(str(path), trust_code=True)
 
 
 def _inputs(model, size: int, direction: str = "a2b", batch: int = 2) -> torch.Tensor:
@@ -43,9 +79,37 @@ def test_every_method_has_a_tiny_config():
         assert config["model"]["class_path"].endswith(type(zoo.create(name)).__name__)
 
 
+#: What the paper-setting networks of each method accept: the strides of their encoders (pix2pix: the 256 U-Net).
+PAPER_SIZE_MULTIPLES = {"bicubic": 1, "cyclegan": 4, "decent": 4, "drit": 4, "lomit": 4, "munit": 4,
+                        "pix2pix": 256, "srgan": 1, "srresnet": 1, "vsait": 4}
+
+
 @pytest.mark.parametrize("name", zoo.list_models())
+def test_size_multiple_comes_from_the_networks(name):
+    model = zoo.create(name)
+    assert model.size_multiple == PAPER_SIZE_MULTIPLES[name]
+    with pytest.raises(AttributeError):
+        model.size_multiple = 8  # derived from the networks, never set by hand
+
+
+@pytest.mark.parametrize("name", ALL_METHODS)
+def test_declares_the_contract(name):
+    model, _ = _build_model(name)
+    assert model.directions in (("a2b",), ("a2b", "b2a"))
+    assert isinstance(model.scale, int) and model.scale >= 1
+    assert isinstance(model.size_multiple, int) and model.size_multiple >= 1
+    assert isinstance(model.requires_exemplar, bool)
+    assert isinstance(type(model).optimizer_steps_per_iteration, int)
+    assert model.automatic_optimization is False
+    for direction in model.directions:
+        assert model.input_channels(direction) >= 1 and model.output_channels(direction) >= 1
+    with pytest.raises(ValueError, match="direction"):
+        model.input_channels("x2y")
+
+
+@pytest.mark.parametrize("name", ALL_METHODS)
 def test_translate_shapes_range_and_finiteness(name):
-    model, size = build_tiny_model(name)
+    model, size = _build_model(name)
     for direction in model.directions:
         x = _inputs(model, size, direction)
         y = _translate(model, x, direction, seed=0)
@@ -58,7 +122,7 @@ def test_translate_shapes_range_and_finiteness(name):
 
 @pytest.mark.parametrize("name", METHODS)
 def test_one_iteration_updates_every_optimized_parameter_and_nothing_else(name):
-    model, size = build_tiny_model(name)
+    model, size = _build_model(name)
     model.train()
     optimizers, _ = model.configure_optimizers()
     optimized = {id(p) for opt in optimizers for group in opt.param_groups for p in group["params"]}
@@ -76,33 +140,33 @@ def test_one_iteration_updates_every_optimized_parameter_and_nothing_else(name):
 
 @pytest.mark.parametrize("name", METHODS)
 def test_fast_dev_run_on_the_embedded_data(name, tmp_path):
-    model, _ = build_tiny_model(name)
+    model, _ = _build_model(name)
     trainer = _trainer(tmp_path, fast_dev_run=2)
-    trainer.fit(model, datamodule=build_tiny_datamodule(name))
+    trainer.fit(model, datamodule=_build_datamodule(name))
     assert trainer.iterations == 2
 
 
 @pytest.mark.parametrize("name", METHODS)
 def test_checkpoint_and_bundle_round_trips_give_identical_translations(name, tmp_path):
-    model, size = build_tiny_model(name)
+    model, size = _build_model(name)
     trainer = _trainer(tmp_path, max_steps=2, limit_val_batches=0)
-    trainer.fit(model, datamodule=build_tiny_datamodule(name))
+    trainer.fit(model, datamodule=_build_datamodule(name))
     ckpt = trainer.run_dir / "checkpoints" / "last.ckpt"
     assert ckpt.is_file()
     x = _inputs(model, size)
     expected = _translate(model, x, seed=1)
-    from_ckpt = zoo.load(str(ckpt))
+    from_ckpt = _load(name, ckpt)
     assert type(from_ckpt) is type(model) and not from_ckpt.training
     torch.testing.assert_close(_translate(from_ckpt, x, seed=1), expected, rtol=0, atol=0)
     bundle = save_bundle(model, tmp_path / "bundle")
-    torch.testing.assert_close(_translate(zoo.load(str(bundle)), x, seed=1), expected, rtol=0, atol=0)
+    torch.testing.assert_close(_translate(_load(name, bundle), x, seed=1), expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("name", METHODS)
 def test_seeded_construction_and_training_are_deterministic(name):
     def run():
         torch.manual_seed(0)
-        model, size = build_tiny_model(name)
+        model, size = _build_model(name)
         model.optimization_step(*_step_inputs(model, size), *model.configure_optimizers()[0])
         return model
 
@@ -113,7 +177,7 @@ def test_seeded_construction_and_training_are_deterministic(name):
 
 @pytest.mark.parametrize("name", METHODS)
 def test_ema_generator_is_used_by_translate_and_tracks_training(name):
-    model, size = build_tiny_model(name, ema_decay=0.5)
+    model, size = _build_model(name, ema_decay=0.5)
     live = copy.deepcopy(model.generator_for("a2b", use_ema=False).state_dict())
     model.optimization_step(*_step_inputs(model, size), *model.configure_optimizers()[0])
     ema_net, live_net = model.generator_for("a2b"), model.generator_for("a2b", use_ema=False)
@@ -122,3 +186,40 @@ def test_ema_generator_is_used_by_translate_and_tracks_training(name):
     changed = [k for k, v in ema_net.state_dict().items() if v.is_floating_point() and not torch.equal(v, live[k])]
     assert changed
     assert not any(p.requires_grad for p in ema_net.parameters())
+
+
+GAN_METHODS = [name for name in METHODS if type(_build_model(name)[0]).IMAGE_DISCRIMINATORS]
+
+
+@pytest.mark.parametrize("name", GAN_METHODS)
+def test_diff_augment_reaches_every_image_discriminator_in_training_only(name, monkeypatch, tmp_path):
+    """``diff_augment`` augments what each image discriminator sees while training, and trains; eval is untouched."""
+    import zoo.nets.diff_augment as diff_augment_module
+
+    model, size = _build_model(name, diff_augment="translation,cutout")
+    assert model.hparams.diff_augment == "translation,cutout"
+    seen: list[int] = []
+    augment = diff_augment_module.diff_augment
+    monkeypatch.setattr(diff_augment_module, "diff_augment",
+                        lambda images, policy, *args: seen.append(images.shape[0]) or augment(images, policy, *args))
+    for attribute in type(model).IMAGE_DISCRIMINATORS:
+        discriminator = getattr(model, attribute)
+        channels = next(m for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
+        images = torch.rand(2, channels, size * model.scale, size * model.scale)  # what it judges: outputs
+        discriminator.eval()
+        with torch.no_grad():
+            discriminator(images)
+        assert seen == [], f"{attribute} augmented in eval mode"
+        discriminator.train()
+        with torch.no_grad():
+            discriminator(images)
+        assert seen == [2], f"{attribute} not augmented in training mode"
+        seen.clear()
+    trainer = _trainer(tmp_path, max_steps=1, enable_checkpointing=False, limit_val_batches=0)
+    trainer.fit(model, datamodule=_build_datamodule(name))
+    assert seen, "no discriminator input was augmented during training"
+
+
+def test_diff_augment_is_refused_without_an_image_discriminator():
+    with pytest.raises(ValueError, match="diff_augment must be null"):
+        zoo.create("srresnet").use_diff_augment("color")

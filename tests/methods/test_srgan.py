@@ -190,6 +190,13 @@ def test_learning_rate_drops_by_ten_at_the_milestone(tmp_path):
     assert [o.param_groups[0]["lr"] for o in trainer.optimizers] == pytest.approx([1e-5, 1e-5])
 
 
+def test_schedules_advance_per_lr_interval_and_never_without_milestones():
+    """Without milestones the schedulers are never stepped, so their checkpoint state stays that of a fresh one."""
+    assert SRResNet().lr_step_point is None
+    assert SRGAN(vgg_weights=None).lr_step_point == "iteration_end"
+    assert SRGAN(vgg_weights=None, lr_interval="epoch").lr_step_point == "epoch_end"
+
+
 def test_update_orders_run_d_and_g_in_the_documented_order():
     for order, expected in (("g_first", ["fake", "real", "fake"]), ("d_first", ["real", "fake", "fake"])):
         torch.manual_seed(0)

@@ -184,10 +184,28 @@ def test_list_valued_adversarial_coefficient_weights_each_output_inside_the_aver
         outs = [d(model.encode(fake, "target")), d(hv[0] * mapped)]
         expected = (2.0 * -outs[0].mean() + 0.5 * -outs[1].mean()) / 2
         torch.testing.assert_close(model.generator_losses(source, hv).losses["adv"], expected)
-    with pytest.raises(TypeError, match="adv_output_weights"):
-        _tiny(lambda_adv=[1.0, 0.5])
     with pytest.raises(ValueError, match="lambda_adv=1"):
         _tiny(lambda_adv=2.0, adv_output_weights=[1.0, 0.5])
+    with pytest.raises(TypeError, match="adv_output_weights only"):
+        _tiny(lambda_adv=[1.0, 0.5], adv_output_weights=[1.0, 0.5])
+
+
+def test_list_valued_lambda_is_the_deprecated_spelling_of_the_output_weights():
+    """Configs and checkpoints from before ``adv_output_weights`` / ``discr_output_weights`` give the per-output
+    weights as ``lambda_adv`` / ``lambda_discr`` lists: they still build the same model, with a warning."""
+    with pytest.warns(DeprecationWarning, match="adv_output_weights"):
+        legacy, size = _tiny(lambda_adv=[2.0, 0.5])
+    with pytest.warns(DeprecationWarning, match="discr_output_weights"):
+        legacy_discr, _ = _tiny(lambda_discr=[1.0, 3.0])
+    current, _ = _tiny(lambda_adv=1.0, adv_output_weights=[2.0, 0.5])
+    assert legacy.hparams.lambda_adv == 1.0 and list(legacy.hparams.adv_output_weights) == [2.0, 0.5]
+    assert legacy_discr.hparams.lambda_discr == 1.0 and list(legacy_discr.hparams.discr_output_weights) == [1.0, 3.0]
+    legacy.load_state_dict(current.state_dict())
+    source = _batch(current, size)[0]
+    with torch.no_grad():
+        hv = [current.encode(source, "source")]
+        torch.testing.assert_close(legacy.generator_losses(source, hv).losses["adv"],
+                                   current.generator_losses(source, hv).losses["adv"], rtol=0, atol=0)
 
 
 def test_zoo_load_says_no_published_weights_and_a_trained_tiny_bundle_loads_offline(tmp_path, monkeypatch):

@@ -1,9 +1,7 @@
-"""Callbacks and helpers shared by every method: sample grids, checkpoints in iterations, EMA weights, prediction
-files."""
+"""Callbacks shared by every method: sample grids, checkpoints in iterations, prediction files."""
 
-from zoo.callbacks.ema import ExponentialMovingAverage
 from zoo.callbacks.image_grid import ImageGrid, make_translation_grid
 from zoo.callbacks.prediction_writer import PredictionWriter
 from zoo.trainer import IterationCheckpoint
 
-__all__ = ["ExponentialMovingAverage", "ImageGrid", "IterationCheckpoint", "PredictionWriter", "make_translation_grid"]
+__all__ = ["ImageGrid", "IterationCheckpoint", "PredictionWriter", "make_translation_grid"]

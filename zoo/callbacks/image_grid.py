@@ -19,7 +19,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor
 
-from zoo.trainer import completed_iterations
+from zoo.utils.progress import completed_iterations
 from zoo.utils.tiling import pad_to_multiple, translate_any_size
 
 __all__ = ["ImageGrid", "make_translation_grid"]

@@ -10,6 +10,7 @@ same batches.
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import (
     BatchSampler,
     DataLoader,
@@ -29,7 +31,8 @@ from torch.utils.data import (
 )
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from .augment import BatchAugment
+from .augment import AugmentSetting, BatchAugmentBase, build_batch_augment
+from .file_checks import BadFilesError, FileProblem, check_image_files, describe_problems
 from .transforms import item_rng
 
 __all__ = [
@@ -83,6 +86,20 @@ class EpochDataset(Dataset):
 
     def check_item(self, item: dict[str, Any], index: int) -> None:
         """Hook to validate an item produced by :meth:`__getitem__` (raise a clear error naming the files)."""
+
+    def files_to_check(self) -> dict[Path, int]:
+        """Every image file the items read, mapped to the smallest width and height it must have (0: any size);
+        :class:`ZooDataModule` checks them before the first iteration (:mod:`zoo.data.file_checks`)."""
+        return {}
+
+    def exclude_files(self, files: set[Path]) -> None:
+        """Leave out every item that reads one of ``files`` (paths as :meth:`files_to_check` gives them).
+
+        Raises:
+            ValueError: No item would be left.
+        """
+        if files:
+            raise NotImplementedError(f"{type(self).__name__} cannot leave files out.")
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         epoch, index = (int(key[0]), int(key[1])) if isinstance(key, tuple) else (self.epoch, int(key))
@@ -355,8 +372,15 @@ class ZooDataModule(L.LightningDataModule):
         serial_batches: Take training items in order instead of shuffling (unpaired data then also pairs A[i] with
             B[i]), as the official ``serial_batches``.
         seed: Seed of shuffling and of every per-item random choice.
-        augment: Run :class:`~zoo.data.augment.BatchAugment` on training batches after they reach the device.
+        augment: GPU augmentation of training batches after they reach the device: ``True`` runs
+            :class:`~zoo.data.augment.BatchAugment`, a list of kornia transforms (``class_path`` / ``init_args`` in
+            YAML) runs :class:`~zoo.data.augment.KorniaBatchAugment` (see :mod:`zoo.data.augment`).
         pin_memory: Pin host memory for faster GPU transfer (None: when CUDA is available).
+        check_files: Check every image file of a split when it is set up, before the first iteration (header,
+            size, a cheap decode; cached by file size and time, see :mod:`zoo.data.file_checks`); all unusable files
+            are named in one error.
+        skip_bad_files: Leave unusable files out instead of stopping (they are listed in a warning and kept in
+            :attr:`skipped_files`).
     """
 
     #: Whether both sides of an item share geometry (paired data); used for GPU augmentation.
@@ -371,8 +395,10 @@ class ZooDataModule(L.LightningDataModule):
         val_size: int | None = 8,
         serial_batches: bool = False,
         seed: int = 0,
-        augment: bool = False,
+        augment: AugmentSetting = False,
         pin_memory: bool | None = None,
+        check_files: bool = True,
+        skip_bad_files: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -388,11 +414,24 @@ class ZooDataModule(L.LightningDataModule):
         self.serial_batches = serial_batches
         self.seed = seed
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self.batch_augment: BatchAugment | None = BatchAugment(paired=self.paired) if augment else None
+        self.check_files = check_files
+        self.skip_bad_files = skip_bad_files
+        self.skipped_files: list[FileProblem] = []
+        self.batch_augment: BatchAugmentBase | None = build_batch_augment(augment, paired=self.paired)
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
         self.predict_dataset: Dataset | None = None
+
+    def save_hyperparameters(self, *args: Any, **kwargs: Any) -> None:
+        """As Lightning's; kornia transform objects given to ``augment`` in Python are recorded by their ``repr``, so
+        checkpoints hold plain values only and load with ``weights_only=True`` (the ``zoo`` command records the
+        config's ``class_path`` / ``init_args`` entries instead)."""
+        kwargs.setdefault("frame", inspect.currentframe().f_back)
+        super().save_hyperparameters(*args, **kwargs)
+        augment = self.hparams.get("augment")
+        if isinstance(augment, (list, tuple)):
+            self.hparams["augment"] = [repr(item) if isinstance(item, torch.nn.Module) else item for item in augment]
 
     # -- to implement ------------------------------------------------------------------------------------------------
 
@@ -414,13 +453,36 @@ class ZooDataModule(L.LightningDataModule):
         """Build the datasets a stage needs ("fit", "validate", "test", "predict"; None builds all)."""
         self.check_root()
         if stage in ("fit", None) and self.train_dataset is None:
-            self.train_dataset = self.build_dataset("train")
+            self.train_dataset = self._checked(self.build_dataset("train"))
         if stage in ("fit", "validate", None) and self.val_dataset is None:
-            self.val_dataset = self._first(self.build_dataset("val"), self.val_size)
+            self.val_dataset = self._first(self._checked(self.build_dataset("val")), self.val_size)
         if stage in ("test", "predict", None) and self.test_dataset is None:
-            self.test_dataset = self.build_dataset("test")
+            self.test_dataset = self._checked(self.build_dataset("test"))
         if stage in ("predict", None) and self.predict_dataset is None:
-            self.predict_dataset = self.build_predict_dataset()
+            self.predict_dataset = self._checked(self.build_predict_dataset())
+
+    def _checked(self, dataset: Dataset) -> Dataset:
+        """``dataset`` once its files passed :func:`~zoo.data.file_checks.check_image_files`; with
+        ``skip_bad_files`` the unusable ones are left out and listed, otherwise :class:`BadFilesError` names them."""
+        files_to_check = getattr(dataset, "files_to_check", None)
+        if not self.check_files or files_to_check is None:
+            return dataset
+        required = files_to_check()
+        problems = check_image_files(required, min_side=required) if required else []
+        if not problems:
+            return dataset
+        counted = f"{len(problems)} of {len(required)} image files"
+        if not self.skip_bad_files:
+            raise BadFilesError(
+                f"{counted} cannot be used: {describe_problems(problems)}. Fix or remove them, or set "
+                "skip_bad_files: true in the data config (--data.init_args.skip_bad_files=true) to leave them out.",
+                problems,
+            )
+        dataset.exclude_files({problem.path for problem in problems})
+        known = {problem.path for problem in self.skipped_files}
+        self.skipped_files.extend(problem for problem in problems if problem.path not in known)
+        rank_zero_warn(f"Leaving out {counted} that cannot be used (skip_bad_files): {describe_problems(problems)}.")
+        return dataset
 
     def train_dataloader(self) -> StatefulDataLoader:
         """Shuffled (seeded) training loader that resumes exactly mid-epoch; items come as ``(epoch, index)``."""

@@ -35,6 +35,7 @@ from PIL import Image, UnidentifiedImageError
 __all__ = [
     "IMG_EXTENSIONS",
     "ImageReadError",
+    "SUPPORTED_MODES",
     "list_images",
     "load_image",
     "read_image",
@@ -48,6 +49,11 @@ IMG_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".ti
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _GRAY_MODES = ("1", "L", "LA", "F") + _SIXTEEN_BIT_MODES
+
+#: Pillow modes that :func:`load_image` and :func:`read_image` convert (others, e.g. ``BGR;24``, are refused).
+SUPPORTED_MODES: tuple[str, ...] = _GRAY_MODES + (
+    "P", "PA", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV"
+)
 
 
 class ImageReadError(OSError):

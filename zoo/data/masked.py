@@ -50,6 +50,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from .augment import AugmentSetting
 from .datamodule import EpochDataset, EpochSampler, ToyAdapter, ToyPredictItems, ZooDataModule, relative_name
 from .io import IMG_EXTENSIONS, list_images, load_image, read_image_size
 from .masks import read_mask
@@ -149,6 +150,21 @@ class MaskedImageDataset(EpochDataset):
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+    def files_to_check(self) -> dict[Path, int]:
+        """Every input and exemplar image and mask file, any size."""
+        records = [*self.inputs, *self.exemplars]
+        return {path: 0 for record in records for path in (record.path, record.mask) if path is not None}
+
+    def exclude_files(self, files: set[Path]) -> None:
+        """Leave out the inputs and exemplars whose image or mask is one of ``files``."""
+        def usable(record: MaskedRecord) -> bool:
+            return record.path not in files and record.mask not in files
+
+        self.inputs = [record for record in self.inputs if usable(record)]
+        self.exemplars = self.inputs if self.same_pool else [record for record in self.exemplars if usable(record)]
+        if not self.inputs or not self.exemplars:
+            raise ValueError("No usable input or exemplar image is left once the unusable files are left out.")
 
     def _geometry(self, image: Image.Image, flip: bool, interpolation: TF.InterpolationMode) -> Image.Image:
         if flip:
@@ -268,11 +284,14 @@ class MaskedDataModule(ZooDataModule):
         val_size: int | None = 8,
         serial_batches: bool = False,
         seed: int = 0,
+        augment: AugmentSetting = False,
         pin_memory: bool | None = None,
+        check_files: bool = True,
+        skip_bad_files: bool = False,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, val_batch_size=val_batch_size,
-                         val_size=val_size, serial_batches=serial_batches, seed=seed, augment=False,
-                         pin_memory=pin_memory)
+                         val_size=val_size, serial_batches=serial_batches, seed=seed, augment=augment,
+                         pin_memory=pin_memory, check_files=check_files, skip_bad_files=skip_bad_files)
         self.save_hyperparameters()
         if layout not in ("celeba", "domains"):
             raise ValueError(f"layout must be 'celeba' or 'domains', got {layout!r}")

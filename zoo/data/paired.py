@@ -21,6 +21,7 @@ from typing import Any, Literal
 from PIL import Image
 from torch.utils.data import Dataset
 
+from .augment import AugmentSetting
 from .datamodule import EpochDataset, ToyAdapter, ToyPredictItems, ZooDataModule, pick_phase, relative_name
 from .io import list_images, load_image, read_image_size
 from .transforms import check_preprocess, get_params, get_transform, to_model_tensor
@@ -164,6 +165,16 @@ class PairedImageDataset(EpochDataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def files_to_check(self) -> dict[Path, int]:
+        """Every A and B file (an A|B file once), any size."""
+        return {path: 0 for pair in self.pairs for path in pair}
+
+    def exclude_files(self, files: set[Path]) -> None:
+        """Leave out the pairs that read one of ``files``."""
+        self.pairs = [pair for pair in self.pairs if not files.intersection(pair)]
+        if not self.pairs:
+            raise ValueError(f"No usable pair is left under '{self.root}' once the unusable files are left out.")
+
     def item_size(self, index: int) -> tuple[tuple[int, int], ...]:
         """Size key of a whole item: the (width, height) of its file(s), read from the headers."""
         path_a, path_b = self.pairs[index]
@@ -293,8 +304,10 @@ class PairedDataModule(ZooDataModule):
         val_size: int | None = 8,
         serial_batches: bool = False,
         seed: int = 0,
-        augment: bool = False,
+        augment: AugmentSetting = False,
         pin_memory: bool | None = None,
+        check_files: bool = True,
+        skip_bad_files: bool = False,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -305,6 +318,8 @@ class PairedDataModule(ZooDataModule):
             seed=seed,
             augment=augment,
             pin_memory=pin_memory,
+            check_files=check_files,
+            skip_bad_files=skip_bad_files,
         )
         self.save_hyperparameters()
         if layout not in PAIRED_LAYOUTS:

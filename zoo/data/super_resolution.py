@@ -179,6 +179,22 @@ class SRImageDataset(EpochDataset):
     def __len__(self) -> int:
         return len(self.hr_paths)
 
+    def files_to_check(self) -> dict[Path, int]:
+        """Every HR file (at least one training crop large) and LR file (at least the crop / ``scale``)."""
+        crop = self.crop_size or 0
+        files = dict.fromkeys(self.hr_paths, crop)
+        files.update(dict.fromkeys(self.lr_paths or [], crop // self.scale))
+        return files
+
+    def exclude_files(self, files: set[Path]) -> None:
+        """Leave out the HR/LR pairs that read one of ``files``."""
+        lr_paths = self.lr_paths or [None] * len(self.hr_paths)
+        kept = [(hr, lr) for hr, lr in zip(self.hr_paths, lr_paths, strict=True) if hr not in files and lr not in files]
+        if not kept:
+            raise ValueError(f"No usable HR image is left in '{self.hr_dir}' once the unusable files are left out.")
+        self.hr_paths = [hr for hr, _ in kept]
+        self.lr_paths = None if self.lr_paths is None else [lr for _, lr in kept]
+
     def item_size(self, index: int) -> tuple[int, int]:
         """Size key of a whole item: the HR file's (width, height) cut to a multiple of ``scale``."""
         w, h = read_image_size(self.hr_paths[index])
@@ -312,6 +328,8 @@ class SRDataModule(ZooDataModule):
         serial_batches: bool = False,
         seed: int = 0,
         pin_memory: bool | None = None,
+        check_files: bool = True,
+        skip_bad_files: bool = False,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -322,6 +340,8 @@ class SRDataModule(ZooDataModule):
             seed=seed,
             augment=False,  # BatchAugment assumes equal-sized sides; SR uses flip_rotate on the CPU instead
             pin_memory=pin_memory,
+            check_files=check_files,
+            skip_bad_files=skip_bad_files,
         )
         self.save_hyperparameters()
         _check_scale_and_crop(scale, crop_size, "SRDataModule")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
+from .augment import AugmentSetting
 from .datamodule import EpochDataset, ToyAdapter, ToyPredictItems, ZooDataModule, pick_phase
 from .io import list_images, load_image, read_image_size
 from .paired import _check_channels, _check_direction, _whole_pair
@@ -91,6 +92,18 @@ class UnpairedImageDataset(EpochDataset):
 
     def __len__(self) -> int:
         return max(len(self.paths_a), len(self.paths_b))
+
+    def files_to_check(self) -> dict[Path, int]:
+        """Every A and B file, any size."""
+        return {path: 0 for path in [*self.paths_a, *self.paths_b]}
+
+    def exclude_files(self, files: set[Path]) -> None:
+        """Leave ``files`` out of both domains."""
+        self.paths_a = [path for path in self.paths_a if path not in files]
+        self.paths_b = [path for path in self.paths_b if path not in files]
+        for folder, paths in ((self.folder_a, self.paths_a), (self.folder_b, self.paths_b)):
+            if not paths:
+                raise ValueError(f"No usable image is left in '{folder}' once the unusable files are left out.")
 
     def item_size(self, index: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """Size key of a whole item: the (width, height) of its A and B files, read from the headers."""
@@ -184,8 +197,10 @@ class UnpairedDataModule(ZooDataModule):
         val_size: int | None = 8,
         serial_batches: bool = False,
         seed: int = 0,
-        augment: bool = False,
+        augment: AugmentSetting = False,
         pin_memory: bool | None = None,
+        check_files: bool = True,
+        skip_bad_files: bool = False,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -196,6 +211,8 @@ class UnpairedDataModule(ZooDataModule):
             seed=seed,
             augment=augment,
             pin_memory=pin_memory,
+            check_files=check_files,
+            skip_bad_files=skip_bad_files,
         )
         self.save_hyperparameters()
         _check_direction(direction)

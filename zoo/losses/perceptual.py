@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.weights import WeightsFile, resolve_weights
+
 __all__ = [
     "VGGPreprocess",
     "VGG16_TORCHVISION",
@@ -47,25 +49,21 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _vgg16_torchvision_entry():
-    from zoo.registry import PretrainedEntry
+#: torchvision's ImageNet VGG-16 file (the weights of the perceptual loss), fetched through :mod:`zoo.weights`.
+VGG16_TORCHVISION_WEIGHTS = WeightsFile(
+    owner=__name__, url="https://download.pytorch.org/models/vgg16-397923af.pth", filename="vgg16-397923af.pth",
+    license="BSD-3-Clause (torchvision)", origin="torchvision.models.vgg16(weights='IMAGENET1K_V1')",
+)
 
-    return PretrainedEntry(method="munit", url="https://download.pytorch.org/models/vgg16-397923af.pth",
-                           filename="vgg16-397923af.pth", license="BSD-3-Clause (torchvision)",
-                           origin="torchvision.models.vgg16(weights='IMAGENET1K_V1')")
-
-
-#: Name accepted by :func:`resolve_vgg16_weights` for torchvision's ImageNet VGG-16 file (fetched through zoo.hub).
+#: Name accepted by :func:`resolve_vgg16_weights` for torchvision's ImageNet VGG-16 file.
 VGG16_TORCHVISION = "torchvision"
 
 
 def resolve_vgg16_weights(weights: str | os.PathLike[str]) -> Path:
-    """A VGG-16 weights file: an existing path, or ``"torchvision"`` resolved through :func:`zoo.hub.resolve_weights`
-    (``$ZOO_WEIGHTS_DIR``, then the zoo cache, then a download unless offline)."""
+    """A VGG-16 weights file: an existing path, or ``"torchvision"`` resolved through
+    :func:`zoo.weights.resolve_weights` (``$ZOO_WEIGHTS_DIR``, then the zoo cache, then a download unless offline)."""
     if str(weights) == VGG16_TORCHVISION:
-        from zoo.hub import resolve_weights
-
-        return resolve_weights(_vgg16_torchvision_entry())
+        return resolve_weights(VGG16_TORCHVISION_WEIGHTS)
     path = Path(weights).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"VGG-16 weights file {path} does not exist (give a path to the official "

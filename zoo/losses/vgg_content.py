@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.weights import HashMismatchError, WeightsFile, file_sha256, resolve_weights
+
 __all__ = ["VGGContentLoss", "vgg_layer_names", "resolve_vgg_layer", "vgg_weights_path",
            "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -112,9 +114,6 @@ def vgg_weights_path(arch: VGGArch = "vgg19", batch_norm: bool = False, *,
     """
     import torchvision.models as tvm
 
-    from zoo.hub import HashMismatchError, file_sha256, resolve_weights
-    from zoo.registry import PretrainedEntry
-
     enum = getattr(tvm, f"{arch.upper()}{'_BN' if batch_norm else ''}_Weights")
     url = enum.IMAGENET1K_V1.url
     filename = url.rsplit("/", 1)[-1]
@@ -122,10 +121,9 @@ def vgg_weights_path(arch: VGGArch = "vgg19", batch_norm: bool = False, *,
     hub_file = Path(torch.hub.get_dir()) / "checkpoints" / filename
     if search is None and hub_file.is_file():
         search = hub_file.parent
-    entry = PretrainedEntry(method=f"torchvision {arch}", url=url, filename=filename,
-                            license="torchvision (BSD-3-Clause)",
-                            origin=f"torchvision.models.{enum.__name__}.IMAGENET1K_V1")
-    path = resolve_weights(entry, weights_dir=search, check_hash=False)
+    record = WeightsFile(owner=__name__, url=url, filename=filename, license="torchvision (BSD-3-Clause)",
+                         origin=f"torchvision.models.{enum.__name__}.IMAGENET1K_V1")
+    path = resolve_weights(record, weights_dir=search, check_hash=False)
     prefix = filename.rsplit("-", 1)[-1].split(".")[0]
     digest = file_sha256(path)
     if not digest.startswith(prefix):

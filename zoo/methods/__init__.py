@@ -1,5 +1,10 @@
-"""Every method of zoo; importing a method file registers it (``zoo.registry.list_models()``)."""
+"""Every method of zoo; importing a method file registers it (``zoo.registry.list_models()``).
 
+:class:`TranslationMethod` (``zoo.methods.base``) states the contract every method meets and is the base class
+of the methods built on it.
+"""
+
+from zoo.methods.base import TranslationMethod
 from zoo.methods.bicubic import Bicubic
 from zoo.methods.cyclegan import CycleGAN
 from zoo.methods.decent import DECENT
@@ -10,4 +15,5 @@ from zoo.methods.pix2pix import Pix2Pix
 from zoo.methods.srgan import SRGAN, SRResNet
 from zoo.methods.vsait import VSAIT
 
-__all__ = ["Bicubic", "CycleGAN", "DECENT", "DRIT", "LOMIT", "MUNIT", "Pix2Pix", "SRGAN", "SRResNet", "VSAIT"]
+__all__ = ["Bicubic", "CycleGAN", "DECENT", "DRIT", "LOMIT", "MUNIT", "Pix2Pix", "SRGAN", "SRResNet",
+           "TranslationMethod", "VSAIT"]

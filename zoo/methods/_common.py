@@ -42,6 +42,7 @@ __all__ = [
     "convert_official_network_state",
     "official_init_args",
     "official_network_init_args",
+    "official_options_init_args",
     "predict_outputs",
 ]
 
@@ -158,6 +159,25 @@ def official_network_init_args(generator_args: dict, discriminator_args: dict) -
     return args
 
 
+def official_options_init_args(opt: dict, options: dict[str, str], networks: dict[str, dict] | None = None, *,
+                               generator: str, discriminator: str) -> dict:
+    """zoo constructor arguments from official training options and, optionally, per-network constructor calls.
+
+    Args:
+        opt: the official options (``opt`` of the official training script), as a dict.
+        options: official option name -> zoo argument name.
+        networks: official network name -> ``{"args": {...}}``, the arguments its ``define_G``/``define_D`` (or
+            class) was called with; they override the options.
+        generator: the entry of ``networks`` describing the generator (``"G"``, ``"G_A"``).
+        discriminator: the entry of ``networks`` describing the discriminator (``"D"``, ``"D_A"``).
+    """
+    args = official_init_args(opt, options)
+    if networks:
+        args.update(official_network_init_args(networks.get(generator, {}).get("args", {}),
+                                               networks.get(discriminator, {}).get("args", {})))
+    return args
+
+
 @dataclass
 class StepOutput:
     """What one training iteration produced: (weighted) loss terms and the images computed on the way."""
@@ -216,7 +236,7 @@ def to_memory_format(images: Tensor, channels_last: bool) -> Tensor:
 
 
 # -------------------------------------------------------------------------------------------------------------------
-# Pieces of the LightningModule contract that pix2pix-style methods share (functions, not a base class)
+# Training helpers (used by zoo.methods.base.TranslationMethod and by methods with their own loops)
 # -------------------------------------------------------------------------------------------------------------------
 
 
@@ -253,7 +273,7 @@ def step_schedulers_at(model: L.LightningModule, when: str) -> None:
     if model.hparams.lr_step_at != when:
         return
     with warnings.catch_warnings():  # the legacy loop steps the schedule before the first optimizer step
-        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)`")
         for scheduler in model.lr_schedulers():
             step_scheduler(scheduler)
 

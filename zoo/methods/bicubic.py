@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import lightning as L
 import torch
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from torch import Tensor
 
 from zoo.data.imresize import imresize
-from zoo.methods._common import check_images, predict_outputs
+from zoo.methods._common import check_images
+from zoo.methods.base import TranslationMethod
 from zoo.metrics.report import SRMetrics
 from zoo.registry import register_method
 
@@ -28,7 +28,7 @@ __all__ = ["Bicubic"]
 
 
 @register_method("bicubic")
-class Bicubic(L.LightningModule):
+class Bicubic(TranslationMethod):
     """MATLAB-bicubic upscaling by ``scale`` (the SR baseline), with the SR test protocol in ``test_step``.
 
     Args:
@@ -41,9 +41,7 @@ class Bicubic(L.LightningModule):
 
     trainable = False
     optimizer_steps_per_iteration = 0
-    requires_exemplar = False
     directions = ("a2b",)
-    size_multiple = 1
 
     def __init__(self, *, scale: int = 4, channels: int = 3, quantize: bool = True,
                  crop_border: int | None = None) -> None:
@@ -53,22 +51,14 @@ class Bicubic(L.LightningModule):
         if channels < 1:
             raise ValueError(f"Bicubic: channels must be >= 1, got {channels!r}.")
         self.save_hyperparameters()
-        self.automatic_optimization = False
         self.scale = scale
         self.val_metrics = SRMetrics(scale, crop_border)
         self.test_metrics = SRMetrics(scale, crop_border)
 
-    def input_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.channels
-
-    def output_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.channels
-
-    def _check_direction(self, direction: str) -> None:
-        if direction not in self.directions:
-            raise ValueError(f"Bicubic: direction must be one of {self.directions}, got {direction!r}.")
+    @property
+    def domain_channels(self) -> tuple[int, int]:
+        """The resize keeps the channels: ``(channels, channels)``."""
+        return self.hparams.channels, self.hparams.channels
 
     def upscale(self, images: Tensor) -> Tensor:
         """(..., H, W) in [0, 1] -> (..., scale*H, scale*W) in [0, 1] by MATLAB bicubic."""
@@ -81,14 +71,9 @@ class Bicubic(L.LightningModule):
 
     def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
         """Upscale a batch: (B, C, H, W) in [0, 1] -> (B, C, scale*H, scale*W) in [0, 1] (``seed`` is unused)."""
-        self._check_direction(direction)
         check_images(images, self.input_channels(direction), self.size_multiple)
         with torch.inference_mode():
             return self.upscale(images)
-
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        """``{"fake_b": (B, C, scale*H, scale*W)}`` in [0, 1] from a batch's ``real_a`` (B, C, H, W) in [-1, 1]."""
-        return predict_outputs(self, batch)
 
     # ---------------------------------------------------------------- evaluation
 
@@ -121,6 +106,3 @@ class Bicubic(L.LightningModule):
 
     def configure_optimizers(self) -> list:
         return []
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo_method"] = self.method_name

@@ -28,36 +28,22 @@ import random
 from itertools import chain
 from typing import Any, Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
 from zoo.methods._common import (
-    RESUME_RNG_KEY,
     StepOutput,
     adam,
-    apply_stashed_rng_state,
     backward,
     build_official_schedulers,
-    capture_rng_state,
-    check_images,
-    convert_official_network_state,
     iteration_index,
-    load_official_network,
-    official_attribute,
-    official_init_args,
-    official_network_init_args,
-    predict_outputs,
-    random_unpaired_inputs,
-    run_generator,
+    official_options_init_args,
     set_requires_grad,
-    stash_rng_state_for_resume,
-    step_schedulers_at,
-    to_memory_format,
 )
-from zoo.nets import build_discriminator, build_generator, generator_size_multiple
+from zoo.methods.base import TranslationMethod
+from zoo.nets import build_discriminator, build_generator
 from zoo.nets.init import InitType
 from zoo.nets.norm import NormType
 from zoo.nets.patch_discriminator import DiscriminatorType
@@ -133,7 +119,7 @@ _OFFICIAL_OPTIONS = {
 
 
 @register_method("cyclegan")
-class CycleGAN(L.LightningModule):
+class CycleGAN(TranslationMethod):
     """CycleGAN (Zhu et al., ICCV 2017) with the official networks, objective and schedule.
 
     Args:
@@ -165,6 +151,8 @@ class CycleGAN(L.LightningModule):
         epoch_count: starting epoch number of the schedule (1; raise it to re-enter a schedule).
         lr_decay_iters: epochs between x0.1 steps for ``lr_policy="step"``.
         lr_step_at: ``epoch_end`` (current official loop) or ``epoch_start`` (loop the published models used).
+        diff_augment: DiffAugment policy for the discriminators' inputs, e.g. ``color,translation,cutout``, for
+            small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of the generators with this decay (``None``: off);
             ``translate`` then uses the averaged weights.
         inference_mode: mode of the generators in ``translate``: ``eval`` or ``train`` (official test.py default;
@@ -174,9 +162,9 @@ class CycleGAN(L.LightningModule):
     """
 
     optimizer_steps_per_iteration = 2
-    scale = 1
-    requires_exemplar = False
     directions = ("a2b", "b2a")
+    GENERATORS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
+    IMAGE_DISCRIMINATORS = ("discriminator_a", "discriminator_b")
     OFFICIAL_NETWORKS = {"G_A": "generator_a2b", "G_B": "generator_b2a", "D_A": "discriminator_b",
                          "D_B": "discriminator_a"}
     #: zoo loss name -> official ``loss_<name>`` attribute (the official values are already weighted).
@@ -216,13 +204,13 @@ class CycleGAN(L.LightningModule):
         lr_decay_iters: int = 50,
         lr_step_at: StepAt = "epoch_end",
         ema_decay: float | None = None,
+        diff_augment: str | None = None,
         inference_mode: Literal["eval", "train"] = "eval",
         seed: int = 0,
         channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
         if lambda_identity > 0 and input_nc != output_nc:
             raise ValueError(f"the identity loss needs input_nc == output_nc (got {input_nc} and {output_nc}); "
                              "set lambda_identity=0 for domains with different channel counts")
@@ -234,60 +222,11 @@ class CycleGAN(L.LightningModule):
         self.generator_b2a = build_generator(input_nc=output_nc, output_nc=input_nc, **g_args)
         self.discriminator_b = build_discriminator(input_nc=output_nc, **d_args)
         self.discriminator_a = build_discriminator(input_nc=input_nc, **d_args)
-        self.size_multiple = generator_size_multiple(generator)
         rng = random.Random(seed)
         self.pool_fake_b = ImagePool(pool_size, rng)  # feeds discriminator_b
         self.pool_fake_a = ImagePool(pool_size, rng)
-        self.ema = None
-        if ema_decay is not None:
-            from zoo.callbacks.ema import ExponentialMovingAverage
-
-            self.ema = nn.ModuleDict({name: ExponentialMovingAverage(getattr(self, name), decay=ema_decay)
-                                      for name in ("generator_a2b", "generator_b2a")})
-
-    # ---------------------------------------------------------------- inference
-
-    def input_channels(self, direction: str = "a2b") -> int:
-        return self.hparams.input_nc if self._check_direction(direction) == "a2b" else self.hparams.output_nc
-
-    def output_channels(self, direction: str = "a2b") -> int:
-        return self.hparams.output_nc if self._check_direction(direction) == "a2b" else self.hparams.input_nc
-
-    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
-                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Random ``(real_a, real_b)`` in [-1, 1] for :meth:`optimization_step` (tests, benchmarks)."""
-        return random_unpaired_inputs(self, batch_size, size, generator=generator)
-
-    def _check_direction(self, direction: str) -> str:
-        if direction not in self.directions:
-            raise ValueError(f"direction must be one of {self.directions}, got {direction!r}")
-        return direction
-
-    def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
-        """The network translating in ``direction`` (its EMA copy when kept and ``use_ema``)."""
-        name = "generator_a2b" if self._check_direction(direction) == "a2b" else "generator_b2a"
-        if use_ema and self.ema is not None:
-            return self.ema[name].module
-        return getattr(self, name)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """A -> B in model space: (B, input_nc, H, W) in [-1, 1] -> (B, output_nc, H, W) in [-1, 1]."""
-        return self.generator_a2b(x)
-
-    def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
-        """Translate a batch.
-
-        Args:
-            images: (B, C, H, W) in [0, 1]; H and W multiples of ``size_multiple``.
-            direction: ``a2b`` or ``b2a``.
-            seed: seeds any randomness (only relevant with dropout and ``inference_mode="train"``).
-
-        Returns:
-            (B, C', H, W) in [0, 1].
-        """
-        check_images(images, self.input_channels(direction), self.size_multiple)
-        net = self.generator_for(direction)
-        return run_generator(net, images, train_mode=self.hparams.inference_mode == "train", seed=seed)
+        self.build_ema(ema_decay)
+        self.use_diff_augment(diff_augment)
 
     # ---------------------------------------------------------------- training
 
@@ -384,9 +323,7 @@ class CycleGAN(L.LightningModule):
         check_finite(g_losses, iteration=iteration, epoch=epoch)
         backward(self, g_losses["g_total"])
         opt_g.step()
-        if self.ema is not None:
-            for name, ema in self.ema.items():
-                ema.update(getattr(self, name))
+        self.update_ema()
 
         set_requires_grad(discriminators, True)
         opt_d.zero_grad()
@@ -397,36 +334,6 @@ class CycleGAN(L.LightningModule):
         opt_d.step()
         return StepOutput({**g_losses, **d_losses}, out.images)
 
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.channels_last:  # before the optimizers are built
-            self.to(memory_format=torch.channels_last)
-
-    def on_fit_end(self) -> None:
-        # back to the default layout, so a trained model and one loaded from its checkpoint compute identically
-        self.to(memory_format=torch.contiguous_format)
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
-        real_a, real_b = (to_memory_format(batch[k], self.hparams.channels_last) for k in ("real_a", "real_b"))
-        out = self.optimization_step(real_a, real_b, opt_g, opt_d)
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, prog_bar=False,
-                      batch_size=batch["real_a"].shape[0])
-        self.log("train/lr", opt_g.param_groups[0]["lr"], prog_bar=False, batch_size=batch["real_a"].shape[0])
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        real_a, real_b = batch["real_a"], batch["real_b"]
-        rec_a = self.generator_b2a(self.generator_a2b(real_a))
-        rec_b = self.generator_a2b(self.generator_b2a(real_b))
-        self.log_dict({"val/cycle_a": F.l1_loss(rec_a.float(), real_a.float()),
-                       "val/cycle_b": F.l1_loss(rec_b.float(), real_b.float())}, batch_size=real_a.shape[0],
-                      sync_dist=True)
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
-
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return predict_outputs(self, batch, directions=("a2b", "b2a"))
-
     def configure_optimizers(self):
         h = self.hparams
         betas = (h.beta1, h.beta2)
@@ -434,51 +341,29 @@ class CycleGAN(L.LightningModule):
         opt_d = adam(chain(self.discriminator_b.parameters(), self.discriminator_a.parameters()), lr=h.lr, betas=betas)
         return [opt_g, opt_d], build_official_schedulers((opt_g, opt_d), h)
 
-    def on_train_epoch_start(self) -> None:
-        step_schedulers_at(self, "epoch_start")
-
-    def on_train_epoch_end(self) -> None:
-        step_schedulers_at(self, "epoch_end")
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo_method"] = self.method_name
+    def save_resume_state(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["image_pools"] = {"fake_b": self.pool_fake_b.state_dict(), "fake_a": self.pool_fake_a.state_dict()}
-        checkpoint[RESUME_RNG_KEY] = capture_rng_state()
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+    def load_resume_state(self, checkpoint: dict[str, Any]) -> None:
         pools = checkpoint.get("image_pools")
         if pools:
             self.pool_fake_b.load_state_dict(pools["fake_b"], self.device)
             self.pool_fake_a.load_state_dict(pools["fake_a"], self.device)
-        stash_rng_state_for_resume(self, checkpoint)
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        apply_stashed_rng_state(self)
+    def validation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Cycle-consistency L1 of both domains (model space) with the live generators."""
+        real_a, real_b = batch["real_a"], batch["real_b"]
+        rec_a = self.generator_b2a(self.generator_a2b(real_a))
+        rec_b = self.generator_a2b(self.generator_b2a(real_b))
+        return {"cycle_a": F.l1_loss(rec_a.float(), real_a.float()),
+                "cycle_b": F.l1_loss(rec_b.float(), real_b.float())}
 
     # ---------------------------------------------------------------- official checkpoints
 
     @classmethod
     def init_args_from_official(cls, opt: dict, networks: dict[str, dict] | None = None) -> dict[str, Any]:
         """zoo constructor arguments from official options (``opt``) and per-network ``define_G/D`` arguments."""
-        args = official_init_args(opt, _OFFICIAL_OPTIONS)
-        if networks:
-            args.update(official_network_init_args(networks.get("G_A", {}).get("args", {}),
-                                                   networks.get("D_A", {}).get("args", {})))
-        return args
-
-    def convert_official_state_dict(self, state_dict: dict[str, Tensor], *, net: str = "G_A") -> dict[str, Tensor]:
-        """An official ``<epoch>_net_<net>.pth`` state dict -> keys of this module (``generator_a2b.model...``)."""
-        attr = official_attribute(self, net)
-        converted = convert_official_network_state(state_dict, norm=self.hparams.norm)
-        return {f"{attr}.{k}": v for k, v in converted.items()}
-
-    def load_official_weights(self, state_dict: dict[str, Tensor], *, net: str = "G_A") -> None:
-        """Load an official network state dict (strict: every key used once, shapes checked)."""
-        load_official_network(self, state_dict, net, norm=self.hparams.norm)
-
-    def official_state_dict(self, net: str = "G_A") -> dict[str, Tensor]:
-        """The state dict of one network in the official layout (for export back to the official code)."""
-        return getattr(self, official_attribute(self, net)).state_dict()
+        return official_options_init_args(opt, _OFFICIAL_OPTIONS, networks, generator="G_A", discriminator="D_A")
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -36,35 +36,28 @@ Config: ``configs/decent.yaml`` (horse2zebra), ``configs/tiny/decent.yaml``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.losses import GANMode, check_finite, gan_loss
 from zoo.methods._common import (
-    RESUME_RNG_KEY,
     StepOutput,
-    apply_stashed_rng_state,
     backward,
     build_official_schedulers,
-    capture_rng_state,
     check_images,
     convert_official_network_state,
     inference_net,
     iteration_index,
+    load_official_network,
     official_attribute,
-    predict_outputs,
-    random_unpaired_inputs,
     run_generator,
     set_requires_grad,
-    stash_rng_state_for_resume,
-    step_schedulers_at,
-    to_memory_format,
 )
+from zoo.methods.base import TranslationMethod
 from zoo.nets.cut import CUTDiscriminatorType, build_cut_discriminator, build_cut_generator
 from zoo.nets.flows import FlowEMA, PatchDensityEstimator
 from zoo.nets.init import InitType
@@ -75,6 +68,8 @@ from zoo.schedules import LRPolicy, StepAt
 __all__ = ["DECENT", "density_change_variance", "flow_nll"]
 
 _LN2 = math.log(2.0)
+#: Adam epsilon of the official optimizers; the flow optimizer adds it to the *uncorrected* ``sqrt(v_max)``
+_ADAM_EPS = 1e-8
 
 #: official option name -> zoo constructor argument
 _OFFICIAL_OPTIONS = {
@@ -138,8 +133,16 @@ def _parse_layers(layers: str | Sequence[int]) -> list[int]:
     return [int(v) for v in layers]
 
 
+def _official_adam(params: Iterable[nn.Parameter], *, lr: float, betas: tuple[float, float],
+                   amsgrad: bool = False) -> torch.optim.Adam:
+    """Adam as the official code builds it (torch's default weight decay), fused where the parameters allow it."""
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return torch.optim.Adam(params, lr=lr, betas=betas, eps=_ADAM_EPS, amsgrad=amsgrad, fused=fused or None)
+
+
 @register_method("decent")
-class DECENT(L.LightningModule):
+class DECENT(TranslationMethod):
     """DECENT (Xie et al., NeurIPS 2022) with the official CUT networks, flows, objective and update order.
 
     Args:
@@ -184,14 +187,14 @@ class DECENT(L.LightningModule):
         epoch_count: starting epoch of the schedule.
         lr_decay_iters: epochs between x0.1 steps for ``lr_policy="step"``.
         lr_step_at: ``epoch_end`` (official CUT loop) or ``epoch_start``.
+        diff_augment: DiffAugment policy for the discriminators' inputs, e.g. ``color,translation,cutout``, for
+            small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an EMA copy of G with this decay for ``translate`` (``None``: off; zoo addition).
         channels_last: train in the channels-last memory format (same math).
     """
 
     optimizer_steps_per_iteration = 3
-    scale = 1
-    requires_exemplar = False
-    directions = ("a2b",)
+    IMAGE_DISCRIMINATORS = ("discriminator",)
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator", "F_A": "density_a", "F_B": "density_b"}
     #: zoo loss name -> official ``loss_<name>`` (weights as the official values carry them; see ``official_losses``)
     OFFICIAL_LOSS_NAMES = {"flow_nll": "F", "nll_a": "nll_A", "nll_b": "nll_B", "g_gan": "G_GAN", "g_idt": "idt",
@@ -241,11 +244,11 @@ class DECENT(L.LightningModule):
         lr_decay_iters: int = 50,
         lr_step_at: StepAt = "epoch_end",
         ema_decay: float | None = None,
+        diff_augment: str | None = None,
         channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
         if input_nc != output_nc:
             raise ValueError(f"DECENT needs input_nc == output_nc (identity pass G(b) and one encoder for both "
                              f"domains); got {input_nc} and {output_nc}")
@@ -269,46 +272,13 @@ class DECENT(L.LightningModule):
         self.density_b = PatchDensityEstimator(channels, **flow_args)
         self.density_a_ema = FlowEMA(self.density_a)
         self.density_b_ema = FlowEMA(self.density_b)
-        self.size_multiple = self.generator.size_multiple
-        self.ema = None
-        if ema_decay is not None:
-            from zoo.callbacks.ema import ExponentialMovingAverage
-
-            self.ema = nn.ModuleDict({"generator": ExponentialMovingAverage(self.generator, decay=ema_decay)})
+        self.build_ema(ema_decay)
+        self.use_diff_augment(diff_augment)
 
     # ---------------------------------------------------------------- inference
 
-    def _check_direction(self, direction: str) -> str:
-        if direction not in self.directions:
-            raise ValueError(f"DECENT translates one way only: direction must be 'a2b', got {direction!r}")
-        return direction
-
-    def input_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.input_nc
-
-    def output_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.output_nc
-
-    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
-                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Random ``(real_a, real_b)`` in [-1, 1] for :meth:`optimization_step` (tests, benchmarks)."""
-        return random_unpaired_inputs(self, batch_size, size, generator=generator)
-
-    def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
-        """The generator (its EMA copy when kept and ``use_ema``)."""
-        self._check_direction(direction)
-        if use_ema and self.ema is not None:
-            return self.ema["generator"].module
-        return self.generator
-
-    def forward(self, x: Tensor) -> Tensor:
-        """A -> B in model space: (B, input_nc, H, W) in [-1, 1] -> (B, output_nc, H, W) in [-1, 1]."""
-        return self.generator(x)
-
     def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
-        """Translate a batch A -> B.
+        """Translate a batch A -> B, with the generator's weights and inputs in the channels-last layout.
 
         Args:
             images: (B, C, H, W) in [0, 1]; H and W multiples of 4.
@@ -320,7 +290,7 @@ class DECENT(L.LightningModule):
         """
         check_images(images, self.input_channels(direction), self.size_multiple)
         net = inference_net(self, self.generator_for(direction), torch.channels_last)
-        return run_generator(net, images, train_mode=False, seed=seed)
+        return run_generator(net, images, train_mode=self.inference_in_train_mode, seed=seed)
 
     # ---------------------------------------------------------------- training
 
@@ -341,9 +311,7 @@ class DECENT(L.LightningModule):
         state = opt.state.get(first, {})
         t = int(state["step"]) + 1 if "step" in state else 1
         for group in opt.param_groups:
-            group["eps"] = self._flow_eps / math.sqrt(1.0 - group["betas"][1] ** t)
-
-    _flow_eps = 1e-8
+            group["eps"] = _ADAM_EPS / math.sqrt(1.0 - group["betas"][1] ** t)
 
     def _features(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor]]:
         """``G(a)``, ``G(b)`` and their feature maps at ``var_layers`` (official ``forward``)."""
@@ -427,65 +395,21 @@ class DECENT(L.LightningModule):
         backward(self, g_losses["g_total"])
         opt_g.step()
         set_requires_grad([self.discriminator], True)
-        if self.ema is not None:
-            self.ema["generator"].update(self.generator)
+        self.update_ema()
         return StepOutput({**losses, **d_losses, **g_losses, **diagnostics}, {"fake_b": fake_b, "idt_b": idt_b})
 
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.channels_last:  # before the optimizers are built
-            self.to(memory_format=torch.channels_last)
-
-    def on_fit_end(self) -> None:
-        self.to(memory_format=torch.contiguous_format)
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        opt_g, opt_d, opt_f = self.optimizers()
-        real_a, real_b = (to_memory_format(batch[k], self.hparams.channels_last) for k in ("real_a", "real_b"))
-        out = self.optimization_step(real_a, real_b, opt_g, opt_d, opt_f)
-        bs = batch["real_a"].shape[0]
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, prog_bar=False, batch_size=bs)
-        self.log("train/lr", opt_g.param_groups[0]["lr"], prog_bar=False, batch_size=bs)
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def validation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``idt``: L1 in model space between ``G(real_b)`` (live generator) and ``real_b``, (B, C, H, W) each."""
         idt_b = self.generator(batch["real_b"])
-        self.log("val/idt", F.l1_loss(idt_b.float(), batch["real_b"].float()), batch_size=idt_b.shape[0],
-                 sync_dist=True)
+        return {"idt": F.l1_loss(idt_b.float(), batch["real_b"].float())}
 
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
-
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return predict_outputs(self, batch)
-
-    def configure_optimizers(self):
+    def configure_optimizers(self) -> tuple[list[torch.optim.Adam], list[dict[str, Any]]]:
         h = self.hparams
-
-        def adam(params, lr: float, betas: tuple[float, float], amsgrad: bool = False) -> torch.optim.Adam:
-            params = list(params)
-            fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-            return torch.optim.Adam(params, lr=lr, betas=betas, eps=1e-8, amsgrad=amsgrad, fused=fused or None)
-
-        opt_g = adam(self.generator.parameters(), h.lr, (h.beta1, h.beta2))
-        opt_d = adam(self.discriminator.parameters(), h.lr, (h.beta1, h.beta2))
+        opt_g = _official_adam(self.generator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))
+        opt_d = _official_adam(self.discriminator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))
         flows = [*self.density_a.parameters(), *self.density_b.parameters()]
-        opt_f = adam(flows, h.flow_lr, (0.9, 0.999), amsgrad=True)
+        opt_f = _official_adam(flows, lr=h.flow_lr, betas=(0.9, 0.999), amsgrad=True)
         return [opt_g, opt_d, opt_f], build_official_schedulers((opt_g, opt_d, opt_f), h)
-
-    def on_train_epoch_start(self) -> None:
-        step_schedulers_at(self, "epoch_start")
-
-    def on_train_epoch_end(self) -> None:
-        step_schedulers_at(self, "epoch_end")
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo_method"] = self.method_name
-        checkpoint[RESUME_RNG_KEY] = capture_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        stash_rng_state_for_resume(self, checkpoint)
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        apply_stashed_rng_state(self)
 
     # ---------------------------------------------------------------- official checkpoints
 
@@ -501,21 +425,22 @@ class DECENT(L.LightningModule):
             args["var_layers"] = _parse_layers(layers)
         return args
 
-    def convert_official_state_dict(self, state_dict: Mapping[str, Tensor], *, net: str = "G") -> dict[str, Tensor]:
-        """An official ``<epoch>_net_<net>.pth`` state dict -> keys of this module (``generator.model...``)."""
-        attr = official_attribute(self, net)
-        norm = {"G": self.hparams.norm_g, "D": self.hparams.norm_d}.get(net, "none")
-        converted = convert_official_network_state(dict(state_dict), norm=norm)
-        return {f"{attr}.{k}": v for k, v in converted.items()}
+    def official_network_norm(self, net: str) -> str:
+        """Normalisation of official network ``net``: ``norm_g`` for G, ``norm_d`` for D, none in the flows."""
+        return {"G": self.hparams.norm_g, "D": self.hparams.norm_d}.get(net, "none")
 
-    def load_official_weights(self, state_dict: Mapping[str, Tensor], *, net: str = "G") -> None:
-        """Strictly load an official ``net_G`` / ``net_D`` / ``net_F_A`` / ``net_F_B`` state dict."""
-        attr = official_attribute(self, net)
-        prefix = attr + "."
-        converted = {k[len(prefix):]: v for k, v in self.convert_official_state_dict(state_dict, net=net).items()}
-        getattr(self, attr).load_state_dict(converted, strict=True)
-        if attr == "generator" and self.ema is not None:
-            self.ema["generator"].module.load_state_dict(converted, strict=True)
+    def convert_official_state_dict(self, state_dict: Mapping[str, Tensor], *, net: str | None = None
+                                    ) -> dict[str, Tensor]:
+        """An official ``<epoch>_net_<net>.pth`` state dict -> keys of this module (``generator.model...``)."""
+        net = self._official_net(net)
+        converted = convert_official_network_state(dict(state_dict), norm=self.official_network_norm(net))
+        return {f"{official_attribute(self, net)}.{key}": value for key, value in converted.items()}
+
+    def load_official_weights(self, state_dict: Mapping[str, Tensor], *, net: str | None = None) -> None:
+        """Strictly load an official ``net_G`` / ``net_D`` / ``net_F_A`` / ``net_F_B`` state dict (into the EMA
+        copy of G too, when one is kept)."""
+        net = self._official_net(net)
+        load_official_network(self, dict(state_dict), net, norm=self.official_network_norm(net))
 
     def load_official_flow_ema(self, optimizer_state: Mapping[str, Any]) -> None:
         """Take the flows' polyak averages from an official ``<epoch>_optimizer_F.pth`` (``exp_avg_param`` of each
@@ -529,10 +454,6 @@ class DECENT(L.LightningModule):
                     raise KeyError(f"optimizer_F state has no exp_avg_param for parameter {index} ({name})")
                 averaged[name].copy_(state[index]["exp_avg_param"])
                 index += 1
-
-    def official_state_dict(self, net: str = "G") -> dict[str, Tensor]:
-        """One network's state dict in the official layout (for export back to the official code)."""
-        return getattr(self, official_attribute(self, net)).state_dict()
 
 
 # --------------------------------------------------------------------------------------------------------------------

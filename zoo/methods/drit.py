@@ -48,29 +48,23 @@ import inspect
 from collections.abc import Iterator
 from typing import Any, Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.losses import check_finite
 from zoo.methods._common import (
-    RESUME_RNG_KEY,
     StepOutput,
     adam,
-    apply_stashed_rng_state,
     backward,
-    capture_rng_state,
     check_images,
     iteration_index,
     predict_outputs,
-    random_unpaired_inputs,
     set_requires_grad,
-    stash_rng_state_for_resume,
-    to_memory_format,
     to_model_range,
     to_unit_range,
 )
+from zoo.methods.base import TranslationMethod
 from zoo.nets import drit as nets
 from zoo.registry import register_method
 
@@ -130,7 +124,7 @@ EGUpdate = Literal["legacy", "clean"]
 
 
 @register_method("drit")
-class DRIT(L.LightningModule):
+class DRIT(TranslationMethod):
     """DRIT / DRIT++ (Lee et al., ECCV 2018 / IJCV 2020) with the official networks, losses and schedule.
 
     Args:
@@ -172,17 +166,22 @@ class DRIT(L.LightningModule):
         eg_update: ``legacy`` (official PyTorch-0.4 numbers) or ``clean`` (both encoder/generator gradients taken
             before either step); see the module docstring.
         init_std: standard deviation of the official N(0, std) convolution initialisation (0.02).
+        diff_augment: DiffAugment policy for the discriminators' inputs, e.g. ``color,translation,cutout``, for
+            small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of the encoders and generator with this decay (None: off);
             ``translate``, ``encode`` and ``decode`` then use it.
         channels_last: train in the channels-last memory format (same math; about 5% faster training on CPU).
     """
 
     optimizer_steps_per_iteration = 4  # discriminators, content discriminator, encoders/generator twice
-    scale = 1
-    size_multiple = 4
-    requires_exemplar = False
+    SIZE_NETWORKS = ("enc_c",)
     directions = ("a2b", "b2a")
+    #: both domains live in each network: a translation runs all three (see :meth:`generator_for`)
+    GENERATORS = {}
+    #: ``train/lr`` is the learning rate of the encoders and generator (``configure_optimizers`` order)
+    logged_lr_optimizer = 2
     #: official network name (``DRIT.<name>`` and checkpoint key) -> attribute of this module
+    IMAGE_DISCRIMINATORS = ("dis_a", "dis_b", "dis_a2", "dis_b2")
     OFFICIAL_NETWORKS = {"disA": "dis_a", "disB": "dis_b", "disA2": "dis_a2", "disB2": "dis_b2",
                          "disContent": "dis_content", "enc_c": "enc_c", "enc_a": "enc_a", "gen": "gen"}
     #: zoo loss name -> official model attribute (both already weighted)
@@ -198,6 +197,8 @@ class DRIT(L.LightningModule):
     }
     _EG_NETWORKS = ("enc_c", "enc_a", "gen")
     _DISCRIMINATORS = ("dis_a", "dis_b", "dis_a2", "dis_b2", "dis_content")
+    #: the EMA follows the content encoder, the attribute encoder and the generator
+    ema_networks = _EG_NETWORKS
 
     def __init__(
         self,
@@ -236,11 +237,11 @@ class DRIT(L.LightningModule):
         eg_update: EGUpdate = "legacy",
         init_std: float = 0.02,
         ema_decay: float | None = None,
+        diff_augment: str | None = None,
         channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
         if d_iter < 1:
             raise ValueError(f"d_iter must be >= 1, got {d_iter}")
         if dis_scale < 1:
@@ -274,39 +275,21 @@ class DRIT(L.LightningModule):
             self.gen = nets.G(input_dim_a, input_dim_b, nz=nz, ch=ch)
         for name in (*self._DISCRIMINATORS, *self._EG_NETWORKS):
             nets.init_official(getattr(self, name), init_std)
-        self.ema = None
-        if ema_decay is not None:
-            from zoo.callbacks.ema import ExponentialMovingAverage
-
-            self.ema = nn.ModuleDict({name: ExponentialMovingAverage(getattr(self, name), decay=ema_decay)
-                                      for name in self._EG_NETWORKS})
+        self.build_ema(ema_decay)
+        self.use_diff_augment(diff_augment)
 
     # ---------------------------------------------------------------- inference
 
-    def _check_direction(self, direction: str) -> str:
-        if direction not in self.directions:
-            raise ValueError(f"direction must be one of {self.directions}, got {direction!r}")
-        return direction
+    @property
+    def domain_channels(self) -> tuple[int, int]:
+        """``(input_dim_a, input_dim_b)``."""
+        return self.hparams.input_dim_a, self.hparams.input_dim_b
 
     @staticmethod
     def _check_domain(domain: str) -> str:
         if domain not in ("a", "b"):
             raise ValueError(f"domain must be 'a' or 'b', got {domain!r}")
         return domain
-
-    def input_channels(self, direction: str = "a2b") -> int:
-        h = self.hparams
-        return h.input_dim_a if self._check_direction(direction) == "a2b" else h.input_dim_b
-
-    def output_channels(self, direction: str = "a2b") -> int:
-        h = self.hparams
-        return h.input_dim_b if self._check_direction(direction) == "a2b" else h.input_dim_a
-
-    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
-                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Random ``(real_a, real_b)`` in [-1, 1] for :meth:`optimization_step` (batch >= 2; sides >= 209 px with the
-        official content discriminator)."""
-        return random_unpaired_inputs(self, batch_size, size, generator=generator)
 
     def _inference_nets(self, use_ema: bool = True) -> tuple[nn.Module, nn.Module, nn.Module]:
         if use_ema and self.ema is not None:
@@ -316,7 +299,7 @@ class DRIT(L.LightningModule):
     def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
         """The networks translating in ``direction`` (content encoder, attribute encoder, generator; both domains
         live in each), or their EMA copies when kept and ``use_ema``."""
-        self._check_direction(direction)
+        self.check_direction(direction)
         return nn.ModuleDict(dict(zip(self._EG_NETWORKS, self._inference_nets(use_ema), strict=True)))
 
     def encode(self, images: Tensor, *, domain: str) -> tuple[Tensor, Tensor]:
@@ -372,7 +355,7 @@ class DRIT(L.LightningModule):
         """
         enc_c, _, gen = self._inference_nets()
         z = nets.randn((images.shape[0], self.hparams.nz), like=images)
-        if self._check_direction(direction) == "a2b":
+        if self.check_direction(direction) == "a2b":
             return gen.forward_b(enc_c.forward_a(images), z)
         return gen.forward_a(enc_c.forward_b(images), z)
 
@@ -392,7 +375,7 @@ class DRIT(L.LightningModule):
         Returns:
             (B, input_dim_b, H, W) for ``a2b``, (B, input_dim_a, H', W') for ``b2a``, in [-1, 1].
         """
-        direction = self._check_direction(direction)
+        direction = self.check_direction(direction)
         if images_a.shape[0] != images_b.shape[0]:
             raise ValueError(f"forward_transfer pairs the images element-wise: got {images_a.shape[0]} A and "
                              f"{images_b.shape[0]} B images")
@@ -436,7 +419,7 @@ class DRIT(L.LightningModule):
         Returns:
             (B, C_out, H, W) in [0, 1], or (B, K, C_out, H, W) when ``num_styles=K > 1``.
         """
-        direction = self._check_direction(direction)
+        direction = self.check_direction(direction)
         check_images(images, self.input_channels(direction), self.size_multiple)
         if num_styles < 1:
             raise ValueError(f"num_styles must be >= 1, got {num_styles}")
@@ -724,9 +707,7 @@ class DRIT(L.LightningModule):
             self._encoder_generator_steps(opt_eg, eg_losses["eg_total"], sum(alone.values()))
         finally:
             set_requires_grad(discriminators, True)
-        if self.ema is not None:
-            for name, ema in self.ema.items():
-                ema.update(getattr(self, name))
+        self.update_ema()
         losses = {**d_losses, **eg_losses, **alone}
         images = {k: v.detach() for k, v in f.items()}
         return StepOutput(losses, images)
@@ -760,35 +741,26 @@ class DRIT(L.LightningModule):
             p.grad = None
         opt_eg.step()
 
-    # ---------------------------------------------------------------- Lightning plumbing
+    # ---------------------------------------------------------------- Trainer loop, validation, prediction
 
-    def _content_only(self, batch_idx: int) -> bool:
-        """The official schedule: content-discriminator-only unless ``(it + 1) % d_iter == 0`` or ``it`` is one of
-        the last two batches of the epoch."""
-        trainer = getattr(self, "_trainer", None)
-        n_batches = trainer.num_training_batches if trainer is not None else float("inf")
-        return (batch_idx + 1) % self.hparams.d_iter != 0 and batch_idx < n_batches - 2
-
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.channels_last:
-            self.to(memory_format=torch.channels_last)
-
-    def on_fit_end(self) -> None:
-        self.to(memory_format=torch.contiguous_format)
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def training_inputs(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor] | None:
+        """``(real_a, real_b)``, (B, C, H, W) in [-1, 1] (channels-last when training uses it); ``None`` for an
+        incomplete batch, which the official loop skips."""
         expected = getattr(getattr(self.trainer, "datamodule", None), "batch_size", None)
         size = batch["real_a"].shape[0]
         if (expected is not None and size != expected) or batch["real_b"].shape[0] != size:
-            return  # the official loop skips incomplete batches
-        opt_dis, opt_dis_content, opt_eg = self.optimizers()
-        real_a, real_b = (to_memory_format(batch[k], self.hparams.channels_last) for k in ("real_a", "real_b"))
-        out = self.optimization_step(real_a, real_b, opt_dis, opt_dis_content, opt_eg,
-                                     content_only=self._content_only(batch_idx))
-        self.log_dict({f"train/{k}": v.detach().float() for k, v in out.losses.items()}, batch_size=size)
-        self.log("train/lr", opt_eg.param_groups[0]["lr"], batch_size=size)
+            return None
+        return super().training_inputs(batch)
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def optimization_options(self, batch_idx: int) -> dict[str, Any]:
+        """``content_only`` for the official schedule: content-discriminator-only unless ``(it + 1) % d_iter == 0``
+        or ``it`` is one of the last two batches of the epoch."""
+        trainer = getattr(self, "_trainer", None)
+        n_batches = trainer.num_training_batches if trainer is not None else float("inf")
+        return {"content_only": (batch_idx + 1) % self.hparams.d_iter != 0 and batch_idx < n_batches - 2}
+
+    def validation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Self-reconstruction and cross-cycle L1 (model space) of both domains, encoded attributes (eval mode)."""
         real_a, real_b = batch["real_a"], batch["real_b"]
         c_a, attr_a = self.encode(real_a, domain="a")
         c_b, attr_b = self.encode(real_b, domain="b")
@@ -797,17 +769,13 @@ class DRIT(L.LightningModule):
         fake_a = self.decode(c_b[:n], attr_a[:n], domain="a")
         rec_a = self.decode(self.encode(fake_b, domain="b")[0], attr_a[:n], domain="a")
         rec_b = self.decode(self.encode(fake_a, domain="a")[0], attr_b[:n], domain="b")
-        self.log_dict({
-            "val/self_rec_a": F.l1_loss(self.decode(c_a, attr_a, domain="a").float(), real_a.float()),
-            "val/self_rec_b": F.l1_loss(self.decode(c_b, attr_b, domain="b").float(), real_b.float()),
-            "val/cycle_a": F.l1_loss(rec_a.float(), real_a[:n].float()),
-            "val/cycle_b": F.l1_loss(rec_b.float(), real_b[:n].float()),
-        }, batch_size=real_a.shape[0], sync_dist=True)
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
+        return {"self_rec_a": F.l1_loss(self.decode(c_a, attr_a, domain="a").float(), real_a.float()),
+                "self_rec_b": F.l1_loss(self.decode(c_b, attr_b, domain="b").float(), real_b.float()),
+                "cycle_a": F.l1_loss(rec_a.float(), real_a[:n].float()),
+                "cycle_b": F.l1_loss(rec_b.float(), real_b[:n].float())}
 
     def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """The base ``predict_step`` with the prior draws seeded by ``batch_idx`` (reproducible predictions)."""
         return predict_outputs(self, batch, directions=("a2b", "b2a"), seed=batch_idx)
 
     def configure_optimizers(self):
@@ -826,21 +794,6 @@ class DRIT(L.LightningModule):
         else:
             schedulers = [torch.optim.lr_scheduler.StepLR(o, step_size=h.n_ep_decay, gamma=0.1) for o in optimizers]
         return optimizers, [{"scheduler": s, "interval": "epoch"} for s in schedulers]
-
-    def on_train_epoch_end(self) -> None:
-        if self.hparams.n_ep_decay > -1:
-            for scheduler in self.lr_schedulers() or []:
-                scheduler.step()
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo_method"] = self.method_name
-        checkpoint[RESUME_RNG_KEY] = capture_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        stash_rng_state_for_resume(self, checkpoint)
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        apply_stashed_rng_state(self)
 
     # ---------------------------------------------------------------- official checkpoints
 
@@ -876,45 +829,37 @@ class DRIT(L.LightningModule):
             args["dis_spectral_norm"] = bool(args["dis_spectral_norm"])
         return args
 
+    def _official_networks(self, state_dict: dict[str, Any], net: str | None) -> dict[str, dict[str, Tensor]]:
+        """Official network name -> its state dict: every network of a whole checkpoint, or ``{net: state_dict}``."""
+        if net is not None:
+            return {net: state_dict}
+        return {name: state for name, state in state_dict.items() if name in self.OFFICIAL_NETWORKS}
+
     def convert_official_state_dict(self, state_dict: dict[str, Any], *, net: str | None = None) -> dict[str, Tensor]:
         """An official checkpoint (``{"disA": ..., "gen": ..., "ep": ..., ...}``, or one network's state dict with
         ``net``) -> keys of this module (``gen.decA1.0.model.1.weight``, ...)."""
-        networks = {net: state_dict} if net is not None else {k: v for k, v in state_dict.items()
-                                                               if k in self.OFFICIAL_NETWORKS}
-        out = {}
-        for name, state in networks.items():
-            attr = self._official_attribute(name)
-            for key, value in state.items():
-                out[f"{attr}.{key.removeprefix('module.')}"] = value
-        return out
-
-    def _official_attribute(self, net: str) -> str:
-        try:
-            return self.OFFICIAL_NETWORKS[net]
-        except KeyError:
-            raise ValueError(f"net must be one of {sorted(self.OFFICIAL_NETWORKS)}, got {net!r}") from None
+        converted: dict[str, Tensor] = {}
+        for name, state in self._official_networks(state_dict, net).items():
+            converted.update(super().convert_official_state_dict(state, net=name))
+        return converted
 
     def load_official_weights(self, state_dict: dict[str, Any], *, net: str | None = None,
                               strict_networks: bool = True) -> None:
         """Load an official checkpoint (every network it holds) or, with ``net``, one network's state dict.
 
-        Each network is loaded strictly (every key used once, shapes checked); ``strict_networks`` also requires the
-        inference networks ``enc_c``, ``enc_a`` and ``gen`` in a whole checkpoint (``test.py`` loads only these).
+        Each network is loaded strictly (every key used once, shapes checked), into its EMA copy too when one is
+        kept; ``strict_networks`` also requires the inference networks ``enc_c``, ``enc_a`` and ``gen`` in a whole
+        checkpoint (``test.py`` loads only these).
         """
-        networks = {net: state_dict} if net is not None else {k: v for k, v in state_dict.items()
-                                                               if k in self.OFFICIAL_NETWORKS}
+        networks = self._official_networks(state_dict, net)
         if net is None and strict_networks:
             missing = [name for name in self._EG_NETWORKS if name not in networks]
             if missing:
                 raise ValueError(f"the official checkpoint lacks the network(s) {missing}; it holds "
                                  f"{sorted(state_dict)}")
         for name, state in networks.items():
-            attr = self._official_attribute(name)
-            converted = {k.removeprefix("module."): v for k, v in state.items()}
-            getattr(self, attr).load_state_dict(converted, strict=True)
-            if self.ema is not None and attr in self.ema:
-                self.ema[attr].module.load_state_dict(converted, strict=True)
+            super().load_official_weights(state, net=name)
 
     def official_state_dict(self, net: str = "gen") -> dict[str, Tensor]:
         """One network's state dict in the official layout (for export back to the official code)."""
-        return getattr(self, self._official_attribute(net)).state_dict()
+        return super().official_state_dict(net)

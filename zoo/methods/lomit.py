@@ -57,31 +57,28 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any, Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.losses import check_finite
 from zoo.methods._common import (
-    RESUME_RNG_KEY,
     StepOutput,
     adam,
-    apply_stashed_rng_state,
     backward,
-    capture_rng_state,
     iteration_index,
+    load_official_network,
+    official_attribute,
     predict_outputs,
     preserved_norm_buffers,
     seeded,
     set_requires_grad,
-    stash_rng_state_for_resume,
     to_memory_format,
     to_model_range,
     to_unit_range,
 )
+from zoo.methods.base import LRStepPoint, TranslationMethod
 from zoo.nets.lomit import (
-    CONTENT_STRIDE,
     Discriminator,
     Generator,
     MaskViews,
@@ -92,7 +89,6 @@ from zoo.nets.lomit import (
     official_weights_init,
 )
 from zoo.registry import register_method
-from zoo.utils.tiling import pad_to_multiple
 
 __all__ = ["LOMIT", "MaskSource"]
 
@@ -130,6 +126,15 @@ def _within(module: nn.Module, parent: nn.Module | None) -> bool:
     return parent is not None and any(m is module for m in parent.modules())
 
 
+def _batch_inputs(batch: dict[str, Any]) -> tuple[Tensor | None, ...]:
+    """``(real_a, real_b, attr_a, attr_b, mask_a, mask_b)`` of a LOMIT batch (masks None when absent)."""
+    missing = [k for k in ("real_a", "real_b", "attr_a", "attr_b") if k not in batch]
+    if missing:
+        raise KeyError(f"LOMIT batches need real_a, real_b, attr_a, attr_b (and mask_a, mask_b for given masks); "
+                       f"missing {missing}; use zoo.data.MaskedDataModule")
+    return batch["real_a"], batch["real_b"], batch["attr_a"], batch["attr_b"], batch.get("mask_a"), batch.get("mask_b")
+
+
 @contextlib.contextmanager
 def _recording_inputs(modules: list[nn.Module]) -> Iterator[list[tuple[nn.Module, Tensor]]]:
     """Record ``(module, input)`` of every call of ``modules`` inside the block, in call order."""
@@ -143,7 +148,7 @@ def _recording_inputs(modules: list[nn.Module]) -> Iterator[list[tuple[nn.Module
 
 
 @register_method("lomit")
-class LOMIT(L.LightningModule):
+class LOMIT(TranslationMethod):
     """LOMIT (Cho et al., 2019) with the authors' networks, objective and schedule, and a mask-guided mode.
 
     Args:
@@ -184,15 +189,17 @@ class LOMIT(L.LightningModule):
         paste_outside_mask: at inference, keep the input outside the input mask.
         inference_mode: generator mode in ``translate``: ``train`` (batch statistics, as the authors' test code,
             which never switches to eval; running buffers are left untouched) or ``eval`` (running statistics).
+        diff_augment: DiffAugment policy for the discriminators' inputs, e.g. ``color,translation,cutout``, for
+            small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of the generator (``None``: off); ``translate`` uses it.
         channels_last: train in the channels-last memory format (same math, faster on CPU and GPU).
     """
 
     optimizer_steps_per_iteration = 2  # an iteration with a generator step (every iteration when n_critic == 1)
-    scale = 1
-    size_multiple = CONTENT_STRIDE
     requires_exemplar = True
     directions = ("a2b", "b2a")  # one generator; the exemplar decides the target
+    GENERATORS = {"a2b": "generator", "b2a": "generator"}
+    IMAGE_DISCRIMINATORS = ("discriminator",)
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator"}
     #: zoo loss name(s) -> official ``self.loss`` entry (the official values are already weighted)
     OFFICIAL_LOSS_NAMES = {
@@ -244,11 +251,11 @@ class LOMIT(L.LightningModule):
         paste_outside_mask: bool = False,
         inference_mode: Literal["train", "eval"] = "train",
         ema_decay: float | None = None,
+        diff_augment: str | None = None,
         channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
         if mask_source not in ("learned", "given", "given+learned"):
             raise ValueError(f"mask_source must be 'learned', 'given' or 'given+learned', got {mask_source!r}")
         if lr_policy not in ("step", "constant"):
@@ -266,33 +273,15 @@ class LOMIT(L.LightningModule):
         self.generator.apply(official_weights_init(init))
         self.discriminator.apply(official_weights_init("gaussian"))
         self._iterations_done = 0  # iteration counter used without a Trainer
-        self.ema = None
-        if ema_decay is not None:
-            from zoo.callbacks.ema import ExponentialMovingAverage
-
-            self.ema = nn.ModuleDict({"generator": ExponentialMovingAverage(self.generator, decay=ema_decay)})
+        self.build_ema(ema_decay)
+        self.use_diff_augment(diff_augment)
 
     # ---------------------------------------------------------------- inference
 
-    def input_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.in_channels
-
-    def output_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.in_channels
-
-    def _check_direction(self, direction: str) -> str:
-        if direction not in self.directions:
-            raise ValueError(f"direction must be one of {self.directions}, got {direction!r}")
-        return direction
-
-    def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
-        """The generator (the same network for both directions; its EMA copy when kept and ``use_ema``)."""
-        self._check_direction(direction)
-        if use_ema and self.ema is not None:
-            return self.ema["generator"].module
-        return self.generator
+    @property
+    def domain_channels(self) -> tuple[int, int]:
+        """``(in_channels, in_channels)``: both domains have the channels of ``in_channels``."""
+        return self.hparams.in_channels, self.hparams.in_channels
 
     @property
     def uses_given_masks(self) -> bool:
@@ -380,7 +369,7 @@ class LOMIT(L.LightningModule):
             (B, C, H, W) in [0, 1]. With ``paste_outside_mask`` the input is kept outside the input mask (exactly,
             for a binary mask).
         """
-        self._check_direction(direction)
+        self.check_direction(direction)
         c = self.hparams.in_channels
         for name, x in (("images", images), ("exemplar", exemplar)):
             if x.dim() != 4 or x.shape[1] != c:
@@ -643,64 +632,56 @@ class LOMIT(L.LightningModule):
             backward(self, g_losses["g_total"])
             opt_g.step()
             set_requires_grad([self.discriminator], True)
-            if self.ema is not None:
-                self.ema["generator"].update(self.generator)
+            self.update_ema()
             losses.update(g_losses)
             images.update(g_out.images)
         return StepOutput(losses, images)
 
-    @staticmethod
-    def _batch_inputs(batch: dict[str, Any]) -> tuple[Tensor, ...]:
-        missing = [k for k in ("real_a", "real_b", "attr_a", "attr_b") if k not in batch]
-        if missing:
-            raise KeyError(f"LOMIT batches need real_a, real_b, attr_a, attr_b (and mask_a, mask_b for given masks); "
-                           f"missing {missing}; use zoo.data.MaskedDataModule")
-        return batch["real_a"], batch["real_b"], batch["attr_a"], batch["attr_b"], batch.get("mask_a"), \
-            batch.get("mask_b")
+    @property
+    def lr_step_point(self) -> LRStepPoint | None:
+        """None: :meth:`optimization_step` sets the learning rate of each iteration itself (:meth:`lr_at`)."""
+        return None
 
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.channels_last:
-            self.to(memory_format=torch.channels_last)
+    def training_inputs(self, batch: dict[str, Any]) -> tuple[Tensor | None, ...]:
+        """``(real_a, real_b, attr_a, attr_b, mask_a, mask_b)`` of :meth:`optimization_step` from a batch.
 
-    def on_fit_end(self) -> None:
-        self.to(memory_format=torch.contiguous_format)
+        Images (B, C, H, W) in [-1, 1] (channels-last when training uses it), attributes (B, c_dim), masks
+        (B, 1, H, W) in [0, 1] or None.
+        """
+        real_a, real_b, *conditions = _batch_inputs(batch)
+        return (to_memory_format(real_a, self.uses_channels_last), to_memory_format(real_b, self.uses_channels_last),
+                *conditions)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
-        real_a, real_b, attr_a, attr_b, mask_a, mask_b = self._batch_inputs(batch)
-        real_a, real_b = (to_memory_format(x, self.hparams.channels_last) for x in (real_a, real_b))
-        out = self.optimization_step(real_a, real_b, attr_a, attr_b, mask_a, mask_b, opt_g, opt_d)
-        size = real_a.shape[0]
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=size)
-        self.log("train/lr", opt_g.param_groups[0]["lr"], batch_size=size)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        real_a, real_b, attr_a, attr_b, mask_a, mask_b = self._batch_inputs(batch)
+    def validation_metrics(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """``cycle_a``: L1 of ``real_a`` -> exemplar ``real_b`` -> exemplar ``real_a``; with ``mask_a`` (B, 1, H, W)
+        also ``change_outside`` / ``change_inside``: how much the translation changed the input outside / inside it.
+        """
+        real_a, real_b, _, _, mask_a, mask_b = _batch_inputs(batch)
         net = self.generator
         masks = (mask_a, mask_b) if self.uses_given_masks else (None, None)
         with self._inference(net):
             x_ab = self._run(net, real_a, real_b, *masks)[0]
             x_aba = self._run(net, x_ab, real_a, *masks)[0]
-        self.log("val/cycle_a", _l1(x_aba, real_a), batch_size=real_a.shape[0], sync_dist=True)
-        if mask_a is not None:  # how much the translation changed the input outside / inside the input mask
+        metrics = {"cycle_a": _l1(x_aba, real_a)}
+        if mask_a is not None:
             change = (_full(x_ab) - _full(real_a)).abs().mean(1, keepdim=True)
             outside, inside = (1 - mask_a).sum().clamp_min(1), mask_a.sum().clamp_min(1)
-            self.log_dict({"val/change_outside": (change * (1 - mask_a)).sum() / outside,
-                           "val/change_inside": (change * mask_a).sum() / inside},
-                          batch_size=real_a.shape[0], sync_dist=True)
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
+            metrics.update(change_outside=(change * (1 - mask_a)).sum() / outside,
+                           change_inside=(change * mask_a).sum() / inside)
+        return metrics
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
-        # The exemplar only gives its pooled style, so it is padded on its own (it may differ in size from real_a),
-        # together with its mask; the input mask is padded with real_a by predict_outputs.
+        """``{"fake_b": ...}`` (B, C, H, W) in [0, 1]: ``real_a`` with the style of the exemplar ``real_b``.
+
+        The exemplar (and its ``mask_b``) only gives its pooled style, so it is padded on its own (it may differ in
+        size from ``real_a``); the input mask ``mask_a`` is padded with ``real_a``.
+        """
         if "real_b" not in batch:
             raise KeyError("LOMIT translates with the style of an exemplar: the predict batch needs 'real_b'")
-        conditions = {"exemplar": pad_to_multiple(((batch["real_b"] + 1) / 2).clamp(0, 1), self.size_multiple)[0]}
+        unaligned = {"exemplar": ((batch["real_b"] + 1) / 2).clamp(0, 1)}
         if batch.get("mask_b") is not None:
-            conditions["exemplar_mask"] = pad_to_multiple(batch["mask_b"], self.size_multiple)[0]
-        return predict_outputs(self, batch, masks={"mask": "mask_a"}, **conditions)
+            unaligned["exemplar_mask"] = batch["mask_b"]
+        return predict_outputs(self, batch, masks={"mask": "mask_a"}, unaligned=unaligned)
 
     def configure_optimizers(self):
         h = self.hparams
@@ -710,16 +691,6 @@ class LOMIT(L.LightningModule):
         d_params = [p for n, p in self.discriminator.named_parameters() if n != "conv1.conv.bias"]
         return [adam(self.generator.parameters(), lr=h.g_lr, betas=betas),
                 adam(d_params, lr=h.d_lr, betas=betas)], []
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo_method"] = self.method_name
-        checkpoint[RESUME_RNG_KEY] = capture_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        stash_rng_state_for_resume(self, checkpoint)
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        apply_stashed_rng_state(self)
 
     # ---------------------------------------------------------------- official checkpoints
 
@@ -740,27 +711,18 @@ class LOMIT(L.LightningModule):
         (``mask_source="given"``) the ``mask.*`` entries are dropped; with untied style heads both heads start from
         the official (shared) weights; a missing ``background.*`` set is filled from ``foreground.*``.
         """
-        if net not in self.OFFICIAL_NETWORKS:
-            raise ValueError(f"net must be one of {sorted(self.OFFICIAL_NETWORKS)}, got {net!r}")
+        attribute = official_attribute(self, net)
         out = {k.removeprefix("module."): v for k, v in state_dict.items()}
         if net == "G":
             if self.generator.mask is None:
                 out = {k: v for k, v in out.items() if not k.startswith("mask.")}
             for key in [k for k in out if k.startswith("s_encoder.foreground.")]:
                 out.setdefault(key.replace(".foreground.", ".background."), out[key])
-        return {f"{self.OFFICIAL_NETWORKS[net]}.{k}": v for k, v in out.items()}
+        return {f"{attribute}.{k}": v for k, v in out.items()}
 
     def load_official_weights(self, state_dict: dict[str, Tensor], *, net: str = "G") -> None:
         """Load an official network state dict strictly (every key used once, shapes checked); EMA copy too."""
-        attr = self.OFFICIAL_NETWORKS.get(net)
+        prefix = f"{official_attribute(self, net)}."
         converted = self.convert_official_state_dict(state_dict, net=net)
-        local = {k[len(attr) + 1:]: v for k, v in converted.items()}
-        getattr(self, attr).load_state_dict(local, strict=True)
-        if net == "G" and self.ema is not None:
-            self.ema["generator"].module.load_state_dict(local, strict=True)
-
-    def official_state_dict(self, net: str = "G") -> dict[str, Tensor]:
-        """One network's state dict in the official layout."""
-        if net not in self.OFFICIAL_NETWORKS:
-            raise ValueError(f"net must be one of {sorted(self.OFFICIAL_NETWORKS)}, got {net!r}")
-        return getattr(self, self.OFFICIAL_NETWORKS[net]).state_dict()
+        load_official_network(self, {key.removeprefix(prefix): value for key, value in converted.items()}, net,
+                              norm=self.official_norm)

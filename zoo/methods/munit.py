@@ -36,33 +36,26 @@ Config: ``configs/munit.yaml`` (edges2shoes), ``configs/tiny/munit.yaml``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import torch
 from torch import Tensor, nn
 
 from zoo.losses import check_finite
 from zoo.methods._common import (
-    RESUME_RNG_KEY,
     StepOutput,
     adam,
-    apply_stashed_rng_state,
     backward,
-    capture_rng_state,
     check_images,
     iteration_index,
-    predict_outputs,
-    random_unpaired_inputs,
     set_requires_grad,
-    stash_rng_state_for_resume,
-    to_memory_format,
     to_model_range,
     to_unit_range,
 )
+from zoo.methods.base import TranslationMethod
 from zoo.nets.munit import (
     Activation,
     AdaINGen,
@@ -96,7 +89,7 @@ def _l1(a: Tensor, b: Tensor) -> Tensor:
 
 
 @register_method("munit")
-class MUNIT(L.LightningModule):
+class MUNIT(TranslationMethod):
     """MUNIT (Huang et al., ECCV 2018) with the official networks, objective, update order and schedule.
 
     Domain ``a`` is the input of ``direction="a2b"``. Defaults are the official edges2shoes configuration.
@@ -137,15 +130,23 @@ class MUNIT(L.LightningModule):
         lr_policy: ``step`` (x``gamma`` every ``step_size`` iterations) or ``constant``.
         step_size: iterations between learning-rate decays (100000).
         gamma: learning-rate decay factor (0.5).
+        diff_augment: DiffAugment policy for the discriminators' inputs, e.g. ``color,translation,cutout``, for
+            small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of both generators (``None``: off); inference then uses it.
         channels_last: train in the channels-last memory format (same math).
     """
 
     optimizer_steps_per_iteration = 2
-    scale = 1
-    requires_exemplar = False
     directions = ("a2b", "b2a")
+    #: a translation runs both auto-encoders (see :meth:`generator_for`), so no direction has a network of its own
+    GENERATORS = {}
+    SIZE_NETWORKS = ("gen_a", "gen_b")
+    #: the EMA follows both auto-encoders
+    ema_networks = ("gen_a", "gen_b")
+    #: the official loop calls ``update_learning_rate`` before each iteration
+    lr_step_point = "iteration_start"
     #: official network name -> attribute (``gen``/``dis`` files hold ``{'a': ..., 'b': ...}``).
+    IMAGE_DISCRIMINATORS = ("dis_a", "dis_b")
     OFFICIAL_NETWORKS = {"gen_a": "gen_a", "gen_b": "gen_b", "dis_a": "dis_a", "dis_b": "dis_b"}
     #: zoo loss name -> official trainer attribute ``loss_<name>`` (the same names).
     OFFICIAL_LOSS_NAMES = {n: n for n in (
@@ -189,11 +190,11 @@ class MUNIT(L.LightningModule):
         step_size: int = 100000,
         gamma: float = 0.5,
         ema_decay: float | None = None,
+        diff_augment: str | None = None,
         channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
         if lr_policy not in ("step", "constant"):
             raise ValueError(f"lr_policy must be 'step' or 'constant' (the official policies), got {lr_policy!r}")
         if vgg_w > 0 and (input_dim_a != 3 or input_dim_b != 3):
@@ -214,41 +215,23 @@ class MUNIT(L.LightningModule):
             net.apply(weights_init(init))
         for net in (self.dis_a, self.dis_b):
             net.apply(weights_init("gaussian"))
-        self.size_multiple = 2 ** n_downsample
         self._perceptual: list[nn.Module] = []  # built on first use, kept out of the state dict
-        self.ema = None
-        if ema_decay is not None:
-            from zoo.callbacks.ema import ExponentialMovingAverage
-
-            self.ema = nn.ModuleDict({name: ExponentialMovingAverage(getattr(self, name), decay=ema_decay)
-                                      for name in ("gen_a", "gen_b")})
+        self.build_ema(ema_decay)
+        self.use_diff_augment(diff_augment)
 
     # ---------------------------------------------------------------- inference
 
-    def _check_direction(self, direction: str) -> str:
-        if direction not in self.directions:
-            raise ValueError(f"direction must be one of {self.directions}, got {direction!r}")
-        return direction
-
-    def input_channels(self, direction: str = "a2b") -> int:
-        h = self.hparams
-        return h.input_dim_a if self._check_direction(direction) == "a2b" else h.input_dim_b
-
-    def output_channels(self, direction: str = "a2b") -> int:
-        h = self.hparams
-        return h.input_dim_b if self._check_direction(direction) == "a2b" else h.input_dim_a
-
-    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
-                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Random ``(real_a, real_b)`` in [-1, 1] for :meth:`optimization_step` (tests, benchmarks)."""
-        return random_unpaired_inputs(self, batch_size, size, generator=generator)
+    @property
+    def domain_channels(self) -> tuple[int, int]:
+        """``(input_dim_a, input_dim_b)``."""
+        return self.hparams.input_dim_a, self.hparams.input_dim_b
 
     def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.ModuleDict:
         """Both auto-encoders (``gen_a``, ``gen_b``; their EMA copies when kept and ``use_ema``): a translation
         encodes with the source domain's and decodes (and encodes reference styles) with the target domain's."""
-        self._check_direction(direction)
+        self.check_direction(direction)
         if use_ema and self.ema is not None:
-            return nn.ModuleDict({name: self.ema[name].module for name in ("gen_a", "gen_b")})
+            return nn.ModuleDict({name: self.ema[name].module for name in self.ema_networks})
         return nn.ModuleDict({"gen_a": self.gen_a, "gen_b": self.gen_b})
 
     def _generator(self, domain: str) -> AdaINGen:
@@ -332,7 +315,7 @@ class MUNIT(L.LightningModule):
         Returns:
             (B, C_out, H, W) in [0, 1], or (B, K, C_out, H, W) when ``num_styles=K > 1``.
         """
-        self._check_direction(direction)
+        self.check_direction(direction)
         if num_styles < 1:
             raise ValueError(f"num_styles must be >= 1, got {num_styles}")
         if style is not None and reference is not None:
@@ -492,9 +475,7 @@ class MUNIT(L.LightningModule):
             opt_gen.step()
         finally:
             set_requires_grad(discriminators, True)
-        if self.ema is not None:
-            for name, ema in self.ema.items():
-                ema.update(getattr(self, name))
+        self.update_ema()
         losses.update(terms)
         losses["gen_total"] = total
         return StepOutput({k: v.detach() for k, v in losses.items()}, {k: v.detach() for k, v in images.items()})
@@ -506,42 +487,21 @@ class MUNIT(L.LightningModule):
             schedulers: the schedulers of :meth:`configure_optimizers` (scheduler objects or Lightning config dicts);
                 the Trainer's when omitted.
         """
-        if schedulers is None:
-            schedulers = self.lr_schedulers() or []
-            schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        schedulers = self.scheduler_list() if schedulers is None else schedulers
         items = [s["scheduler"] if isinstance(s, dict) else s for s in schedulers]
         with warnings.catch_warnings():  # the official loop steps the schedule before the first optimizer step
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)`")
             for scheduler in reversed(items):  # configure_optimizers lists (gen, dis); official order is dis, gen
                 scheduler.step()
 
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.channels_last:  # before the optimizers are built
-            self.to(memory_format=torch.channels_last)
-
-    def on_fit_end(self) -> None:
-        # back to the default layout, so a trained model and one loaded from its checkpoint compute identically
-        self.to(memory_format=torch.contiguous_format)
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        opt_gen, opt_dis = self.optimizers()
+    def step_schedulers(self) -> None:
+        """The official order, discriminator first (:meth:`update_learning_rate`)."""
         self.update_learning_rate()
-        real_a, real_b = (to_memory_format(batch[k], self.hparams.channels_last) for k in ("real_a", "real_b"))
-        out = self.optimization_step(real_a, real_b, opt_gen, opt_dis)
-        size = real_a.shape[0]
-        self.log_dict({f"train/{k}": v for k, v in out.losses.items()}, prog_bar=False, batch_size=size)
-        self.log("train/lr", opt_gen.param_groups[0]["lr"], prog_bar=False, batch_size=size)
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    def validation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Within-domain reconstruction error (model space) of both live auto-encoders."""
         real_a, real_b = batch["real_a"], batch["real_b"]
-        self.log_dict({"val/recon_x_a": _l1(self.gen_a(real_a), real_a),
-                       "val/recon_x_b": _l1(self.gen_b(real_b), real_b)}, batch_size=real_a.shape[0], sync_dist=True)
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
-
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return predict_outputs(self, batch, directions=("a2b", "b2a"))
+        return {"recon_x_a": _l1(self.gen_a(real_a), real_a), "recon_x_b": _l1(self.gen_b(real_b), real_b)}
 
     def configure_optimizers(self):
         """Adam over both generators and over both discriminators; StepLR per optimizer for ``lr_policy="step"``."""
@@ -556,16 +516,6 @@ class MUNIT(L.LightningModule):
         schedulers = [{"scheduler": torch.optim.lr_scheduler.StepLR(opt, step_size=h.step_size, gamma=h.gamma),
                        "interval": "step"} for opt in (opt_gen, opt_dis)]
         return [opt_gen, opt_dis], schedulers
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo_method"] = self.method_name
-        checkpoint[RESUME_RNG_KEY] = capture_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        stash_rng_state_for_resume(self, checkpoint)
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        apply_stashed_rng_state(self)
 
     # ---------------------------------------------------------------- official checkpoints
 
@@ -601,6 +551,13 @@ class MUNIT(L.LightningModule):
         raise ValueError(f"net must be 'gen', 'dis' (gen_*.pt / dis_*.pt files with keys 'a' and 'b') or one of "
                          f"{sorted(self.OFFICIAL_NETWORKS)}; got {net!r}")
 
+    def _converted_official_networks(self, state_dict: dict[str, Any], net: str) -> Iterator[tuple[str, dict]]:
+        """``(attribute, its state dict in zoo's layout)`` for each network an official file of ``net`` holds."""
+        for key, attr in self._official_targets(net).items():
+            if key and key not in state_dict:
+                raise KeyError(f"an official {net}_*.pt file holds keys 'a' and 'b'; got {sorted(state_dict)}")
+            yield attr, convert_official_state_dict(state_dict[key] if key else state_dict, getattr(self, attr))
+
     def convert_official_state_dict(self, state_dict: dict[str, Any], *, net: str = "gen") -> dict[str, Tensor]:
         """An official state dict -> keys of this module (``gen_a.enc_style.model.0.conv.weight`` ...).
 
@@ -610,23 +567,13 @@ class MUNIT(L.LightningModule):
                 ``dis_b``.
             net: which network(s) the file holds.
         """
-        out = {}
-        for key, attr in self._official_targets(net).items():
-            part = state_dict[key] if key else state_dict
-            if key and key not in state_dict:
-                raise KeyError(f"an official {net}_*.pt file holds keys 'a' and 'b'; got {sorted(state_dict)}")
-            converted = convert_official_state_dict(part, getattr(self, attr))
-            out.update({f"{attr}.{k}": v for k, v in converted.items()})
-        return out
+        return {f"{attr}.{key}": value for attr, converted in self._converted_official_networks(state_dict, net)
+                for key, value in converted.items()}
 
     def load_official_weights(self, state_dict: dict[str, Any], *, net: str = "gen") -> None:
         """Load official weights (strict: every key used once, shapes checked); EMA copies follow."""
-        for key, attr in self._official_targets(net).items():
-            if key and key not in state_dict:
-                raise KeyError(f"an official {net}_*.pt file holds keys 'a' and 'b'; got {sorted(state_dict)}")
-            module = getattr(self, attr)
-            converted = convert_official_state_dict(state_dict[key] if key else state_dict, module)
-            module.load_state_dict(converted, strict=True)
+        for attr, converted in self._converted_official_networks(state_dict, net):
+            getattr(self, attr).load_state_dict(converted, strict=True)
             if self.ema is not None and attr in self.ema:
                 self.ema[attr].module.load_state_dict(converted, strict=True)
 

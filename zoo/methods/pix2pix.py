@@ -26,36 +26,22 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
 from zoo.methods._common import (
-    RESUME_RNG_KEY,
     StepOutput,
     adam,
-    apply_stashed_rng_state,
     backward,
     build_official_schedulers,
-    capture_rng_state,
-    check_images,
-    convert_official_network_state,
     iteration_index,
-    load_official_network,
-    official_attribute,
-    official_init_args,
-    official_network_init_args,
-    predict_outputs,
-    random_unpaired_inputs,
-    run_generator,
+    official_options_init_args,
     set_requires_grad,
-    stash_rng_state_for_resume,
-    step_schedulers_at,
-    to_memory_format,
 )
-from zoo.nets import build_discriminator, build_generator, generator_size_multiple
+from zoo.methods.base import TranslationMethod
+from zoo.nets import build_discriminator, build_generator
 from zoo.nets.init import InitType
 from zoo.nets.norm import NormType
 from zoo.nets.patch_discriminator import DiscriminatorType
@@ -76,7 +62,7 @@ _OFFICIAL_OPTIONS = {
 
 
 @register_method("pix2pix")
-class Pix2Pix(L.LightningModule):
+class Pix2Pix(TranslationMethod):
     """pix2pix (Isola et al., CVPR 2017) with the official networks, objective and schedule.
 
     Args:
@@ -104,15 +90,17 @@ class Pix2Pix(L.LightningModule):
         epoch_count: starting epoch number of the schedule.
         lr_decay_iters: epochs between x0.1 steps for ``lr_policy="step"``.
         lr_step_at: ``epoch_end`` (current official loop) or ``epoch_start`` (loop the published models used).
+        diff_augment: DiffAugment policy for the discriminators' inputs, e.g. ``color,translation,cutout``, for
+            small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of the generator (``None``: off).
         inference_mode: ``train`` (paper and official test.py: dropout + test-batch statistics) or ``eval``.
         channels_last: train in the channels-last memory format (faster convolutions on CPU and GPU; same math).
     """
 
     optimizer_steps_per_iteration = 2
-    scale = 1
-    requires_exemplar = False
     directions = ("a2b",)
+    direction_hint = "train with data.direction=BtoA for the other way"
+    IMAGE_DISCRIMINATORS = ("discriminator",)
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator"}
     OFFICIAL_LOSS_NAMES = {"g_gan": "G_GAN", "g_l1": "G_L1", "g_total": "G", "d_real": "D_real",
                            "d_fake": "D_fake", "d_total": "D"}
@@ -146,67 +134,20 @@ class Pix2Pix(L.LightningModule):
         lr_decay_iters: int = 50,
         lr_step_at: StepAt = "epoch_end",
         ema_decay: float | None = None,
+        diff_augment: str | None = None,
         inference_mode: Literal["train", "eval"] = "train",
         channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
         self.generator = build_generator(input_nc=input_nc, output_nc=output_nc, ngf=ngf, netG=generator, norm=norm,
                                          use_dropout=use_dropout, padding_type=padding_type, init_type=init_type,
                                          init_gain=init_gain)
         self.discriminator = build_discriminator(input_nc=input_nc + output_nc, ndf=ndf, netD=discriminator,
                                                  n_layers_D=n_layers_d, norm=norm, init_type=init_type,
                                                  init_gain=init_gain)
-        self.size_multiple = generator_size_multiple(generator)
-        self.ema = None
-        if ema_decay is not None:
-            from zoo.callbacks.ema import ExponentialMovingAverage
-
-            self.ema = nn.ModuleDict({"generator": ExponentialMovingAverage(self.generator, decay=ema_decay)})
-
-    # ---------------------------------------------------------------- inference
-
-    def input_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.input_nc
-
-    def output_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.output_nc
-
-    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
-                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Random ``(real_a, real_b)`` in [-1, 1] for :meth:`optimization_step` (tests, benchmarks)."""
-        return random_unpaired_inputs(self, batch_size, size, generator=generator)
-
-    def _check_direction(self, direction: str) -> None:
-        if direction != "a2b":
-            raise ValueError(f"pix2pix translates one way only (direction 'a2b'), got {direction!r}; "
-                             "train with data.direction=BtoA for the other way")
-
-    def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
-        self._check_direction(direction)
-        return self.ema["generator"].module if use_ema and self.ema is not None else self.generator
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, input_nc, H, W) in [-1, 1] -> (B, output_nc, H, W) in [-1, 1] (current module mode)."""
-        return self.generator(x)
-
-    def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
-        """Translate a batch.
-
-        Args:
-            images: (B, input_nc, H, W) in [0, 1]; H and W multiples of ``size_multiple`` (256 for unet_256).
-            direction: only ``a2b``.
-            seed: seeds the dropout noise of train-mode inference; ``None`` draws fresh noise.
-
-        Returns:
-            (B, output_nc, H, W) in [0, 1].
-        """
-        check_images(images, self.input_channels(direction), self.size_multiple)
-        return run_generator(self.generator_for(direction), images,
-                             train_mode=self.hparams.inference_mode == "train", seed=seed)
+        self.build_ema(ema_decay)
+        self.use_diff_augment(diff_augment)
 
     # ---------------------------------------------------------------- training
 
@@ -264,36 +205,8 @@ class Pix2Pix(L.LightningModule):
         backward(self, g_losses["g_total"])
         opt_g.step()
         set_requires_grad([self.discriminator], True)
-        if self.ema is not None:
-            self.ema["generator"].update(self.generator)
+        self.update_ema()
         return StepOutput({**d_losses, **g_losses}, {"fake_b": fake_b})
-
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.channels_last:  # before the optimizers are built
-            self.to(memory_format=torch.channels_last)
-
-    def on_fit_end(self) -> None:
-        # back to the default layout, so a trained model and one loaded from its checkpoint compute identically
-        self.to(memory_format=torch.contiguous_format)
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
-        real_a, real_b = (to_memory_format(batch[k], self.hparams.channels_last) for k in ("real_a", "real_b"))
-        out = self.optimization_step(real_a, real_b, opt_g, opt_d)
-        bs = batch["real_a"].shape[0]
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=bs)
-        self.log("train/lr", opt_g.param_groups[0]["lr"], batch_size=bs)
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        fake_b = self.generator(batch["real_a"])
-        self.log("val/l1", F.l1_loss(fake_b.float(), batch["real_b"].float()), batch_size=fake_b.shape[0],
-                 sync_dist=True)
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
-
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return predict_outputs(self, batch)
 
     def configure_optimizers(self):
         h = self.hparams
@@ -301,46 +214,17 @@ class Pix2Pix(L.LightningModule):
         opt_d = adam(self.discriminator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))
         return [opt_g, opt_d], build_official_schedulers((opt_g, opt_d), h)
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo_method"] = self.method_name
-        checkpoint[RESUME_RNG_KEY] = capture_rng_state()  # dropout noise continues exactly on resume
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        stash_rng_state_for_resume(self, checkpoint)
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        apply_stashed_rng_state(self)
-
-    def on_train_epoch_start(self) -> None:
-        step_schedulers_at(self, "epoch_start")
-
-    def on_train_epoch_end(self) -> None:
-        step_schedulers_at(self, "epoch_end")
+    def validation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """L1 (model space) between the live generator's output, in the module's current mode, and ``real_b``."""
+        fake_b = self.generator(batch["real_a"])
+        return {"l1": F.l1_loss(fake_b.float(), batch["real_b"].float())}
 
     # ---------------------------------------------------------------- official checkpoints
 
     @classmethod
     def init_args_from_official(cls, opt: dict, networks: dict[str, dict] | None = None) -> dict[str, Any]:
         """zoo constructor arguments from official options (``opt``) and per-network ``define_G/D`` arguments."""
-        args = official_init_args(opt, _OFFICIAL_OPTIONS)
-        if networks:
-            args.update(official_network_init_args(networks.get("G", {}).get("args", {}),
-                                                   networks.get("D", {}).get("args", {})))
-        return args
-
-    def convert_official_state_dict(self, state_dict: dict[str, Tensor], *, net: str = "G") -> dict[str, Tensor]:
-        """An official ``<epoch>_net_<net>.pth`` state dict -> keys of this module (``generator.model...``)."""
-        attr = official_attribute(self, net)
-        converted = convert_official_network_state(state_dict, norm=self.hparams.norm)
-        return {f"{attr}.{k}": v for k, v in converted.items()}
-
-    def load_official_weights(self, state_dict: dict[str, Tensor], *, net: str = "G") -> None:
-        """Load an official network state dict (strict: every key used once, shapes checked)."""
-        load_official_network(self, state_dict, net, norm=self.hparams.norm)
-
-    def official_state_dict(self, net: str = "G") -> dict[str, Tensor]:
-        """The state dict of one network in the official layout."""
-        return getattr(self, official_attribute(self, net)).state_dict()
+        return official_options_init_args(opt, _OFFICIAL_OPTIONS, networks, generator="G", discriminator="D")
 
 
 # --------------------------------------------------------------------------------------------------------------------

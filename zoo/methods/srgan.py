@@ -38,29 +38,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.losses import check_finite
 from zoo.losses.vgg_content import IMAGENET_MEAN, IMAGENET_STD, VGGArch, VGGContentLoss
-from zoo.methods._common import (
-    RESUME_RNG_KEY,
-    StepOutput,
-    adam,
-    apply_stashed_rng_state,
-    backward,
-    capture_rng_state,
-    convert_official_network_state,
-    iteration_index,
-    load_official_network,
-    official_attribute,
-    predict_outputs,
-    set_requires_grad,
-    stash_rng_state_for_resume,
-    to_memory_format,
-)
+from zoo.methods._common import StepOutput, adam, backward, check_images, iteration_index, set_requires_grad
+from zoo.methods.base import LRStepPoint, TranslationMethod
+from zoo.metrics.image_quality import psnr
+from zoo.metrics.report import SRMetrics, quantize
 from zoo.nets.srresnet import OutputActivation, SRGANDiscriminator, SRResNetGenerator
 from zoo.registry import PretrainedEntry, register_method, register_pretrained
 
@@ -175,6 +162,187 @@ def official_init_args(config: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# The super-resolution side of the method contract, shared by both methods: functions, set as their methods below
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _lr_to_generator(real_a: Tensor) -> Tensor:
+    """Batch LR in [-1, 1] -> the generator's input range [0, 1] (paper Sec. 3.2); any shape."""
+    return (real_a + 1) / 2
+
+
+def _hr_to_model(hr: Tensor, hr_range: HRRange) -> Tensor:
+    """Generator output / targets in ``hr_range`` -> [-1, 1]; any shape."""
+    return hr * 2 - 1 if hr_range == "unit" else hr
+
+
+def _model_to_hr(x: Tensor, hr_range: HRRange) -> Tensor:
+    """[-1, 1] -> ``hr_range`` (the range of the generator's output and of the losses); any shape."""
+    return (x + 1) / 2 if hr_range == "unit" else x
+
+
+def _build_generator_side(model: SRResNet | SRGAN) -> None:
+    """Check the options both methods share and build ``generator`` and ``content_loss`` (None without a VGG term)."""
+    h = model.hparams
+    if h.hr_range not in ("symmetric", "unit"):
+        raise ValueError(f"hr_range must be 'symmetric' (paper) or 'unit' (port); got {h.hr_range!r}")
+    if h.output_activation == "clamp" and h.hr_range != "unit":
+        raise ValueError("output_activation='clamp' clamps to [0, 1]: it needs hr_range='unit'")
+    if h.output_activation == "tanh" and h.hr_range != "symmetric":
+        raise ValueError("output_activation='tanh' produces [-1, 1]: it needs hr_range='symmetric'")
+    if h.lr_interval not in ("iteration", "epoch"):
+        raise ValueError(f"lr_interval must be 'iteration' or 'epoch'; got {h.lr_interval!r}")
+    model.scale = h.scale
+    model.generator = SRResNetGenerator(in_channels=h.in_channels, out_channels=h.out_channels, channels=h.channels,
+                                        num_rcb=h.num_rcb, upscale=h.scale, prelu_per_channel=h.prelu_per_channel,
+                                        output_activation=h.output_activation)
+    model.content_loss = None
+    if h.lambda_content > 0:
+        model.content_loss = VGGContentLoss(
+            layers=tuple(h.vgg_layers), arch=h.vgg_arch, batch_norm=h.vgg_batch_norm, weights=h.vgg_weights,
+            feature_scale=h.vgg_feature_scale, input_range=h.hr_range, mean=tuple(h.vgg_mean), std=tuple(h.vgg_std),
+            detach=h.detach_content)
+    model.test_metrics = None
+
+
+def _generator_inputs(model: SRResNet | SRGAN, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, Tensor]:
+    """Batch LR (B, C_in, h, w) and HR (B, C_out, s*h, s*w) in [-1, 1] -> LR in [0, 1] and HR in ``hr_range``."""
+    if real_b.shape[-2:] != (real_a.shape[-2] * model.scale, real_a.shape[-1] * model.scale):
+        raise ValueError(f"HR {tuple(real_b.shape)} is not {model.scale}x the LR {tuple(real_a.shape)}")
+    return _lr_to_generator(real_a), _model_to_hr(real_b, model.hparams.hr_range)
+
+
+def _reconstruction_losses(model: SRResNet | SRGAN, sr: Tensor, hr: Tensor) -> dict[str, Tensor]:
+    """Unweighted content terms with a non-zero weight. ``sr``, ``hr``: (B, C, H, W) in ``hr_range``.
+
+    ``g_pixel``: MSE (paper Eq. 4); ``g_content``: VGG loss incl. the 1/12.75^2 rescaling (Eq. 5);
+    ``g_tv``: total variation.
+    """
+    h, terms = model.hparams, {}
+    if h.lambda_pixel > 0:
+        terms["g_pixel"] = F.mse_loss(_upcast(sr), _upcast(hr))
+    if model.content_loss is not None:
+        terms["g_content"] = model.content_loss(sr, hr)
+    if h.lambda_tv > 0:
+        terms["g_tv"] = total_variation(sr)
+    return terms
+
+
+def _generator_update(model: SRResNet | SRGAN, terms: dict[str, Tensor], opt_g: Any, iteration: int,
+                      epoch: int | None) -> dict[str, Tensor]:
+    """Weight the unweighted G ``terms`` (0-d) by ``loss_weights``, add ``g_total``, step G on it, update the EMA.
+
+    Returns:
+        The weighted terms and ``g_total``.
+    """
+    weights = model.loss_weights
+    losses = {name: weights[name] * value for name, value in terms.items()}
+    losses["g_total"] = sum(losses.values())
+    check_finite(losses, iteration=iteration, epoch=epoch)
+    opt_g.zero_grad()
+    backward(model, losses["g_total"])
+    opt_g.step()
+    model.update_ema()
+    return losses
+
+
+def _adam_with_milestones(model: SRResNet | SRGAN, networks: Sequence[nn.Module]
+                          ) -> tuple[list[torch.optim.Adam], list[dict[str, Any]]]:
+    """One Adam per network and its ``MultiStepLR`` (``lr_milestones``, ``lr_gamma``), as ``configure_optimizers``
+    returns them."""
+    h = model.hparams
+    optimizers = [adam(net.parameters(), lr=h.lr, betas=(h.beta1, h.beta2), eps=h.eps, weight_decay=h.weight_decay)
+                  for net in networks]
+    schedulers = [{"scheduler": torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(h.lr_milestones),
+                                                                     gamma=h.lr_gamma),
+                   "interval": "step" if h.lr_interval == "iteration" else "epoch"} for o in optimizers]
+    return optimizers, schedulers
+
+
+def _lr_step_point(model: SRResNet | SRGAN) -> LRStepPoint | None:
+    """The schedulers advance after each iteration or each epoch (``lr_interval``); never without ``lr_milestones``
+    (their state stays that of a fresh schedule)."""
+    if not model.hparams.lr_milestones:
+        return None
+    return "iteration_end" if model.hparams.lr_interval == "iteration" else "epoch_end"
+
+
+def _domain_channels(model: SRResNet | SRGAN) -> tuple[int, int]:
+    """``(in_channels, out_channels)``: channels of the LR and of the HR images."""
+    return model.hparams.in_channels, model.hparams.out_channels
+
+
+def _forward(model: SRResNet | SRGAN, x: Tensor) -> Tensor:
+    """LR (B, C_in, H, W) in [-1, 1] -> SR (B, C_out, s*H, s*W) in [-1, 1] (unclamped with a linear output)."""
+    return _hr_to_model(model.generator(_lr_to_generator(x)), model.hparams.hr_range)
+
+
+def _translate(model: SRResNet | SRGAN, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
+    """Super-resolve a batch (deterministic: BatchNorm uses its running statistics; ``seed`` is unused).
+
+    Args:
+        images: LR (B, C_in, H, W) in [0, 1], any size.
+        direction: only ``a2b``.
+        seed: accepted for the common interface; SRResNet/SRGAN inference draws no noise.
+
+    Returns:
+        (B, C_out, s*H, s*W) in [0, 1].
+    """
+    check_images(images, model.input_channels(direction), model.size_multiple)
+    net = model.generator_for(direction)
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.inference_mode():
+            out = net(images)
+            out = (out + 1) / 2 if model.hparams.hr_range == "symmetric" else out
+            return out.clamp(0, 1)
+    finally:
+        net.train(was_training)
+
+
+def _example_inputs(model: SRResNet | SRGAN, batch_size: int, size: int | tuple[int, int], *,
+                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Random ``(real_a, real_b)`` in [-1, 1]: LR (B, C_in, h, w) with ``size`` = (h, w) and HR (B, C_out, s*h,
+    s*w)."""
+    h, w = (size, size) if isinstance(size, int) else size
+    lr = torch.rand(batch_size, model.hparams.in_channels, h, w, generator=generator) * 2 - 1
+    hr = torch.rand(batch_size, model.hparams.out_channels, h * model.scale, w * model.scale,
+                    generator=generator) * 2 - 1
+    return lr, hr
+
+
+def _evaluation_images(model: SRResNet | SRGAN, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """(SR, HR) of an evaluation batch, both (B, C, sH, sW) in [0, 1]; G in eval mode (running statistics)."""
+    sr = model.translate(_lr_to_generator(batch["real_a"]).clamp(0, 1))
+    return sr, ((batch["real_b"] + 1) / 2).clamp(0, 1)
+
+
+def _validation_metrics(model: SRResNet | SRGAN, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``psnr``: mean PSNR of the 8-bit outputs (Y channel, ``scale``-pixel shave) of the batch."""
+    sr, hr = _evaluation_images(model, batch)
+    border = model.scale if min(sr.shape[-2:]) > 2 * model.scale else 0
+    values = psnr(quantize(sr, (0.0, 1.0)), quantize(hr, (0.0, 1.0)), crop_border=border, y_channel=True)
+    return {"psnr": values.mean()}
+
+
+def _start_test_metrics(model: SRResNet | SRGAN) -> None:
+    model.test_metrics = SRMetrics(model.scale, crop_border=model.scale, y_channel=True, value_range=(0.0, 1.0))
+
+
+def _test_step(model: SRResNet | SRGAN, batch: dict[str, Tensor], batch_idx: int) -> None:
+    """PSNR and SSIM per image (8-bit, Y channel, ``scale``-pixel border shave: paper Sec. 3.1), printed with
+    their means at the end of the test loop."""
+    sr, hr = _evaluation_images(model, batch)
+    names = batch.get("path_b") or [f"batch{batch_idx}_{i}" for i in range(sr.shape[0])]
+    model.test_metrics.update(sr, hr, names, gray=batch.get("gray_b"))
+
+
+def _finish_test_metrics(model: SRResNet | SRGAN) -> None:
+    model.test_metrics.finish(model, prefix="test")
+
+
 def _unwrap_official(state_dict: dict[str, Any]) -> dict[str, Tensor]:
     """A port checkpoint (``{"state_dict": ...}`` of ``.pth.tar``) or bare state dict, without the ``torch.compile``
     (``_orig_mod.``) prefix."""
@@ -183,245 +351,23 @@ def _unwrap_official(state_dict: dict[str, Any]) -> dict[str, Tensor]:
     return {k.replace("_orig_mod.", ""): v for k, v in state_dict.items() if isinstance(v, Tensor)}
 
 
-# --------------------------------------------------------------------------------------------------------------------
-# Shared by both methods (functions and a private base, no constructor logic)
-# --------------------------------------------------------------------------------------------------------------------
+def _convert_official_state_dict(model: SRResNet | SRGAN, state_dict: dict[str, Any], *, net: str | None = None
+                                 ) -> dict[str, Tensor]:
+    """A port checkpoint (``SRResNet_x4-ImageNet.pth.tar``: ``{"state_dict": ...}``, or a bare state dict) of network
+    ``net`` (``"G"``, or ``"D"`` for SRGAN) -> keys of this module (``generator.conv1.0.weight``, ...)."""
+    return TranslationMethod.convert_official_state_dict(model, _unwrap_official(state_dict), net=net)
 
 
-class _SuperResolution(L.LightningModule):
-    """Inference, evaluation, checkpoints and official weights shared by :class:`SRResNet` and :class:`SRGAN`."""
+def _load_official_weights(model: SRResNet | SRGAN, state_dict: dict[str, Any], *, net: str | None = None) -> None:
+    """Strictly load a port checkpoint of network ``net`` (``"G"``, or ``"D"`` for SRGAN), into the EMA copy of G
+    too when one is kept."""
+    TranslationMethod.load_official_weights(model, _unwrap_official(state_dict), net=net)
 
-    directions = ("a2b",)
-    requires_exemplar = False
-    size_multiple = 1
-    OFFICIAL_NETWORKS: dict[str, str] = {"G": "generator"}
 
-    generator: SRResNetGenerator
-    content_loss: VGGContentLoss | None
-    ema: nn.ModuleDict | None
-
-    def _build_common(self, h: Any) -> None:
-        if h.hr_range not in ("symmetric", "unit"):
-            raise ValueError(f"hr_range must be 'symmetric' (paper) or 'unit' (port); got {h.hr_range!r}")
-        if h.output_activation == "clamp" and h.hr_range != "unit":
-            raise ValueError("output_activation='clamp' clamps to [0, 1]: it needs hr_range='unit'")
-        if h.output_activation == "tanh" and h.hr_range != "symmetric":
-            raise ValueError("output_activation='tanh' produces [-1, 1]: it needs hr_range='symmetric'")
-        if h.lr_interval not in ("iteration", "epoch"):
-            raise ValueError(f"lr_interval must be 'iteration' or 'epoch'; got {h.lr_interval!r}")
-        self.scale = h.scale
-        self.generator = SRResNetGenerator(in_channels=h.in_channels, out_channels=h.out_channels,
-                                           channels=h.channels, num_rcb=h.num_rcb, upscale=h.scale,
-                                           prelu_per_channel=h.prelu_per_channel,
-                                           output_activation=h.output_activation)
-        self.content_loss = None
-        if h.lambda_content > 0:
-            self.content_loss = VGGContentLoss(
-                layers=tuple(h.vgg_layers), arch=h.vgg_arch, batch_norm=h.vgg_batch_norm, weights=h.vgg_weights,
-                feature_scale=h.vgg_feature_scale, input_range=h.hr_range, mean=tuple(h.vgg_mean),
-                std=tuple(h.vgg_std), detach=h.detach_content)
-        self.ema = None
-        if h.ema_decay is not None:
-            from zoo.callbacks.ema import ExponentialMovingAverage
-
-            self.ema = nn.ModuleDict({"generator": ExponentialMovingAverage(self.generator, decay=h.ema_decay)})
-        self._metrics = None
-
-    # ---------------------------------------------------------------- inference
-
-    def _check_direction(self, direction: str) -> None:
-        if direction != "a2b":
-            raise ValueError(f"super-resolution has one direction, 'a2b' (LR -> HR); got {direction!r}")
-
-    def input_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.in_channels
-
-    def output_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.out_channels
-
-    def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
-        """The generator (its EMA copy when kept and ``use_ema``)."""
-        self._check_direction(direction)
-        return self.ema["generator"].module if use_ema and self.ema is not None else self.generator
-
-    def lr_to_generator(self, real_a: Tensor) -> Tensor:
-        """Batch LR in [-1, 1] -> the generator's input range [0, 1] (paper Sec. 3.2)."""
-        return (real_a + 1) / 2
-
-    def hr_to_model(self, hr: Tensor) -> Tensor:
-        """Generator output / targets in ``hr_range`` -> [-1, 1]."""
-        return hr * 2 - 1 if self.hparams.hr_range == "unit" else hr
-
-    def model_to_hr(self, x: Tensor) -> Tensor:
-        """[-1, 1] -> ``hr_range`` (the range of the generator's output and of the losses)."""
-        return (x + 1) / 2 if self.hparams.hr_range == "unit" else x
-
-    def forward(self, x: Tensor) -> Tensor:
-        """LR (B, C_in, H, W) in [-1, 1] -> SR (B, C_out, s*H, s*W) in [-1, 1] (unclamped with a linear output)."""
-        return self.hr_to_model(self.generator(self.lr_to_generator(x)))
-
-    def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
-        """Super-resolve a batch (deterministic: BatchNorm uses its running statistics; ``seed`` is unused).
-
-        Args:
-            images: LR (B, C_in, H, W) in [0, 1], any size.
-            direction: only ``a2b``.
-            seed: accepted for the common interface; SRResNet/SRGAN inference draws no noise.
-
-        Returns:
-            (B, C_out, s*H, s*W) in [0, 1].
-        """
-        self._check_direction(direction)
-        if images.dim() != 4 or images.shape[1] != self.hparams.in_channels:
-            raise ValueError(f"expected LR images (B, {self.hparams.in_channels}, H, W), got {tuple(images.shape)}")
-        net = self.generator_for(direction)
-        was_training = net.training
-        net.eval()
-        try:
-            with torch.inference_mode():
-                out = net(images)
-                out = (out + 1) / 2 if self.hparams.hr_range == "symmetric" else out
-                return out.clamp(0, 1)
-        finally:
-            net.train(was_training)
-
-    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
-                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Random ``(real_a, real_b)`` in [-1, 1]: LR (B, C_in, h, w) with ``size`` = (h, w) and HR (B, C_out, s*h,
-        s*w)."""
-        h, w = (size, size) if isinstance(size, int) else size
-        lr = torch.rand(batch_size, self.hparams.in_channels, h, w, generator=generator) * 2 - 1
-        hr = torch.rand(batch_size, self.hparams.out_channels, h * self.scale, w * self.scale,
-                        generator=generator) * 2 - 1
-        return lr, hr
-
-    # ---------------------------------------------------------------- losses
-
-    def reconstruction_losses(self, sr: Tensor, hr: Tensor) -> dict[str, Tensor]:
-        """Unweighted content terms with a non-zero weight. ``sr``, ``hr``: (B, C, H, W) in ``hr_range``.
-
-        ``g_pixel``: MSE (paper Eq. 4); ``g_content``: VGG loss incl. the 1/12.75^2 rescaling (Eq. 5);
-        ``g_tv``: total variation.
-        """
-        h, terms = self.hparams, {}
-        if h.lambda_pixel > 0:
-            terms["g_pixel"] = F.mse_loss(_upcast(sr), _upcast(hr))
-        if self.content_loss is not None:
-            terms["g_content"] = self.content_loss(sr, hr)
-        if h.lambda_tv > 0:
-            terms["g_tv"] = total_variation(sr)
-        return terms
-
-    def _inputs(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, Tensor]:
-        if real_b.shape[-2:] != (real_a.shape[-2] * self.scale, real_a.shape[-1] * self.scale):
-            raise ValueError(f"HR {tuple(real_b.shape)} is not {self.scale}x the LR {tuple(real_a.shape)}")
-        return self.lr_to_generator(real_a), self.model_to_hr(real_b)
-
-    def _update_ema(self) -> None:
-        if self.ema is not None:
-            self.ema["generator"].update(self.generator)
-
-    # ---------------------------------------------------------------- Lightning hooks
-
-    def configure_optimizers(self):
-        h = self.hparams
-        optimizers = [adam(self.generator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2), eps=h.eps,
-                           weight_decay=h.weight_decay)]
-        if getattr(self, "discriminator", None) is not None:
-            optimizers.append(adam(self.discriminator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2), eps=h.eps,
-                                   weight_decay=h.weight_decay))
-        schedulers = [{"scheduler": torch.optim.lr_scheduler.MultiStepLR(o, milestones=list(h.lr_milestones),
-                                                                         gamma=h.lr_gamma),
-                       "interval": "step" if h.lr_interval == "iteration" else "epoch"} for o in optimizers]
-        return optimizers, schedulers
-
-    def _step_schedulers(self, interval: LRInterval) -> None:
-        if self.hparams.lr_interval != interval or not self.hparams.lr_milestones:
-            return
-        schedulers = self.lr_schedulers()
-        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()
-
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.channels_last:  # before the optimizers are built
-            self.to(memory_format=torch.channels_last)
-
-    def on_fit_end(self) -> None:
-        # back to the default layout, so a trained model and one loaded from its checkpoint compute identically
-        self.to(memory_format=torch.contiguous_format)
-
-    def _training_batch(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        return tuple(to_memory_format(batch[k], self.hparams.channels_last) for k in ("real_a", "real_b"))
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        apply_stashed_rng_state(self)
-
-    def on_train_epoch_end(self) -> None:
-        self._step_schedulers("epoch")
-
-    def _super_resolve_batch(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """(SR, HR) of an evaluation batch, both (B, C, sH, sW) in [0, 1]; G in eval mode (running statistics)."""
-        sr = self.translate(self.lr_to_generator(batch["real_a"]).clamp(0, 1))
-        return sr, ((batch["real_b"] + 1) / 2).clamp(0, 1)
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """``val/psnr``: PSNR of the 8-bit outputs (Y channel, ``scale``-pixel shave)."""
-        from zoo.metrics import psnr, quantize
-
-        sr, hr = self._super_resolve_batch(batch)
-        border = self.scale if min(sr.shape[-2:]) > 2 * self.scale else 0
-        values = psnr(quantize(sr, (0.0, 1.0)), quantize(hr, (0.0, 1.0)), crop_border=border, y_channel=True)
-        self.log("val/psnr", values.mean(), batch_size=sr.shape[0], sync_dist=True)
-
-    def on_test_epoch_start(self) -> None:
-        from zoo.metrics import SRMetrics
-
-        self._metrics = SRMetrics(self.scale, crop_border=self.scale, y_channel=True, value_range=(0.0, 1.0))
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """PSNR and SSIM per image (8-bit, Y channel, ``scale``-pixel border shave: paper Sec. 3.1), printed with
-        their means at the end of the test loop."""
-        sr, hr = self._super_resolve_batch(batch)
-        names = batch.get("path_b") or [f"batch{batch_idx}_{i}" for i in range(sr.shape[0])]
-        self._metrics.update(sr, hr, names, gray=batch.get("gray_b"))
-
-    def on_test_epoch_end(self) -> None:
-        self._metrics.finish(self, prefix="test")
-
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return predict_outputs(self, batch)
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo_method"] = self.method_name
-        checkpoint[RESUME_RNG_KEY] = capture_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        stash_rng_state_for_resume(self, checkpoint)
-
-    # ---------------------------------------------------------------- official checkpoints
-
-    @classmethod
-    def init_args_from_official(cls, config: dict[str, Any]) -> dict[str, Any]:
-        """zoo constructor arguments of this class from an official configuration (see :func:`official_init_args`)."""
-        params = inspect.signature(cls.__init__).parameters
-        return {k: v for k, v in official_init_args(config).items() if k in params}
-
-    def convert_official_state_dict(self, state_dict: dict[str, Any], *, net: str = "G") -> dict[str, Tensor]:
-        """A port checkpoint (``SRResNet_x4-ImageNet.pth.tar``: ``{"state_dict": ...}``, or a bare state dict) ->
-        keys of this module (``generator.conv1.0.weight``, ...)."""
-        attr = official_attribute(self, net)
-        converted = convert_official_network_state(_unwrap_official(state_dict), norm="batch")
-        return {f"{attr}.{k}": v for k, v in converted.items()}
-
-    def load_official_weights(self, state_dict: dict[str, Any], *, net: str = "G") -> None:
-        """Strictly load a port checkpoint of network ``net`` (``"G"`` or, for SRGAN, ``"D"``)."""
-        load_official_network(self, _unwrap_official(state_dict), net, norm="batch")
-
-    def official_state_dict(self, net: str = "G") -> dict[str, Tensor]:
-        """The state dict of one network in the port's layout."""
-        return getattr(self, official_attribute(self, net)).state_dict()
+def _init_args_from_official(cls: type[SRResNet | SRGAN], config: dict[str, Any]) -> dict[str, Any]:
+    """zoo constructor arguments of this class from an official configuration (see :func:`official_init_args`)."""
+    params = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in official_init_args(config).items() if k in params}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -430,7 +376,7 @@ class _SuperResolution(L.LightningModule):
 
 
 @register_method("srresnet")
-class SRResNet(_SuperResolution):
+class SRResNet(TranslationMethod):
     """SRResNet (Ledig et al., CVPR 2017): the SRGAN generator trained on a content loss alone.
 
     Args:
@@ -470,7 +416,24 @@ class SRResNet(_SuperResolution):
     """
 
     optimizer_steps_per_iteration = 1
+    OFFICIAL_NETWORKS = {"G": "generator"}
     OFFICIAL_LOSS_NAMES = {"g_pixel": "pixel"}
+
+    # the super-resolution side of the contract, shared with SRGAN
+    direction_hint = "super-resolution maps LR images (a2b) to HR images"
+    domain_channels = property(_domain_channels)
+    forward = _forward
+    translate = _translate
+    example_inputs = _example_inputs
+    validation_metrics = _validation_metrics
+    on_test_epoch_start = _start_test_metrics
+    test_step = _test_step
+    on_test_epoch_end = _finish_test_metrics
+    lr_step_point = property(_lr_step_point)
+    official_norm = "batch"  # the port's networks use BatchNorm: files without num_batches_tracked get it
+    convert_official_state_dict = _convert_official_state_dict
+    load_official_weights = _load_official_weights
+    init_args_from_official = classmethod(_init_args_from_official)
 
     def __init__(
         self,
@@ -507,8 +470,8 @@ class SRResNet(_SuperResolution):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
-        self._build_common(self.hparams)
+        _build_generator_side(self)
+        self.build_ema(ema_decay)
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -527,27 +490,16 @@ class SRResNet(_SuperResolution):
             Weighted terms (``g_pixel``, ``g_content``, ``g_tv``, ``g_total``) and ``fake_b`` in [-1, 1].
         """
         iteration, epoch = iteration_index(self)
-        lr, hr = self._inputs(real_a, real_b)
-        opt_g.zero_grad()
+        lr, hr = _generator_inputs(self, real_a, real_b)
         sr = self.generator(lr)
-        weights = self.loss_weights
-        losses = {k: weights[k] * v for k, v in self.reconstruction_losses(sr, hr).items()}
-        if not losses:
+        terms = _reconstruction_losses(self, sr, hr)
+        if not terms:
             raise ValueError("every loss weight is 0: set lambda_pixel and/or lambda_content")
-        losses["g_total"] = sum(losses.values())
-        check_finite(losses, iteration=iteration, epoch=epoch)
-        backward(self, losses["g_total"])
-        opt_g.step()
-        self._update_ema()
-        return StepOutput(losses, {"fake_b": self.hr_to_model(sr.detach())})
+        losses = _generator_update(self, terms, opt_g, iteration, epoch)
+        return StepOutput(losses, {"fake_b": _hr_to_model(sr.detach(), self.hparams.hr_range)})
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        opt_g = self.optimizers()
-        out = self.optimization_step(*self._training_batch(batch), opt_g)
-        self._step_schedulers("iteration")
-        bs = batch["real_a"].shape[0]
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=bs)
-        self.log("train/lr", opt_g.param_groups[0]["lr"], batch_size=bs)
+    def configure_optimizers(self) -> tuple[list[torch.optim.Adam], list[dict[str, Any]]]:
+        return _adam_with_milestones(self, [self.generator])
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -556,7 +508,7 @@ class SRResNet(_SuperResolution):
 
 
 @register_method("srgan")
-class SRGAN(_SuperResolution):
+class SRGAN(TranslationMethod):
     """SRGAN (Ledig et al., CVPR 2017): generator initialised from SRResNet, perceptual loss (paper Eq. 3).
 
     ``l_SR = lambda_content * l_VGG54 + lambda_adv * l_Gen (+ lambda_pixel * MSE + lambda_tv * TV)``; D is trained
@@ -581,12 +533,31 @@ class SRGAN(_SuperResolution):
         lambda_tv, vgg_arch, vgg_batch_norm, vgg_weights, vgg_feature_scale, vgg_mean, vgg_std, detach_content,
         lr, beta1, beta2, eps, weight_decay, lr_gamma, lr_interval, ema_decay, channels_last: as for
         :class:`SRResNet`.
+        diff_augment: DiffAugment policy for the discriminator's inputs, e.g. ``color,translation,cutout``, for
+            small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
     """
 
     optimizer_steps_per_iteration = 2
+    IMAGE_DISCRIMINATORS = ("discriminator",)
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator"}
     OFFICIAL_LOSS_NAMES = {"g_pixel": "pixel", "g_content": "content", "g_adv": "adversarial", "g_total": "g_total",
                            "d_real": "d_real", "d_fake": "d_fake", "d_total": "d_total"}
+
+    # the super-resolution side of the contract, shared with SRResNet
+    direction_hint = "super-resolution maps LR images (a2b) to HR images"
+    domain_channels = property(_domain_channels)
+    forward = _forward
+    translate = _translate
+    example_inputs = _example_inputs
+    validation_metrics = _validation_metrics
+    on_test_epoch_start = _start_test_metrics
+    test_step = _test_step
+    on_test_epoch_end = _finish_test_metrics
+    lr_step_point = property(_lr_step_point)
+    official_norm = "batch"  # the port's networks use BatchNorm: files without num_batches_tracked get it
+    convert_official_state_dict = _convert_official_state_dict
+    load_official_weights = _load_official_weights
+    init_args_from_official = classmethod(_init_args_from_official)
 
     def __init__(
         self,
@@ -625,17 +596,19 @@ class SRGAN(_SuperResolution):
         lr_interval: LRInterval = "iteration",
         update_order: Literal["g_first", "d_first"] = "g_first",
         ema_decay: float | None = None,
+        diff_augment: str | None = None,
         channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
         if update_order not in ("g_first", "d_first"):
             raise ValueError(f"update_order must be 'g_first' or 'd_first'; got {update_order!r}")
-        self._build_common(self.hparams)
+        _build_generator_side(self)
         self._initialised = False
         self.discriminator = SRGANDiscriminator(in_channels=out_channels, out_channels=d_out_channels,
                                                 channels=d_channels, image_size=image_size)
+        self.build_ema(ema_decay)
+        self.use_diff_augment(diff_augment)
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -645,7 +618,7 @@ class SRGAN(_SuperResolution):
 
     def generator_losses(self, sr: Tensor, hr: Tensor) -> dict[str, Tensor]:
         """Unweighted G terms: content terms and ``g_adv`` = -log D(G(LR)) (non-saturating, on logits)."""
-        terms = self.reconstruction_losses(sr, hr)
+        terms = _reconstruction_losses(self, sr, hr)
         if self.hparams.lambda_adv > 0:
             terms["g_adv"] = _bce_logits(self.discriminator(sr), True)
         return terms
@@ -659,15 +632,8 @@ class SRGAN(_SuperResolution):
                         ) -> dict[str, Tensor]:
         # D is frozen but stays in train mode, as in the port: D(G(LR)) moves its BatchNorm statistics
         set_requires_grad([self.discriminator], False)
-        weights = self.loss_weights
-        losses = {k: weights[k] * v for k, v in self.generator_losses(sr, hr).items()}
-        losses["g_total"] = sum(losses.values())
-        check_finite(losses, iteration=iteration, epoch=epoch)
-        opt_g.zero_grad()
-        backward(self, losses["g_total"])
-        opt_g.step()
+        losses = _generator_update(self, self.generator_losses(sr, hr), opt_g, iteration, epoch)
         set_requires_grad([self.discriminator], True)
-        self._update_ema()
         return losses
 
     def _discriminator_step(self, sr: Tensor, hr: Tensor, opt_d: Any, iteration: int, epoch: int | None
@@ -693,7 +659,7 @@ class SRGAN(_SuperResolution):
             Weighted terms (``g_*``, ``g_total``, ``d_real``, ``d_fake``, ``d_total``) and ``fake_b`` in [-1, 1].
         """
         iteration, epoch = iteration_index(self)
-        lr, hr = self._inputs(real_a, real_b)
+        lr, hr = _generator_inputs(self, real_a, real_b)
         sr = self.generator(lr)
         if self.hparams.update_order == "g_first":
             losses = self._generator_step(sr, hr, opt_g, iteration, epoch)
@@ -701,15 +667,10 @@ class SRGAN(_SuperResolution):
         else:
             losses = self._discriminator_step(sr, hr, opt_d, iteration, epoch)
             losses.update(self._generator_step(sr, hr, opt_g, iteration, epoch))
-        return StepOutput(losses, {"fake_b": self.hr_to_model(sr.detach())})
+        return StepOutput(losses, {"fake_b": _hr_to_model(sr.detach(), self.hparams.hr_range)})
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
-        out = self.optimization_step(*self._training_batch(batch), opt_g, opt_d)
-        self._step_schedulers("iteration")
-        bs = batch["real_a"].shape[0]
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=bs)
-        self.log("train/lr", opt_g.param_groups[0]["lr"], batch_size=bs)
+    def configure_optimizers(self) -> tuple[list[torch.optim.Adam], list[dict[str, Any]]]:
+        return _adam_with_milestones(self, [self.generator, self.discriminator])
 
     def setup(self, stage: str) -> None:
         trainer = getattr(self, "_trainer", None)
@@ -737,7 +698,7 @@ class SRGAN(_SuperResolution):
 
         if path.is_dir() or path.suffix in (".ckpt", ".safetensors"):
             source = load(str(path))
-            if not isinstance(source, _SuperResolution):
+            if not isinstance(source, (SRResNet, SRGAN)):
                 raise TypeError(f"init_from: {path} holds a {type(source).__name__}, not an SRResNet/SRGAN model")
             state = source.generator_for("a2b").state_dict()
             try:

@@ -41,11 +41,11 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import lightning as L
 import torch
 import yaml
 from torch import Tensor, nn
@@ -53,22 +53,16 @@ from torch import Tensor, nn
 from zoo.losses import check_finite
 from zoo.losses.vsa import GAN_LOSS_NAMES, HypervectorEncoder, VSAGanLoss, gan_list_loss, vsa_loss
 from zoo.methods._common import (
-    RESUME_RNG_KEY,
     StepOutput,
     adam,
-    apply_stashed_rng_state,
     backward,
-    capture_rng_state,
     check_images,
     inference_net,
     iteration_index,
-    predict_outputs,
-    random_unpaired_inputs,
     run_generator,
     set_requires_grad,
-    stash_rng_state_for_resume,
-    to_memory_format,
 )
+from zoo.methods.base import LRStepPoint, TranslationMethod
 from zoo.nets.vsait import FeatureExtractor, VSADiscriminator, VSAITGenerator, build_mapping_network
 from zoo.registry import PretrainedEntry, register_method, register_pretrained
 
@@ -111,7 +105,7 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 @register_method("vsait")
-class VSAIT(L.LightningModule):
+class VSAIT(TranslationMethod):
     """VSAIT (Theiss et al., ECCV 2022) with the official networks, hypervector encoder, objective and schedule.
 
     Args:
@@ -148,8 +142,10 @@ class VSAIT(L.LightningModule):
         losses: official ``LOSSES`` (``vsa``, ``adv``, ``discr``).
         gan_loss: ``hinge`` (official), ``lsgan`` or ``bce``.
         lambda_vsa: VSA loss weight (``VSA_LOSS_COEF``, 10).
-        lambda_adv: generator adversarial weight, multiplying the averaged term (scalar ``ADV_LOSS_COEF``).
-        lambda_discr: discriminator loss weight (scalar ``DISCR_LOSS_COEF``).
+        lambda_adv: generator adversarial weight, multiplying the averaged term (scalar ``ADV_LOSS_COEF``). A list
+            is the deprecated spelling of ``adv_output_weights`` (older configs and checkpoints): it is read as
+            ``adv_output_weights=<list>, lambda_adv=1.0`` with a ``DeprecationWarning``.
+        lambda_discr: discriminator loss weight (scalar ``DISCR_LOSS_COEF``); a list as for ``lambda_adv``.
         adv_output_weights: one weight per discriminator output inside the generator's average (a list-valued
             ``ADV_LOSS_COEF``: ``sum_i w_i l_i / n``, a short list cycled, outputs in the official order
             ``D(hv(G(x)))``, ``D(hv(x) M(hv(x)))`` per scale); ``lambda_adv`` must then be 1, as officially.
@@ -171,9 +167,8 @@ class VSAIT(L.LightningModule):
     """
 
     optimizer_steps_per_iteration = 2
-    scale = 1
-    requires_exemplar = False
     directions = ("a2b",)
+    GENERATORS = {"a2b": "generator"}
     #: official sub-module name (``model.<net>.`` in the Lightning checkpoint) -> attribute of this module.
     OFFICIAL_NETWORKS = {"g_net": "generator", "d_net": "discriminator", "g_net_map": "mapping",
                          "feature_extractor": "feature_extractor", "lsh_feat": "encoder"}
@@ -210,8 +205,8 @@ class VSAIT(L.LightningModule):
         losses: Sequence[str] = ("vsa", "adv", "discr"),
         gan_loss: VSAGanLoss = "hinge",
         lambda_vsa: float = 10.0,
-        lambda_adv: float = 1.0,
-        lambda_discr: float = 1.0,
+        lambda_adv: float | list[float] = 1.0,
+        lambda_discr: float | list[float] = 1.0,
         adv_output_weights: Sequence[float] | None = None,
         discr_output_weights: Sequence[float] | None = None,
         label_smoothing: float = 0.0,
@@ -227,16 +222,15 @@ class VSAIT(L.LightningModule):
         ema_decay: float | None = None,
         channels_last: bool = True,
     ) -> None:
+        lambda_adv, adv_output_weights = _split_output_weights("adv", lambda_adv, adv_output_weights)
+        lambda_discr, discr_output_weights = _split_output_weights("discr", lambda_discr, discr_output_weights)
         super().__init__()
         self.save_hyperparameters()
-        self.automatic_optimization = False
         unknown = set(losses) - {"vsa", "adv", "discr"}
         if unknown:
             raise ValueError(f"losses: unknown terms {sorted(unknown)}; expected a subset of vsa, adv, discr")
         for name, scalar, per_output in (("adv", lambda_adv, adv_output_weights),
                                          ("discr", lambda_discr, discr_output_weights)):
-            if isinstance(scalar, (list, tuple)):
-                raise TypeError(f"lambda_{name} is a scalar; pass per-output weights as {name}_output_weights")
             if per_output is not None and (not len(per_output) or float(scalar) != 1.0):
                 raise ValueError(f"{name}_output_weights needs at least one weight and lambda_{name}=1 (the official "
                                  f"list-valued coefficient replaces the scalar one), got {list(per_output)} and "
@@ -247,7 +241,6 @@ class VSAIT(L.LightningModule):
                                         normalization=generator_norm, activation=generator_activation,
                                         bias=generator_bias, gaussian_downsample=gaussian_downsample,
                                         init_kwargs=generator_init)
-        self.size_multiple = self.generator.size_multiple
         self.feature_extractor = FeatureExtractor(feature_model, list(feature_nodes), weights=feature_weights,
                                                   rescale=feature_rescale, in_channels=feature_in_channels,
                                                   seed=projection_seed + 1, image_channels=in_channels,
@@ -264,42 +257,36 @@ class VSAIT(L.LightningModule):
             *(f"feature_extractor.{n}" for n, _ in self.feature_extractor.named_buffers()),
             *(f"encoder.{n}" for n, _ in self.encoder.named_buffers()),
         ]
-        self.ema = None
-        if ema_decay is not None:
-            from zoo.callbacks.ema import ExponentialMovingAverage
-
-            self.ema = ExponentialMovingAverage(self.generator, decay=ema_decay)
+        self.build_ema(ema_decay)
 
     # ---------------------------------------------------------------- inference
 
-    def input_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.in_channels
+    @property
+    def domain_channels(self) -> tuple[int, int]:
+        """``(in_channels, out_channels)``: channels of the source (A) and target (B) images."""
+        return self.hparams.in_channels, self.hparams.out_channels
 
-    def output_channels(self, direction: str = "a2b") -> int:
-        self._check_direction(direction)
-        return self.hparams.out_channels
+    # The EMA is one averaged generator (state keys ``ema.module.*``), not the base's ModuleDict of networks.
 
-    def _check_direction(self, direction: str) -> str:
-        if direction not in self.directions:
-            raise ValueError(f"VSAIT translates one way only: direction must be 'a2b', got {direction!r}")
-        return direction
+    def build_ema(self, decay: float | None) -> None:
+        """Keep an exponential moving average of the generator in ``self.ema`` (``decay=None``: none)."""
+        self.ema = None
+        if decay is not None:
+            from zoo.nets.ema import ExponentialMovingAverage
 
-    def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
-                       generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """Random ``(source, target)`` batches in [-1, 1] for :meth:`optimization_step` (tests, benchmarks)."""
-        return random_unpaired_inputs(self, batch_size, size, generator=generator)
+            self.ema = ExponentialMovingAverage(self.generator, decay=decay)
+
+    def update_ema(self) -> None:
+        """Fold the generator's current weights into its average (no-op without EMA)."""
+        if self.ema is not None:
+            self.ema.update(self.generator)
 
     def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
         """The generator (its EMA copy when kept and ``use_ema``)."""
-        self._check_direction(direction)
+        self.check_direction(direction)
         if use_ema and self.ema is not None:
             return self.ema.module
         return self.generator
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Source -> target in model space: (B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]."""
-        return self.generator(x)
 
     def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
         """Translate a batch of source images (only the generator runs: no VGG, projection or mapping).
@@ -432,8 +419,7 @@ class VSAIT(L.LightningModule):
             check_finite(g_losses, iteration=iteration, epoch=epoch)
             backward(self, g_losses["g_total"])
             opt_g.step()
-            if self.ema is not None:
-                self.ema.update(self.generator)
+            self.update_ema()
         set_requires_grad([self.discriminator], True)
 
         opt_d.zero_grad()
@@ -448,48 +434,17 @@ class VSAIT(L.LightningModule):
             images.update(d_out.images)
         return StepOutput({**g_losses, **d_losses}, images)
 
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.channels_last:
-            self.to(memory_format=torch.channels_last)
+    @property
+    def lr_step_point(self) -> LRStepPoint | None:
+        """After each iteration (``lr_interval="step"``, official) or at the end of each epoch (``"epoch"``)."""
+        return "iteration_end" if self.hparams.lr_interval == "step" else "epoch_end"
 
-    def on_fit_end(self) -> None:
-        self.to(memory_format=torch.contiguous_format)
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
-        real_a, real_b = (to_memory_format(batch[k], self.hparams.channels_last) for k in ("real_a", "real_b"))
-        out = self.optimization_step(real_a, real_b, opt_g, opt_d)
-        if self.hparams.lr_interval == "step":
-            for scheduler in self._schedulers():
-                scheduler.step()
-        batch_size = real_a.shape[0]
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.losses.items()}, batch_size=batch_size)
-        self.log("train/lr", opt_g.param_groups[0]["lr"], batch_size=batch_size)
-
-    def on_train_epoch_end(self) -> None:
-        if self.hparams.lr_interval == "epoch":
-            for scheduler in self._schedulers():
-                scheduler.step()
-
-    def _schedulers(self) -> list[Any]:
-        schedulers = self.lr_schedulers()
-        if schedulers is None:
-            return []
-        return list(schedulers) if isinstance(schedulers, (list, tuple)) else [schedulers]
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """Logs ``val/vsa``: the VSA term of translated validation source images."""
+    def validation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``vsa``: the VSA term of the translated validation source images ``real_a`` (B, C, H, W) in [-1, 1]."""
         real_a = batch["real_a"]
         hv_source = self.encode(real_a, "source")
         fake = self.generator_for("a2b")(real_a)
-        term = vsa_loss(self.encode(fake, "target") * self.mapping(hv_source), hv_source)
-        self.log("val/vsa", term, batch_size=real_a.shape[0], sync_dist=True)
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self.validation_step(batch, batch_idx)
-
-    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> dict[str, Tensor]:
-        return predict_outputs(self, batch)
+        return {"vsa": vsa_loss(self.encode(fake, "target") * self.mapping(hv_source), hv_source)}
 
     def configure_optimizers(self):
         h = self.hparams
@@ -502,16 +457,6 @@ class VSAIT(L.LightningModule):
         schedulers = [{"scheduler": torch.optim.lr_scheduler.StepLR(o, step_size=h.lr_step_size, gamma=h.lr_gamma),
                        "interval": h.lr_interval} for o in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo_method"] = self.method_name
-        checkpoint[RESUME_RNG_KEY] = capture_rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        stash_rng_state_for_resume(self, checkpoint)
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        apply_stashed_rng_state(self)
 
     # ---------------------------------------------------------------- official checkpoints
 
@@ -687,6 +632,22 @@ class VSAIT(L.LightningModule):
 
 def _seq(value: Sequence[int] | int) -> list[int] | int:
     return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _split_output_weights(name: str, weight: float | Sequence[float], per_output: Sequence[float] | None
+                          ) -> tuple[float, Sequence[float] | None]:
+    """``(lambda_<name>, <name>_output_weights)`` with the deprecated list spelling of ``lambda_<name>`` mapped.
+
+    Checkpoints and configs written before ``<name>_output_weights`` existed give the per-output weights as
+    ``lambda_<name>: [w0, w1, ...]`` (with an outer weight of 1, as the official list-valued coefficient).
+    """
+    if not isinstance(weight, (list, tuple)):
+        return weight, per_output
+    if per_output is not None:
+        raise TypeError(f"lambda_{name} is a scalar; pass the per-output weights as {name}_output_weights only")
+    warnings.warn(f"a list-valued lambda_{name} is deprecated: pass the per-output weights as "
+                  f"{name}_output_weights={list(weight)} (and lambda_{name}=1.0)", DeprecationWarning, stacklevel=3)
+    return 1.0, [float(w) for w in weight]
 
 
 # No official VSAIT weights are published; ``zoo.load("vsait")`` resolves this entry and says what to do instead.

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.nets.segmentation import TinySegNet
+from zoo.weights import zoo_home
 
 __all__ = [
     "CITYSCAPES_NUM_CLASSES",
@@ -74,34 +75,61 @@ Segmenter = Callable[[Tensor], Tensor]
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _confusion(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int | None) -> Tensor:
-    """(num_classes, num_classes) int64 confusion matrix, rows = target, columns = prediction."""
-    pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
+def _check_labels(target: Tensor, num_classes: int, ignore_index: int | None) -> None:
+    """Raise one clear line when ``target`` holds a value other than 0..num_classes-1 and ``ignore_index``."""
+    valid = (target >= 0) & (target < num_classes)
     if ignore_index is not None:
-        keep = target != ignore_index
-        pred, target = pred[keep], target[keep]
-    bad = (target < 0) | (target >= num_classes)
-    if bool(bad.any()):
+        valid |= target == ignore_index
+    if not bool(valid.all()):
         raise ValueError(f"SemanticConsistency: label values must be 0..{num_classes - 1}"
                          f"{f' or {ignore_index}' if ignore_index is not None else ''}; "
-                         f"got {sorted(set(target[bad].tolist()))[:8]}.")
-    return torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes)
+                         f"got {sorted(set(target[~valid].tolist()))[:8]}.")
 
 
-def per_class_iou(confusion: Tensor) -> Tensor:
-    """IoU of every class, ``(C,)`` float; NaN for a class absent from both the labels and the predictions."""
-    confusion = confusion.double()
-    tp = confusion.diagonal()
-    union = confusion.sum(0) + confusion.sum(1) - tp
-    return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan"))).float()
+def _jaccard(num_classes: int, ignore_index: int | None, average: str | None) -> Any:
+    """torchmetrics' ``MulticlassJaccardIndex``; with ``average=None`` a class absent from both the labels and the
+    predictions gets NaN (``zero_division=nan``), with ``average="macro"`` it is left out of the mean."""
+    from torchmetrics.classification import MulticlassJaccardIndex
+
+    return MulticlassJaccardIndex(num_classes, average=average, ignore_index=ignore_index, validate_args=False,
+                                  zero_division=float("nan") if average is None else 0.0)
 
 
-def mean_iou(confusion: Tensor) -> float:
-    """Mean IoU over the classes present in the labels or the predictions (as torchmetrics'
-    ``MulticlassJaccardIndex(average="macro")``); NaN when the matrix is empty."""
-    iou = per_class_iou(confusion)
-    present = ~iou.isnan()
-    return float(iou[present].mean()) if bool(present.any()) else float("nan")
+def _reduce(confusion: Tensor, average: str | None, ignore_index: int | None) -> Tensor:
+    """torchmetrics' Jaccard reduction of an accumulated (C, C) confusion matrix (rows = target, columns =
+    prediction), loaded into the metric as its state."""
+    import warnings
+
+    metric = _jaccard(confusion.shape[0], ignore_index, average)
+    metric.merge_state({"confmat": confusion.detach().cpu().long()})
+    with warnings.catch_warnings():  # the state came from merge_state, not from update(): nothing is missing
+        warnings.filterwarnings("ignore", message=r".*was called before the ``update`` method")
+        return metric.compute()
+
+
+def _ignored_class(num_classes: int, ignore_index: int | None) -> int | None:
+    return ignore_index if ignore_index is not None and 0 <= ignore_index < num_classes else None
+
+
+def per_class_iou(confusion: Tensor, ignore_index: int | None = None) -> Tensor:
+    """IoU of every class, ``(C,)`` float, from a confusion matrix ``(C, C)`` (rows = target, columns = prediction),
+    as torchmetrics' ``MulticlassJaccardIndex(average=None)`` computes it.
+
+    NaN marks a class that is not scored: absent from both the labels and the predictions, or ``ignore_index`` when
+    it is one of the classes (0..C-1; its pixels were left out of the matrix, so its IoU means nothing).
+    """
+    iou = _reduce(confusion, None, ignore_index).float()
+    ignored = _ignored_class(confusion.shape[0], ignore_index)
+    if ignored is not None:
+        iou[ignored] = float("nan")
+    return iou
+
+
+def mean_iou(confusion: Tensor, ignore_index: int | None = None) -> float:
+    """Mean IoU over the classes present in the labels or the predictions, from a confusion matrix ``(C, C)``:
+    torchmetrics' ``MulticlassJaccardIndex(average="macro")`` (which also leaves out ``ignore_index`` when it is one
+    of the classes), i.e. the mean of the non-NaN entries of :func:`per_class_iou`; NaN when the matrix is empty."""
+    return float(_reduce(confusion, "macro", ignore_index))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -115,7 +143,7 @@ class SegmenterConfig:
 
     Attributes:
         image_size: Side of the square training renders; the segmenter is applied at this size.
-        width: :class:`~zoo.nets.segmentation.TinySegNet` width.
+        width: :class:`~zoo.nets.segmentation.TinySegNet` width (with a timm ``backbone``: the decoder channels).
         num_images: Number of photo-like training scenes.
         iterations: Optimizer steps.
         batch_size: Images per step.
@@ -123,6 +151,10 @@ class SegmenterConfig:
         seed: Seed of the initialisation and of the batch order / flips.
         data_seed: Base seed of the training scenes (``ToyPairedDataset(seed=data_seed, split="train")``).
         domain: Rendering trained on: ``"photo"`` (the target domain of sim→photo) or ``"sim"``.
+        backbone: ``"tinysegnet"`` (:class:`~zoo.nets.segmentation.TinySegNet`, the default) or a timm model name
+            (``"resnet18"``, ``"mobilenetv3_small_100"``, ...) for a :class:`~zoo.nets.segmentation.TimmSegNet`.
+        backbone_weights: Local weights file of a timm backbone to start from (its SHA-256 enters the cache key);
+            None: random initialisation.
     """
 
     image_size: int = 64
@@ -134,6 +166,8 @@ class SegmenterConfig:
     seed: int = 0
     data_seed: int = 7
     domain: str = "photo"
+    backbone: str = "tinysegnet"
+    backbone_weights: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("image_size", "width", "num_images", "iterations", "batch_size"):
@@ -144,10 +178,27 @@ class SegmenterConfig:
             raise ValueError(f"SegmenterConfig: image_size must be >= 8; got {self.image_size}.")
         if self.domain not in ("photo", "sim"):
             raise ValueError(f"SegmenterConfig: domain must be 'photo' or 'sim'; got {self.domain!r}.")
+        if self.backbone == "tinysegnet":
+            if self.backbone_weights is not None:
+                raise ValueError("SegmenterConfig: backbone_weights only apply to a timm backbone.")
+        else:
+            import timm
+
+            if not timm.is_model(self.backbone):
+                raise ValueError(f"SegmenterConfig: backbone must be 'tinysegnet' or a timm model name; got "
+                                 f"{self.backbone!r}.")
+            if self.backbone_weights is not None and not Path(self.backbone_weights).is_file():
+                raise FileNotFoundError(f"SegmenterConfig: backbone_weights file not found: {self.backbone_weights}")
 
     def key(self) -> str:
-        """Short stable hash of the settings and the recipe version."""
-        text = json.dumps({**asdict(self), "recipe": _RECIPE_VERSION}, sort_keys=True)
+        """Short stable hash of the settings and the recipe version (the default TinySegNet backbone keeps the keys
+        it had before backbones were selectable, so existing caches stay valid)."""
+        settings = asdict(self)
+        if self.backbone == "tinysegnet":
+            del settings["backbone"], settings["backbone_weights"]
+        elif self.backbone_weights is not None:
+            settings["backbone_weights"] = hashlib.sha256(Path(self.backbone_weights).read_bytes()).hexdigest()
+        text = json.dumps({**settings, "recipe": _RECIPE_VERSION}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -163,8 +214,22 @@ def _toy_photos(config: SegmenterConfig) -> tuple[Tensor, Tensor]:
     return images, torch.stack([item["label"] for item in items])
 
 
-def train_toy_segmenter(config: SegmenterConfig | None = None, **settings: Any) -> TinySegNet:
-    """Trains a :class:`~zoo.nets.segmentation.TinySegNet` on toy-world renders, deterministically, on the CPU.
+def _new_segmenter(config: SegmenterConfig, *, load_backbone_weights: bool) -> nn.Module:
+    """The untrained network of ``config.backbone``: :class:`~zoo.nets.segmentation.TinySegNet` or a
+    :class:`~zoo.nets.segmentation.TimmSegNet` (its backbone weights read from ``config.backbone_weights`` when
+    ``load_backbone_weights``)."""
+    if config.backbone == "tinysegnet":
+        return TinySegNet(num_classes=CITYSCAPES_NUM_CLASSES, width=config.width)
+    from zoo.nets.segmentation import TimmSegNet
+
+    weights = config.backbone_weights if load_backbone_weights else None
+    return TimmSegNet(config.backbone, num_classes=CITYSCAPES_NUM_CLASSES, decoder_channels=config.width,
+                      weights=weights)
+
+
+def train_toy_segmenter(config: SegmenterConfig | None = None, **settings: Any) -> nn.Module:
+    """Trains a :class:`~zoo.nets.segmentation.TinySegNet` (or the timm-backbone network of ``config.backbone``)
+    on toy-world renders, deterministically, on the CPU.
 
     Recipe: cross-entropy (ignore 255) on random batches of the pre-rendered scenes with random horizontal flips,
     Adam with a one-cycle learning-rate schedule. The global RNG is not touched.
@@ -182,7 +247,7 @@ def train_toy_segmenter(config: SegmenterConfig | None = None, **settings: Any) 
     generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        net = TinySegNet(num_classes=CITYSCAPES_NUM_CLASSES, width=config.width)
+        net = _new_segmenter(config, load_backbone_weights=True)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.iterations)
     net.train()
@@ -202,13 +267,13 @@ def train_toy_segmenter(config: SegmenterConfig | None = None, **settings: Any) 
 
 def toy_segmenter_path(config: SegmenterConfig | None = None) -> Path:
     """Cache file of the toy-world segmenter with these settings:
-    ``$ZOO_HOME/segmenters/tinysegnet_<key>.safetensors``."""
-    from zoo.hub import zoo_home
+    ``$ZOO_HOME/segmenters/<backbone>_<key>.safetensors`` (``tinysegnet_<key>`` for the default network)."""
+    config = config or SegmenterConfig()
+    backbone = "".join(c if c.isalnum() or c in "-_" else "-" for c in config.backbone)
+    return zoo_home() / "segmenters" / f"{backbone}_{config.key()}.safetensors"
 
-    return zoo_home() / "segmenters" / f"tinysegnet_{(config or SegmenterConfig()).key()}.safetensors"
 
-
-def toy_segmenter(config: SegmenterConfig | None = None, *, cache: bool = True, **settings: Any) -> TinySegNet:
+def toy_segmenter(config: SegmenterConfig | None = None, *, cache: bool = True, **settings: Any) -> nn.Module:
     """The toy-world segmenter: loaded from the cache, or trained (and cached) when absent.
 
     Args:
@@ -216,8 +281,9 @@ def toy_segmenter(config: SegmenterConfig | None = None, *, cache: bool = True, 
         cache: Read and write :func:`toy_segmenter_path`; False always trains and writes nothing.
 
     Returns:
-        A :class:`~zoo.nets.segmentation.TinySegNet` in eval mode on the CPU; its ``config`` attribute holds the
-        settings (``config.image_size`` is the size it expects).
+        A :class:`~zoo.nets.segmentation.TinySegNet` (a :class:`~zoo.nets.segmentation.TimmSegNet` with a timm
+        ``config.backbone``) in eval mode on the CPU; its ``config`` attribute holds the settings
+        (``config.image_size`` is the size it expects).
     """
     from safetensors.torch import load_file, save_file
 
@@ -226,7 +292,7 @@ def toy_segmenter(config: SegmenterConfig | None = None, *, cache: bool = True, 
     config = config or SegmenterConfig(**settings)
     path = toy_segmenter_path(config)
     if cache and path.is_file():
-        net = TinySegNet(num_classes=CITYSCAPES_NUM_CLASSES, width=config.width)
+        net = _new_segmenter(config, load_backbone_weights=False)  # every weight comes from the cache file
         try:
             net.load_state_dict(load_file(str(path)))
         except Exception as error:  # a truncated or foreign file: say which one
@@ -290,9 +356,10 @@ class SemanticConsistency:
     """Mean IoU of a segmentation network's prediction on (translated) images against the source labels.
 
     Accumulates one confusion matrix over every :meth:`update` (so the score is over all pixels of the data set,
-    not an average of per-batch scores); :meth:`compute` reduces it as torchmetrics'
-    ``MulticlassJaccardIndex(num_classes, ignore_index=255, average="macro")`` does: classes absent from both the
-    labels and the predictions are left out of the mean.
+    not an average of per-batch scores) in a torchmetrics ``MulticlassJaccardIndex(num_classes,
+    ignore_index=ignore_index)``; :meth:`compute` is its ``average="macro"`` reduction: classes absent from both the
+    labels and the predictions are left out of the mean (and so is ``ignore_index`` when it is one of the classes).
+    :meth:`per_class` is its ``average=None`` reduction with NaN for those classes.
 
     Args:
         segmenter: Any callable ``(B, 3, H, W)`` images in [0, 1] → ``(B, num_classes, H, W)`` logits (an
@@ -340,11 +407,17 @@ class SemanticConsistency:
         self.image_size = (image_size, image_size) if isinstance(image_size, int) else image_size
         self.device = torch.device(device) if device is not None else None
         self.batch_size = batch_size
-        self.confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+        self._jaccard = _jaccard(num_classes, ignore_index, None)  # accumulates the confusion matrix (on the CPU)
+
+    @property
+    def confusion(self) -> Tensor:
+        """The accumulated confusion matrix, ``(num_classes, num_classes)`` int64, rows = label, columns =
+        prediction, pixels labelled ``ignore_index`` left out."""
+        return self._jaccard.confmat
 
     def reset(self) -> None:
         """Forgets every update."""
-        self.confusion.zero_()
+        self._jaccard.reset()
 
     @torch.inference_mode()
     def predict(self, images: Tensor) -> Tensor:
@@ -378,17 +451,20 @@ class SemanticConsistency:
         if labels.is_floating_point():
             raise TypeError(f"SemanticConsistency: labels must be integer class ids; got {labels.dtype}.")
         pred = self.predict(images)
-        self.confusion += _confusion(pred, labels.cpu(), self.num_classes, self.ignore_index)
+        labels = labels.cpu()
+        _check_labels(labels, self.num_classes, self.ignore_index)
+        self._jaccard.update(pred, labels)
 
     def compute(self) -> float:
         """Mean IoU in [0, 1] over everything given to :meth:`update` since the last :meth:`reset`."""
         if not int(self.confusion.sum()):
             raise RuntimeError("SemanticConsistency.compute: no labelled pixel was given to update() yet.")
-        return mean_iou(self.confusion)
+        return mean_iou(self.confusion, self.ignore_index)
 
     def per_class(self) -> Tensor:
-        """IoU per class, ``(num_classes,)``, NaN for classes absent from labels and predictions."""
-        return per_class_iou(self.confusion)
+        """IoU per class, ``(num_classes,)``, NaN for classes absent from labels and predictions (and for
+        ``ignore_index`` when it is one of the classes)."""
+        return per_class_iou(self.confusion, self.ignore_index)
 
     def score(self, images: Tensor, labels: Tensor) -> float:
         """:meth:`reset`, :meth:`update` and :meth:`compute` in one call."""

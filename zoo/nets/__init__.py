@@ -1,6 +1,7 @@
-"""Networks shared by several methods."""
+"""Networks and building blocks shared by several methods."""
 
-from zoo.nets.factory import build_generator, generator_size_multiple
+from zoo.nets.ema import ExponentialMovingAverage
+from zoo.nets.factory import build_generator
 from zoo.nets.init import init_weights
 from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
 from zoo.nets.patch_discriminator import NLayerDiscriminator, PixelDiscriminator, build_discriminator
@@ -8,6 +9,7 @@ from zoo.nets.resnet_generator import ResnetBlock, ResnetGenerator
 from zoo.nets.unet import UnetGenerator, UnetSkipConnectionBlock
 
 __all__ = [
+    "ExponentialMovingAverage",
     "NormType",
     "get_norm_layer",
     "norm_uses_bias",
@@ -20,5 +22,4 @@ __all__ = [
     "PixelDiscriminator",
     "build_generator",
     "build_discriminator",
-    "generator_size_multiple",
 ]

@@ -336,6 +336,9 @@ class E_content(nn.Module):  # noqa: N801 (official name)
     training mode (first the A code, then the B code).
     """
 
+    #: Input sides must be multiples of this (two stride-2 convolutions).
+    size_multiple = 4
+
     def __init__(self, input_dim_a: int = 3, input_dim_b: int = 3, ch: int = 64) -> None:
         super().__init__()
         self.conv_share = nn.Sequential(INSResBlock(ch * 4, ch * 4), GaussianNoiseLayer())

@@ -11,7 +11,7 @@ from zoo.nets.norm import NormType
 from zoo.nets.resnet_generator import PaddingType, ResnetGenerator
 from zoo.nets.unet import UnetGenerator
 
-__all__ = ["build_generator", "parse_generator_name", "generator_size_multiple"]
+__all__ = ["build_generator", "parse_generator_name"]
 
 _RESNET = re.compile(r"^resnet_(\d+)blocks$")
 _UNET = re.compile(r"^unet_(\d+)$")
@@ -32,12 +32,6 @@ def parse_generator_name(netG: str) -> tuple[str, int]:
         return "unet", size.bit_length() - 1
     raise ValueError(f"generator must look like 'resnet_<N>blocks' or 'unet_<2**k>' (e.g. resnet_9blocks, unet_256); "
                      f"got {netG!r}")
-
-
-def generator_size_multiple(netG: str) -> int:
-    """Input sides must be multiples of this number (4 for ResNet generators, 2**num_downs for U-Nets)."""
-    kind, n = parse_generator_name(netG)
-    return 4 if kind == "resnet" else 2 ** max(n, 5)
 
 
 def build_generator(*, input_nc: int, output_nc: int, ngf: int = 64, netG: str = "resnet_9blocks",

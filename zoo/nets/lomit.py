@@ -369,6 +369,9 @@ class Generator(nn.Module):
         sigma_mode: HAdaIN normalising scale (see :func:`content_sigma`).
     """
 
+    #: Input and exemplar sides must be multiples of this (the content encoder's stride).
+    size_multiple = CONTENT_STRIDE
+
     def __init__(self, conv_dim: int = 64, repeat_num: int = 8, style_dim: int = 8, mlp_dim: int = 256,
                  c_dim: int = 3, *, in_channels: int = 3, build_mask: bool = True, tie_style_branches: bool = True,
                  sigma_mode: SigmaMode = "reference") -> None:

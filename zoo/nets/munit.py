@@ -497,6 +497,7 @@ class AdaINGen(nn.Module):
                  activ: Activation = "relu", pad_type: PadType = "reflect", mlp_dim: int = 256) -> None:
         super().__init__()
         self.style_dim = style_dim
+        self.size_multiple = 2**n_downsample  # input sides must be multiples of it (the content encoder's stride)
         self.enc_style = StyleEncoder(4, input_dim, dim, style_dim, norm="none", activ=activ, pad_type=pad_type)
         self.enc_content = ContentEncoder(n_downsample, n_res, input_dim, dim, "in", activ, pad_type=pad_type)
         self.dec = Decoder(n_downsample, n_res, self.enc_content.output_dim, input_dim, res_norm="adain",
@@ -615,10 +616,10 @@ class MsImageDis(nn.Module):
 
     def _real_fake_outputs(self, fake: Tensor, real: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         if self.per_sample and fake.shape[1:] == real.shape[1:]:
-            outs = self.forward(torch.cat([fake, real]))
+            outs = self(torch.cat([fake, real]))
             n = fake.shape[0]
             return [o[:n] for o in outs], [o[n:] for o in outs]
-        return self.forward(fake), self.forward(real)  # official order: fake first (batch norm, spectral norm state)
+        return self(fake), self(real)  # official order: fake first (batch norm, spectral norm state)
 
     def calc_dis_loss(self, input_fake: Tensor, input_real: Tensor) -> Tensor:
         """Discriminator loss summed over scales: lsgan ``mean(D(fake)^2) + mean((D(real) - 1)^2)``; nsgan BCE."""
@@ -635,7 +636,7 @@ class MsImageDis(nn.Module):
     def calc_gen_loss(self, input_fake: Tensor) -> Tensor:
         """Generator loss summed over scales: lsgan ``mean((D(fake) - 1)^2)``; nsgan ``BCE(sigmoid(D(fake)), 1)``."""
         loss: Tensor | float = 0.0
-        for out0 in self.forward(input_fake):
+        for out0 in self(input_fake):
             out0 = _compute_dtype(out0)
             if self.gan_type == "lsgan":
                 loss = loss + torch.mean((out0 - 1) ** 2)

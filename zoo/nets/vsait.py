@@ -32,6 +32,7 @@ from torch.nn import init
 from zoo.nets.few_output_conv import conv2d_class
 from zoo.nets.norm import ChannelsLastInstanceNorm2d
 from zoo.nets.padding import ReflectionPad2d
+from zoo.weights import WeightsFile, resolve_weights
 
 __all__ = [
     "ConvBlock",
@@ -545,7 +546,7 @@ class FeatureExtractor(nn.Module):
 
     Weights: ``weights=None`` gives a seeded random initialisation (tests); ``"imagenet"`` / ``"DEFAULT"`` (official)
     or a torchvision weights name (``"IMAGENET1K_V1"``) the file torchvision publishes for ``model``, resolved through
-    :mod:`zoo.hub` (``$ZOO_WEIGHTS_DIR``, zoo's cache, torch's hub cache for VGG; downloaded only when allowed); any
+    :mod:`zoo.weights` (``$ZOO_WEIGHTS_DIR``, zoo's cache, torch's hub cache for VGG; downloaded only when allowed); any
     other string is a path to a torchvision state dict (``.pth`` or ``.safetensors``). Pretrained weights are read
     when first needed (:meth:`ensure_weights`), so loading a trained model for inference never touches them. The
     weights are frozen (``requires_grad=False``); the module follows its parent's train/eval mode, as the official
@@ -640,13 +641,9 @@ class FeatureExtractor(nn.Module):
             from zoo.losses.vgg_content import vgg_weights_path
 
             return vgg_weights_path(arch.group(1), batch_norm=bool(arch.group(2)))
-        from zoo.hub import resolve_weights
-        from zoo.registry import PretrainedEntry
-
-        entry = PretrainedEntry(method="vsait", url=weights.url, filename=weights.url.rsplit("/", 1)[1],
-                                license="torchvision (BSD-3-Clause)",
-                                origin=f"torchvision {enum.__name__}.{weights.name}")
-        return resolve_weights(entry)
+        record = WeightsFile(owner=__name__, url=weights.url, filename=weights.url.rsplit("/", 1)[1],
+                             license="torchvision (BSD-3-Clause)", origin=f"torchvision {enum.__name__}.{weights.name}")
+        return resolve_weights(record)
 
     @torch.no_grad()
     def ensure_weights(self) -> None:

@@ -4,7 +4,13 @@ Generators only accept inputs whose height and width are multiples of ``model.si
 generator with two stride-2 convolutions, 256 for ``unet_256``). :func:`pad_to_multiple` reflect-pads a batch up to
 that multiple, :func:`crop_padding` removes the padding from the model's output again (also when the output is an
 integer multiple of the input size, as in super-resolution), and :func:`translate_any_size` chains the two around
-``model.translate``.
+``model.translate``. :func:`translate_tiled` runs it over overlapping blocks so that memory stays bounded on large
+images; ``translate_any_size(..., tile=N)`` picks it, and :func:`default_tile` is the block size ``zoo translate``
+uses when none is given.
+
+``zoo translate`` (:func:`zoo.translate.translate_images`), ``predict_step`` of every method
+(:func:`zoo.methods._common.predict_outputs`) and the sample grids (:class:`zoo.callbacks.ImageGrid`) all translate
+through :func:`translate_any_size`.
 """
 
 from __future__ import annotations
@@ -15,7 +21,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Padding", "pad_to_multiple", "crop_padding", "translate_any_size", "translate_tiled"]
+__all__ = [
+    "Padding",
+    "pad_to_multiple",
+    "crop_padding",
+    "translate_any_size",
+    "translate_tiled",
+    "default_tile",
+    "DEFAULT_TILE",
+]
+
+#: Block side, in input pixels, that upscaling models are translated in when no tile size is given.
+DEFAULT_TILE = 256
 
 
 class Padding(NamedTuple):
@@ -96,6 +113,12 @@ def crop_padding(images: Tensor, padding: Padding, *, scale: int = 1) -> Tensor:
     return images[..., top : h - padding.bottom * scale, left : w - padding.right * scale]
 
 
+def default_tile(model: torch.nn.Module) -> int:
+    """The tile size to translate with when none is given: :data:`DEFAULT_TILE` for upscaling models
+    (``model.scale > 1``, whose outputs are large), 0 (the whole image at once) for every other model."""
+    return DEFAULT_TILE if int(getattr(model, "scale", 1)) > 1 else 0
+
+
 def translate_any_size(
     model: torch.nn.Module,
     images: Tensor,
@@ -103,6 +126,9 @@ def translate_any_size(
     direction: str = "a2b",
     seed: int | None = None,
     masks: dict[str, Tensor] | None = None,
+    unaligned: dict[str, Tensor] | None = None,
+    tile: int = 0,
+    tile_overlap: int = 32,
     **conditions: Any,
 ) -> Tensor:
     """``model.translate`` for inputs of any height and width: reflect-pad, translate, crop back.
@@ -114,8 +140,14 @@ def translate_any_size(
         seed: seed for methods that sample (style codes); ``None`` leaves the generator state alone.
         masks: keyword arguments of ``translate`` aligned with ``images`` pixel for pixel (e.g. LOMIT's ``mask``):
             padded exactly like ``images``. Shape ``(B or 1, 1, H, W)``.
+        unaligned: keyword arguments of ``translate`` that are images of their own size, read whole by the model
+            (LOMIT's ``exemplar`` and ``exemplar_mask``): reflect-padded to ``model.size_multiple`` on their own
+            and never cropped. Passing one that is already padded is harmless.
+        tile: translate in ``tile`` x ``tile`` blocks with :func:`translate_tiled` (bounded memory); 0 translates
+            the whole batch at once. Tiling takes no ``masks``, ``unaligned`` or ``conditions``.
+        tile_overlap: context around each block, in input pixels (only with ``tile``).
         **conditions: further keyword arguments of ``translate`` passed unchanged (``num_styles``, ``style``,
-            ``reference``, ``exemplar``, ``exemplar_mask``).
+            ``reference``; an ``exemplar`` given here must already be padded to ``model.size_multiple``).
 
     Returns:
         The translated batch in [0, 1], cropped to the input size (times the model's upscaling factor).
@@ -124,13 +156,25 @@ def translate_any_size(
         - images: ``(B, C_in, H, W)``
         - output: ``(B, C_out, s * H, s * W)`` where ``s`` is 1 for translation models; ``(B, K, C_out, H, W)`` for
           multimodal models asked for ``num_styles=K > 1``.
+
+    Raises:
+        ValueError: a mask whose size differs from the images', ``tile`` together with conditions, or an output that
+            is not an integer upscaling of the input.
     """
+    if tile:
+        if masks or unaligned or conditions:
+            given = sorted([*(masks or {}), *(unaligned or {}), *conditions])
+            raise ValueError(f"tiling works for models without style, exemplar or mask inputs (got {given}); "
+                             "translate with tile=0")
+        return translate_tiled(model, images, tile=tile, overlap=tile_overlap, direction=direction, seed=seed)
     multiple = int(getattr(model, "size_multiple", 1))
     padded, padding = pad_to_multiple(images, multiple)
     for key, mask in (masks or {}).items():
         if mask.shape[-2:] != images.shape[-2:]:
             raise ValueError(f"{key} has size {tuple(mask.shape[-2:])}, the images {tuple(images.shape[-2:])}")
         conditions[key] = pad_to_multiple(mask, multiple)[0]
+    for key, image in (unaligned or {}).items():
+        conditions[key] = pad_to_multiple(image, multiple)[0]
     output = model.translate(padded, direction=direction, seed=seed, **conditions)
     scale_h, scale_w = output.shape[-2] / padded.shape[-2], output.shape[-1] / padded.shape[-1]
     if scale_h != scale_w or scale_h != int(scale_h) or scale_h < 1:

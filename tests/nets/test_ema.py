@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from tests.tiny import TinyData, TinyGAN
-from zoo.callbacks import ExponentialMovingAverage
+from zoo.nets import ExponentialMovingAverage
 from zoo.trainer import ZooTrainer
 
 
