@@ -375,8 +375,29 @@ def _init_args_from_official(cls: type[SRResNet | SRGAN], config: dict[str, Any]
 # --------------------------------------------------------------------------------------------------------------------
 
 
+class SuperResolutionContract:
+    """The super-resolution side of the method contract, shared by :class:`SRResNet` and :class:`SRGAN` (a mixin,
+    listed before :class:`~zoo.methods.base.TranslationMethod`): LR (B, C, h, w) in [0, 1] -> HR
+    (B, C, scale * h, scale * w) in [0, 1], PSNR/SSIM test metrics, learning-rate milestones, the port's checkpoints."""
+
+    direction_hint = "super-resolution maps LR images (a2b) to HR images"
+    domain_channels = property(_domain_channels)
+    forward = _forward
+    translate = _translate
+    example_inputs = _example_inputs
+    validation_metrics = _validation_metrics
+    on_test_epoch_start = _start_test_metrics
+    test_step = _test_step
+    on_test_epoch_end = _finish_test_metrics
+    lr_step_point = property(_lr_step_point)
+    official_norm = "batch"  # the port's networks use BatchNorm: files without num_batches_tracked get it
+    convert_official_state_dict = _convert_official_state_dict
+    load_official_weights = _load_official_weights
+    init_args_from_official = classmethod(_init_args_from_official)
+
+
 @register_method("srresnet")
-class SRResNet(TranslationMethod):
+class SRResNet(SuperResolutionContract, TranslationMethod):
     """SRResNet (Ledig et al., CVPR 2017): the SRGAN generator trained on a content loss alone.
 
     Args:
@@ -418,22 +439,6 @@ class SRResNet(TranslationMethod):
     optimizer_steps_per_iteration = 1
     OFFICIAL_NETWORKS = {"G": "generator"}
     OFFICIAL_LOSS_NAMES = {"g_pixel": "pixel"}
-
-    # the super-resolution side of the contract, shared with SRGAN
-    direction_hint = "super-resolution maps LR images (a2b) to HR images"
-    domain_channels = property(_domain_channels)
-    forward = _forward
-    translate = _translate
-    example_inputs = _example_inputs
-    validation_metrics = _validation_metrics
-    on_test_epoch_start = _start_test_metrics
-    test_step = _test_step
-    on_test_epoch_end = _finish_test_metrics
-    lr_step_point = property(_lr_step_point)
-    official_norm = "batch"  # the port's networks use BatchNorm: files without num_batches_tracked get it
-    convert_official_state_dict = _convert_official_state_dict
-    load_official_weights = _load_official_weights
-    init_args_from_official = classmethod(_init_args_from_official)
 
     def __init__(
         self,
@@ -508,7 +513,7 @@ class SRResNet(TranslationMethod):
 
 
 @register_method("srgan")
-class SRGAN(TranslationMethod):
+class SRGAN(SuperResolutionContract, TranslationMethod):
     """SRGAN (Ledig et al., CVPR 2017): generator initialised from SRResNet, perceptual loss (paper Eq. 3).
 
     ``l_SR = lambda_content * l_VGG54 + lambda_adv * l_Gen (+ lambda_pixel * MSE + lambda_tv * TV)``; D is trained
@@ -542,22 +547,6 @@ class SRGAN(TranslationMethod):
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator"}
     OFFICIAL_LOSS_NAMES = {"g_pixel": "pixel", "g_content": "content", "g_adv": "adversarial", "g_total": "g_total",
                            "d_real": "d_real", "d_fake": "d_fake", "d_total": "d_total"}
-
-    # the super-resolution side of the contract, shared with SRResNet
-    direction_hint = "super-resolution maps LR images (a2b) to HR images"
-    domain_channels = property(_domain_channels)
-    forward = _forward
-    translate = _translate
-    example_inputs = _example_inputs
-    validation_metrics = _validation_metrics
-    on_test_epoch_start = _start_test_metrics
-    test_step = _test_step
-    on_test_epoch_end = _finish_test_metrics
-    lr_step_point = property(_lr_step_point)
-    official_norm = "batch"  # the port's networks use BatchNorm: files without num_batches_tracked get it
-    convert_official_state_dict = _convert_official_state_dict
-    load_official_weights = _load_official_weights
-    init_args_from_official = classmethod(_init_args_from_official)
 
     def __init__(
         self,

@@ -5,9 +5,15 @@
 - :class:`SRMetrics`: per-image values, means, a printable table and rank gathering for SR methods' ``test_step``.
 - :class:`SemanticConsistency`: mIoU of a segmentation network on translated images against the source labels (does a
   translation keep the semantics?), with a toy-world segmenter trained in seconds or any user-given model.
+- :func:`frechet_distance`, :func:`kernel_inception_distance` (FID / KID on Inception features) and their
+  accumulating torchmetrics modules :class:`FrechetDistance`, :class:`KernelDistance`.
+- :class:`LPIPS`, :func:`lpips_distance` (LPIPS v0.1, Zhang et al. 2018; images in [0, 1]), its accumulating
+  torchmetrics module :class:`MeanLPIPS`, and :func:`diversity`, the MUNIT / DRIT++ multimodal-diversity score.
 """
 
+from .distribution import FrechetDistance, KernelDistance, frechet_distance, kernel_inception_distance
 from .image_quality import psnr, rgb_to_y, ssim, to_luma_or_gray
+from .lpips import LPIPS, MeanLPIPS, diversity, lpips_distance
 from .report import SRMetrics, quantize
 from .semantic import SegmenterConfig, SemanticConsistency, toy_eval_set, toy_segmenter, train_toy_segmenter
 
@@ -24,3 +30,5 @@ __all__ = [
     "toy_segmenter",
     "train_toy_segmenter",
 ]
+__all__ += ["FrechetDistance", "KernelDistance", "frechet_distance", "kernel_inception_distance"]
+__all__ += ["LPIPS", "MeanLPIPS", "diversity", "lpips_distance"]
