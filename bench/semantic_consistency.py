@@ -16,6 +16,11 @@ translation can only lose semantics here; the score says how much each method lo
     python bench/semantic_consistency.py --methods cyclegan --iterations 300 --image-size 32
     python bench/semantic_consistency.py --json results.json
 
+Beside mIoU, each row has distribution distances to real photo-like renders of other held-out scenes: the Fréchet and
+kernel distances in the toy segmenter's own features (``FD-seg``, ``KD-seg``: :class:`zoo.metrics.PooledFeatures`
+on its deepest encoder stage, available offline), and FID / KID with the FID Inception (``clean`` resize) when its
+weights are on disk (``$ZOO_WEIGHTS_DIR`` or the zoo cache; ``n/a`` otherwise).
+
 Runs on the CPU (``--threads`` threads). Small settings: the absolute numbers say little about the papers'
 256-pixel, 200-epoch runs; the comparison between methods trained identically is the point.
 """
@@ -103,7 +108,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     import zoo
+    from zoo.metrics import FrechetDistance, InceptionFeatures, KernelDistance, PooledFeatures
     from zoo.metrics.semantic import SemanticConsistency, toy_eval_set
+    from zoo.weights import WeightsUnavailableError
 
     torch.set_num_threads(args.threads)
     unknown = [m for m in args.methods if m not in zoo.list_models()]
@@ -115,17 +122,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     metric = SemanticConsistency(image_size=args.image_size)
     segmenter_seconds = time.perf_counter() - start
     data = toy_eval_set(args.eval_images, args.image_size, split="test", seed=args.seed)
+    reference_photos = toy_eval_set(args.eval_images, args.image_size, split="val", seed=args.seed)["photo"]
+    extractors = {"seg": PooledFeatures(metric.segmenter, "down2")}
+    try:
+        extractors["inception"] = InceptionFeatures("pytorch-fid", resize="clean")
+    except WeightsUnavailableError as error:
+        print(f"FID/KID: n/a ({str(error).splitlines()[0]})", flush=True)
+
+    def distances(images: torch.Tensor) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for space, extractor in extractors.items():
+            frechet, kernel = FrechetDistance(extractor), KernelDistance(extractor, subsets=100, subset_size=1000)
+            for metric_ in (frechet, kernel):
+                metric_.update(reference_photos, real=True)
+                metric_.update(images, real=False)
+            names = ("FD-seg", "KD-seg") if space == "seg" else ("FID", "KID")
+            out[names[0]], out[names[1]] = float(frechet.compute()), float(kernel.compute()[0])
+        return out
+
     rows: list[dict[str, Any]] = []
     for name, images in (("photo (target domain, same scenes)", data["photo"]), ("sim (untranslated)", data["sim"])):
         miou = metric.score(images, data["labels"])
-        rows.append({"method": name, "mIoU": miou, "per_class": metric.report(), "train_seconds": None})
+        rows.append({"method": name, "mIoU": miou, **distances(images), "per_class": metric.report(),
+                     "train_seconds": None})
     with tempfile.TemporaryDirectory() as root_dir:
         for method in args.methods:
             model, seconds = _train(method, iterations=args.iterations, image_size=args.image_size,
                                     batch_size=args.batch_size, seed=args.seed, root_dir=root_dir,
                                     overrides=overrides.get(method, {}))
             miou = metric.score_translation(model, data["sim"], data["labels"], direction="a2b", seed=args.seed)
-            rows.append({"method": method, "mIoU": miou, "per_class": metric.report(), "train_seconds": seconds,
+            translated = model.translate(data["sim"], direction="a2b", seed=args.seed)
+            rows.append({"method": method, "mIoU": miou, **distances(translated), "per_class": metric.report(),
+                         "train_seconds": seconds,
                          "init_args": {**METHOD_SETTINGS.get(method, {}), **overrides.get(method, {})}})
             print(f"[{method}] mIoU {miou:.3f} after {args.iterations} iterations in {seconds:.0f} s", flush=True)
 
@@ -135,10 +163,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "total_seconds": time.perf_counter() - start, "torch": torch.__version__}
     print(f"\nSemantic consistency, toy world sim → photo, {args.image_size}px, {args.iterations} iterations, "
           f"seed {args.seed}, {args.eval_images} test scenes (mIoU over Cityscapes train ids)")
-    print(f"{'':36s} {'mIoU':>6s} {'train s':>8s}")
+    columns = ["mIoU", "FD-seg", "KD-seg", "FID", "KID"]
+    print(f"{'':36s} " + " ".join(f"{c:>8s}" for c in columns) + f" {'train s':>8s}")
     for row in rows:
         seconds = f"{row['train_seconds']:.0f}" if row["train_seconds"] is not None else "-"
-        print(f"{row['method']:36s} {row['mIoU']:6.3f} {seconds:>8s}")
+        values = " ".join(f"{row[c]:8.3f}" if c in row else f"{'n/a':>8s}" for c in columns)
+        print(f"{row['method']:36s} {values} {seconds:>8s}")
     print(f"total {result['total_seconds']:.0f} s (segmenter {segmenter_seconds:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

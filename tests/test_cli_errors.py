@@ -184,3 +184,15 @@ def test_a_corrupt_input_names_the_file_and_skip_bad_translates_the_rest(tmp_pat
     assert any(line.startswith("zoo: skipped") and "b.png" in line for line in err)
     assert err[-1].startswith("zoo: error: wrote 2 images") and "skipped 1" in err[-1]
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png", "c.png"]
+
+
+def test_missing_weights_keep_every_line_of_their_message():
+    from zoo.errors import describe_run_error
+    from zoo.weights import WeightsUnavailableError
+
+    error = WeightsUnavailableError("weights x.pth for y are not on disk and downloads are off.\n"
+                                    "Download https://example.org/x.pth and put it at one of:\n  /a/x.pth\n  /b/x.pth")
+    message = describe_run_error(error)
+    assert "\n" not in message
+    for part in ("x.pth for y", "https://example.org/x.pth", "/a/x.pth", "/b/x.pth"):
+        assert part in message

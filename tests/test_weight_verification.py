@@ -137,3 +137,66 @@ def test_download_verify_unknown_name(capsys: pytest.CaptureFixture[str]) -> Non
         main(["download", "--verify", "cyclegan.no_such_weights"])
     assert exit_info.value.code == 2
     assert "cyclegan.no_such_weights" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- published prefixes
+
+
+def test_digest_matches_full_digests_and_published_prefixes():
+    digest = "6726825d" + "0" * 56
+    assert weights.digest_matches(digest, digest) and weights.digest_matches(digest, digest.upper())
+    assert weights.digest_matches(digest, "6726825D") and weights.digest_matches(digest, digest[:20])
+    assert not weights.digest_matches(digest, "6726825e")
+    assert not weights.digest_matches(digest, "1" + digest[1:])
+    for too_short in ("6726825", "", "abc"):
+        with pytest.raises(ValueError, match="at least 8 hex digits"):
+            weights.digest_matches(digest, too_short)
+
+
+def test_verify_file_with_a_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "weights.pth"
+    path.write_bytes(b"published weights")
+    actual = weights.file_sha256(path)
+    weights.verify_file(path, actual[:8], pin_if_unknown=False)
+    weights.verify_file(path, actual[:8].upper(), pin_if_unknown=False)
+    wrong = ("0" if actual[0] != "0" else "1") + actual[1:8]
+    with pytest.raises(weights.HashMismatchError) as info:
+        weights.verify_file(path, wrong, pin_if_unknown=False)
+    assert wrong in str(info.value) and actual in str(info.value)
+    with pytest.raises(ValueError, match="at least 8 hex digits"):
+        weights.verify_file(path, actual[:7], pin_if_unknown=False)
+    assert not weights.pin_path(path).exists()
+
+
+def test_download_and_resolve_with_a_prefix_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "published" / "net-1234abcd.pth"
+    source.parent.mkdir()
+    source.write_bytes(b"the published file")
+    prefix = weights.file_sha256(source)[:8]
+    got = weights.download(source.as_uri(), tmp_path / "copy.pth", sha256=prefix, progress=False)
+    assert got.read_bytes() == source.read_bytes()
+    with pytest.raises(weights.HashMismatchError, match="Nothing was written"):
+        weights.download(source.as_uri(), tmp_path / "bad.pth", sha256="0" * 8 if prefix != "0" * 8 else "1" * 8,
+                         progress=False)
+    assert not (tmp_path / "bad.pth").exists()
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    record = weights.WeightsFile(owner="tests", url=source.as_uri(), sha256=prefix)
+    path = weights.resolve_weights(record, progress=False)
+    assert path == tmp_path / "home" / "weights" / source.name and path.read_bytes() == source.read_bytes()
+    assert not weights.pin_path(path).exists()  # a registered digest, even a prefix, needs no pin
+    assert weights.resolve_weights(record, progress=False) == path  # the cached copy passes the prefix check
+
+
+def test_verify_cached_accepts_a_prefix_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = next(n for n in list_pretrained() if hub.cached_weights_path(n) is not None)
+    path = hub.cached_weights_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"weights with a published prefix")
+    prefix = hub.file_sha256(path)[:8]
+    monkeypatch.setitem(PRETRAINED, name, dataclasses.replace(PRETRAINED[name], sha256=prefix))
+    assert weights.verify_cached([name]) == [(name, path, "ok")]
+    path.write_bytes(b"replaced")
+    assert weights.verify_cached([name]) == [(name, path, "MISMATCH")]

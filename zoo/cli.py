@@ -7,7 +7,7 @@ classes (``class_path``) and their constructor arguments (``init_args``)::
     zoo fit --config configs/tiny/cyclegan.yaml --print_config        # the resolved config, overrides applied
     zoo validate --config runs/cyclegan/version_0/config.yaml --ckpt_path runs/cyclegan/version_0/checkpoints/last.ckpt
 
-Three more commands work on trained models and do not build a Trainer::
+More commands work on trained models and do not build a Trainer::
 
     zoo list [PATTERN] [--pretrained]
     zoo download NAME | zoo download --verify [NAME ...]
@@ -15,12 +15,14 @@ Three more commands work on trained models and do not build a Trainer::
                   [--num-styles K | --reference IMAGE]                      # MUNIT, DRIT
                   [--exemplar IMAGE [--exemplar-mask M] [--mask M] [--mask-ids 26,27]]   # LOMIT
                   [--tile 256 --tile-overlap 32]                            # super-resolution
+    zoo evaluate --model NAME|CKPT|BUNDLE --config CONFIG [--metrics fid,kid,...] [--directions a2b,b2a]
+    zoo evaluate --real FOLDER --fake FOLDER [--metrics fid,kid,lpips,psnr,ssim]
 
 ``main(args)`` is the entry point of the ``zoo`` script and of ``python -m zoo``; tests call ``main([...])``.
 This module parses arguments and wires them to the code that does the work: :class:`ZooCLI` (Lightning's CLI) for
-the Trainer commands, :func:`zoo.translate.translate_images` for ``zoo translate``, and :mod:`zoo.errors` for the
-one-line ``zoo: error:`` messages. It imports only the standard library until a command needs more, so
-``zoo --help`` answers at once.
+the Trainer commands, :func:`zoo.translate.translate_images` for ``zoo translate``, :mod:`zoo.evaluate` for ``zoo
+evaluate``, and :mod:`zoo.errors` for the one-line ``zoo: error:`` messages. It imports only the standard library
+until a command needs more, so ``zoo --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from zoo.errors import (
 __all__ = ["main", "fit_summary", "ZooCLI"]  # noqa: F822 (ZooCLI: defined on first use)
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-EXTRA_COMMANDS = ("translate", "list", "download", "configs")
+EXTRA_COMMANDS = ("translate", "evaluate", "list", "download", "configs")
 
 HELP = """\
 usage: zoo <command> [options]
@@ -60,6 +62,9 @@ training and evaluation (`zoo <command> --help` lists every option):
 models:
   translate   translate an image or a folder of images:
               zoo translate --model NAME|CKPT|BUNDLE --input IMAGE_OR_FOLDER --output FOLDER
+  evaluate    the paper's metrics (FID, KID, LPIPS, diversity, mIoU, PSNR/SSIM) on the test split:
+              zoo evaluate --model NAME|CKPT|BUNDLE --config CONFIG.yaml [--metrics fid,kid]
+              zoo evaluate --real FOLDER --fake FOLDER [--metrics fid,kid,psnr]
   list        list registered methods and pretrained weights:  zoo list [PATTERN]
   download    fetch registered weights into the cache:  zoo download NAME
   configs     list the shipped configs, or copy one to edit:  zoo configs copy decent ./my.yaml
@@ -485,6 +490,112 @@ def _translate_command(argv: list[str]) -> None:
     print(f"zoo: wrote {len(written)} image{'s' * (len(written) != 1)} to {ns.output}")
 
 
+def _evaluation_folder(model: str) -> Path:
+    """Default ``--output`` of ``zoo evaluate``: ``<run folder>/evaluation/<checkpoint>`` for a checkpoint of a zoo
+    run, else ``runs/evaluate/<name>-<UTC time>`` (the file, folder or registered name of ``model``)."""
+    import datetime
+
+    from zoo.trainer import DEFAULT_ROOT_DIR, find_run_folder
+
+    path = Path(model)
+    run_dir = find_run_folder(path) if path.is_file() else None
+    if run_dir is not None:
+        return run_dir / "evaluation" / path.stem
+    name = path.stem if path.is_file() else path.name if path.is_dir() else model
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in name) or "model"
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path(DEFAULT_ROOT_DIR) / "evaluate" / f"{name}-{stamp}"
+
+
+def _evaluate_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="zoo evaluate",
+        description="Measure a model on the test split of a config's data with the metrics its paper reports "
+        "(--model, --config), or compare two folders of images (--real, --fake). Writes metrics.json and metrics.md.",
+    )
+    model = parser.add_argument_group("a model on its test data")
+    model.add_argument("--model", help="registered pretrained name, .ckpt file or bundle folder")
+    model.add_argument("--config", help="config whose data section gives the test split (default: the run folder's "
+                                        "config.yaml for a checkpoint of a zoo run)")
+    model.add_argument("--directions", help="comma-separated directions (default: every direction of the model)")
+    model.add_argument("--num-styles", type=int, default=10,
+                       help="diversity: styles per input of multimodal models (default: 10)")
+    model.add_argument("--seed", type=int, default=0, help="seed of the translations and styles (default: 0)")
+    model.add_argument("--max-images", type=int, default=None, help="evaluate the first N test images only")
+    model.add_argument("--trust-code", action="store_true",
+                       help="also load a model class that is not a registered zoo method (runs code the file names)")
+    folders = parser.add_argument_group("images made elsewhere")
+    folders.add_argument("--real", help="folder of real images (searched recursively)")
+    folders.add_argument("--fake", help="folder of translations; paired metrics match files by relative name")
+    parser.add_argument("--metrics", help="comma-separated, from fid, kid, fd_dinov2, lpips, psnr, ssim, miou, "
+                                          "diversity (default: the model's paper metrics; fid,kid for folders)")
+    parser.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the data's "
+                                                                      "val_batch_size; 16 for folders)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
+    parser.add_argument("--resize", default="clean", choices=("clean", "legacy-tensorflow", "legacy-pytorch"),
+                        help="FID/KID resize protocol (default: clean, as clean-fid)")
+    parser.add_argument("--inception-weights", default="pytorch-fid",
+                        help="FID Inception weights: pytorch-fid (the published file) or a file path")
+    parser.add_argument("--dinov2-weights", default="timm",
+                        help="FD-DINOv2 weights: timm (the published file) or a file path")
+    parser.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"), help="LPIPS backbone (default: alex)")
+    parser.add_argument("--segmenter", help="for miou: a TorchScript file of your segmentation network, (B, 3, H, W) "
+                        "in [0, 1] -> (B, classes, H, W) logits (default: the toy-world segmenter)")
+    parser.add_argument("--output", help="folder for metrics.json and metrics.md (default: <run folder>/evaluation/"
+                                         "<checkpoint> for a checkpoint of a zoo run, else runs/evaluate/NAME-TIME)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    ns = parser.parse_args(argv)
+    if (ns.model is None) == (ns.real is None and ns.fake is None):
+        _fail("give --model (with --config) to evaluate a model, or --real and --fake to compare two folders")
+    if ns.model is None and (ns.real is None or ns.fake is None):
+        _fail("folder mode needs both --real FOLDER and --fake FOLDER")
+    import shlex
+
+    from zoo.evaluate import evaluate_folders, evaluate_model, load_segmenter, markdown_table, write_report
+    from zoo.utils.memory import keep_freed_memory
+
+    keep_freed_memory()
+    options = {"resize": ns.resize, "inception_weights": ns.inception_weights, "dinov2_weights": ns.dinov2_weights,
+               "lpips_net": ns.lpips_net}
+    try:
+        if ns.segmenter is not None:
+            options["segmenter"] = load_segmenter(ns.segmenter)
+        if ns.model is not None:
+            config = ns.config
+            if config is None:
+                from zoo.trainer import find_run_folder
+
+                run_dir = find_run_folder(ns.model) if Path(ns.model).is_file() else None
+                if run_dir is None or not (run_dir / "config.yaml").is_file():
+                    _fail("--config is needed: the config whose data section gives the test images (only a "
+                          "checkpoint inside a zoo run folder finds its config.yaml by itself)")
+                config = run_dir / "config.yaml"
+            result = evaluate_model(ns.model, config, metrics=ns.metrics, directions=ns.directions,
+                                    num_styles=ns.num_styles, seed=ns.seed, device=ns.device,
+                                    batch_size=ns.batch_size, max_images=ns.max_images,
+                                    progress=not ns.no_progress, trust_code=ns.trust_code, **options)
+            result["settings"]["config"] = str(config)
+            if ns.segmenter is not None:
+                from zoo.weights import file_sha256
+
+                result["settings"]["segmenter"] = {"file": ns.segmenter, "sha256": file_sha256(ns.segmenter)}
+            output = Path(ns.output) if ns.output else _evaluation_folder(ns.model)
+        else:
+            result = evaluate_folders(ns.real, ns.fake, metrics=ns.metrics or ("fid", "kid"),
+                                      batch_size=ns.batch_size or 16, device=ns.device,
+                                      progress=not ns.no_progress, **options)
+            output = Path(ns.output) if ns.output else _evaluation_folder(ns.fake)
+    except Exception as error:
+        message = None if os.environ.get("ZOO_TRACEBACK") else describe_run_error(error)
+        if message is None:
+            raise
+        _fail(message)
+    result["command"] = shlex.join(["zoo", "evaluate", *argv])
+    json_path, md_path = write_report(result, output)
+    print(markdown_table(result), end="")
+    print(f"zoo: wrote {json_path} and {md_path}")
+
+
 def _list_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="zoo list", description="List registered methods and pretrained weights.")
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'cycle*' (default: all)")
@@ -598,6 +709,7 @@ def _configs_command(argv: list[str]) -> None:
 
 _EXTRA = {
     "translate": _translate_command,
+    "evaluate": _evaluate_command,
     "list": _list_command,
     "download": _download_command,
     "configs": _configs_command,

@@ -19,6 +19,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from zoo.weights import HashMismatchError, WeightsUnavailableError
+
 __all__ = [
     "describe_parse_error",
     "describe_instantiation_error",
@@ -205,6 +207,8 @@ def describe_run_error(error: BaseException, config: Any = None) -> str | None:
     if isinstance(error, RuntimeError) and "Error(s) in loading state_dict" in first:
         return (f"the checkpoint does not fit this model ({first}); use the config the checkpoint was trained with "
                 "(its run folder's config.yaml)")
+    if isinstance(error, (WeightsUnavailableError, HashMismatchError)):  # keep every line: file, URL, folders
+        return " ".join(lines)
     if isinstance(error, (ValueError, OSError, KeyError, MisconfigurationException)):
         return " ".join(lines) if len(lines) <= 3 else first
     return None

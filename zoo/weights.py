@@ -60,6 +60,7 @@ __all__ = [
     "read_pin",
     "register_weights",
     "resolve_weights",
+    "resolve_weights_argument",
     "verification_status",
     "verify_cached",
     "verify_file",
@@ -107,7 +108,9 @@ class WeightsFile:
         owner: who the file belongs to: a registered method name (``"cyclegan"``) for a method's weights, else the
             module that uses it (``"zoo.losses.perceptual"``). Registered names start with it (``"<owner>.<tag>"``).
         url: download location (``https://`` or ``file://``); ``None`` when the file is not published.
-        sha256: full hex digest of the file at ``url``; checked on every use. ``None`` pins the first copy seen.
+        sha256: hex digest of the file at ``url``, checked on every use: the full digest, or a prefix of at least 8
+            digits where only that is published (as in file names like ``name-6726825d.pth``). ``None`` pins the first
+            copy seen.
         filename: name of the file on disk (defaults to the last part of ``url``).
         license: licence of the weights: an SPDX-like id, ``"non-commercial (<why>)"`` or ``"unknown (<why>)"``;
             replaced at registration by the matching :data:`PRETRAINED_LICENSES` row.
@@ -303,6 +306,14 @@ def write_pin(path: Path, digest: str) -> None:
     pin_path(path).write_text(f"{digest}  {path.name}\n")
 
 
+def digest_matches(actual: str, expected: str) -> bool:
+    """Whether the hex digest ``actual`` is ``expected``, or starts with it when ``expected`` is a published prefix."""
+    expected = expected.lower()
+    if len(expected) < 8:
+        raise ValueError(f"a sha256 prefix must have at least 8 hex digits; got {expected!r}")
+    return actual == expected if len(expected) >= 64 else actual.startswith(expected)
+
+
 def verify_file(path: Path, expected: str | None, *, pin_if_unknown: bool) -> None:
     """Check ``path`` against ``expected``, or against its ``.sha256`` pin when ``expected`` is ``None``.
 
@@ -323,7 +334,7 @@ def verify_file(path: Path, expected: str | None, *, pin_if_unknown: bool) -> No
             except OSError as err:
                 warnings.warn(f"cannot pin {path} ({err}); its content will not be verified", stacklevel=3)
         return
-    if actual != expected.lower():
+    if not digest_matches(actual, expected):
         raise HashMismatchError(
             f"sha256 mismatch for {path}:\n  expected {expected.lower()} ({source})\n  got      {actual}\n"
             f"The file is corrupt or was replaced. Delete it (and {pin_path(path).name} if present) and download "
@@ -377,7 +388,7 @@ def verify_cached(names: list[str] | None = None) -> list[tuple[str, Path | None
             continue
         if expected is None:
             results.append((name, path, "unverified"))
-        elif file_sha256(path) != expected.lower():
+        elif not digest_matches(file_sha256(path), expected):
             results.append((name, path, "MISMATCH"))
         else:
             results.append((name, path, "ok" if record.sha256 else "pinned-unverified"))
@@ -433,7 +444,7 @@ def _download(url: str, dst: Path, *, sha256: str | None, progress: bool) -> str
             reason = err if isinstance(err, urllib.error.HTTPError) else getattr(err, "reason", None) or err
             raise DownloadError(f"download of {url} failed: {reason}") from err
         actual = digest.hexdigest()
-        if sha256 is not None and actual != sha256.lower():
+        if sha256 is not None and not digest_matches(actual, sha256):
             raise HashMismatchError(
                 f"sha256 mismatch for {url}:\n  expected {sha256.lower()}\n  got      {actual}\n"
                 f"Nothing was written to {dst}."
@@ -454,7 +465,8 @@ def download(url: str, dst: str | os.PathLike[str], *, sha256: str | None = None
     Args:
         url: source address.
         dst: destination file; missing parent folders are created; an existing file is replaced.
-        sha256: expected full hex digest, or ``None`` to skip the check.
+        sha256: expected hex digest (full, or a published prefix of at least 8 digits), or ``None`` to skip
+            the check.
         progress: show a progress bar on stderr.
 
     Returns:
@@ -547,6 +559,22 @@ def resolve_weights(
     if record.sha256 is None:
         write_pin(dst, digest)
     return dst
+
+
+def resolve_weights_argument(weights: str | os.PathLike[str], published_name: str, record: WeightsFile) -> Path:
+    """The file a ``weights=`` argument names: ``published_name`` (e.g. ``"pytorch-fid"``) resolves ``record``
+    through :func:`resolve_weights`; anything else is a path that must exist.
+
+    Raises:
+        FileNotFoundError: the path does not exist (the message names both accepted forms).
+    """
+    if str(weights) == published_name:
+        return resolve_weights(record)
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist (give a path to {record.file_name} or "
+                                f"{published_name!r} for the published file)")
+    return path
 
 
 def download_weights(name: str, *, weights_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -7,6 +7,7 @@ out meeting the contract.
 from __future__ import annotations
 
 import copy
+import inspect
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import torch
 import zoo
 from tests.methods.tiny_configs import build_tiny_datamodule, build_tiny_model, tiny_config, trainable_methods
 from zoo.data import PairedDataModule
+from zoo.evaluate import EVALUATE_METRICS
 from zoo.hub import save_bundle
 from zoo.methods._template import TemplateTranslator
 from zoo.trainer import ZooTrainer
@@ -105,6 +107,9 @@ def test_declares_the_contract(name):
         assert model.input_channels(direction) >= 1 and model.output_channels(direction) >= 1
     with pytest.raises(ValueError, match="direction"):
         model.input_channels("x2y")
+    assert model.PAPER_METRICS and set(model.PAPER_METRICS) <= set(EVALUATE_METRICS)
+    if "diversity" in model.PAPER_METRICS:  # diversity samples styles: only multimodal methods have them
+        assert "num_styles" in inspect.signature(model.translate).parameters
 
 
 @pytest.mark.parametrize("name", ALL_METHODS)

@@ -76,6 +76,30 @@ def test_frechet_distance_handles_singular_covariances():
     assert frechet_distance(a, a) <= 1e-8 * float(torch.cov(a.T).trace())
 
 
+@pytest.mark.parametrize(("n_a", "n_b", "dim"), [(10, 12, 64), (5, 40, 40), (64, 64, 64), (3, 2, 256)])
+def test_frechet_distance_of_few_samples_equals_the_covariance_formula(n_a, n_b, dim):
+    """Sets of at most D samples take the N x N route; it agrees with the D x D eigendecomposition to that route's
+    accuracy (its covariances are singular, and the square roots of their round-off eigenvalues add up to ~1e-8)."""
+    a = correlated_features(n_a, dim, seed=n_a)
+    b = correlated_features(n_b, dim, seed=n_b + 100, shift=0.3)
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    eigenvalues, eigenvectors = torch.linalg.eigh(cov_a)
+    sqrt_a = (eigenvectors * eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
+    trace_sqrt = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp(min=0).sqrt().sum()
+    expected = float((a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(("n", "dim"), [(8, 64), (64, 64), (300, 16)])
+def test_frechet_distance_of_a_scaled_shifted_copy_is_exact(n, dim):
+    """``b = c a + s``: ``S_b = c^2 S_a``, so the distance is ``|mu_a - mu_b|^2 + (1 - c)^2 Tr(S_a)`` whatever the
+    rank of ``S_a``."""
+    a = correlated_features(n, dim, seed=8)
+    shift = torch.linspace(-1, 1, dim, dtype=torch.float64)
+    expected = float((0.5 * a.mean(0) - shift).square().sum() + 0.25 * torch.cov(a.T).trace())
+    assert frechet_distance(a, 0.5 * a + shift) == pytest.approx(expected, rel=1e-10)
+
+
 def test_frechet_distance_of_a_pure_mean_shift_is_the_squared_shift():
     a = correlated_features(100, 8, seed=7)
     assert frechet_distance(a, a + 2.0) == pytest.approx(8 * 2.0**2, rel=1e-9)

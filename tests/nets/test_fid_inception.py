@@ -3,38 +3,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from zoo.nets import fid_inception
 from zoo.nets.fid_inception import FID_INCEPTION_WEIGHTS, FIDInceptionV3, resolve_fid_inception_weights
+from zoo.utils.random_weights import spread_random_state_dict
+from zoo.weights import HashMismatchError, file_sha256
 
 pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")
 
-
-def random_state_dict(model: torch.nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
-    """The model's state dict with every float tensor redrawn: convolutions and the classifier ~ N(0, 1/fan_in),
-    batch-norm affine parameters and running statistics spread around their neutral values."""
-    generator = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, value in model.state_dict().items():
-        if not value.is_floating_point():
-            state[key] = value.clone()
-        elif key.endswith("running_var"):
-            state[key] = 0.5 + torch.rand(value.shape, generator=generator)
-        elif key.endswith(("running_mean", "bias")):
-            state[key] = 0.1 * torch.randn(value.shape, generator=generator)
-        elif key.endswith("bn.weight"):
-            state[key] = 0.8 + 0.4 * torch.rand(value.shape, generator=generator)
-        else:
-            fan_in = value[0].numel()
-            state[key] = torch.randn(value.shape, generator=generator) * (2.0 / fan_in) ** 0.5
-    return state
 
 
 @pytest.fixture(scope="module")
 def shared_weights_models() -> tuple[FIDInceptionV3, torch.nn.Module, set[str]]:
     """zoo's network and pytorch-fid's ``InceptionV3([3], use_fid_inception=True)`` with the same random weights."""
-    state = random_state_dict(FIDInceptionV3())
+    state = spread_random_state_dict(FIDInceptionV3())
     ours = FIDInceptionV3(state)
     with pytest.MonkeyPatch.context() as patch:
         downloads = []
@@ -84,9 +70,14 @@ def test_bad_inputs_and_missing_files_raise_clear_errors(tmp_path):
 
 
 def test_the_published_file_is_resolved_through_zoo_weights(tmp_path, monkeypatch):
-    state = random_state_dict(FIDInceptionV3(), seed=2)
-    torch.save(state, tmp_path / FID_INCEPTION_WEIGHTS.file_name)
+    state = spread_random_state_dict(FIDInceptionV3(), seed=2)
+    path = tmp_path / FID_INCEPTION_WEIGHTS.file_name
+    torch.save(state, path)
     monkeypatch.setenv("ZOO_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("ZOO_OFFLINE", "1")
+    with pytest.raises(HashMismatchError, match=FID_INCEPTION_WEIGHTS.sha256):  # not the published file
+        FIDInceptionV3("pytorch-fid")
+    stand_in = dataclasses.replace(FID_INCEPTION_WEIGHTS, sha256=file_sha256(path)[:8])
+    monkeypatch.setattr(fid_inception, "FID_INCEPTION_WEIGHTS", stand_in)
     model = FIDInceptionV3("pytorch-fid")
     assert torch.equal(model.Mixed_7c.branch_pool.conv.weight, state["Mixed_7c.branch_pool.conv.weight"])

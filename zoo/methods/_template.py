@@ -64,6 +64,7 @@ class TemplateTranslator(TranslationMethod):
     directions = ("a2b",)
     GENERATORS = {"a2b": "generator"}
     IMAGE_DISCRIMINATORS = ("discriminator",)
+    PAPER_METRICS = ("fid", "kid")  # what `zoo evaluate` computes by default: the metrics the paper reports
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator"}
 
     def __init__(self, *, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, ndf: int = 64,

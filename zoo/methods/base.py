@@ -62,6 +62,9 @@ class TranslationMethod(L.LightningModule):
       the official-checkpoint import; its first entry is the default network.
     * ``direction_hint``: appended to the error of a one-direction method asked for another direction.
     * ``logged_lr_optimizer``: which optimizer's learning rate is logged as ``train/lr``.
+    * ``PAPER_METRICS``: what ``zoo evaluate`` computes by default, the metrics the method's paper reports (names
+      of :data:`zoo.metrics.METRIC_NAMES` and ``"diversity"``); metrics the data cannot feed (``miou`` without
+      labels, paired metrics without aligned targets) are left out with a note.
 
     **A method must provide**:
 
@@ -117,6 +120,7 @@ class TranslationMethod(L.LightningModule):
     logged_lr_optimizer: ClassVar[int] = 0
     #: attributes of the discriminators that see images: :meth:`use_diff_augment` augments their inputs
     IMAGE_DISCRIMINATORS: ClassVar[tuple[str, ...]] = ()
+    PAPER_METRICS: ClassVar[tuple[str, ...]] = ("fid", "kid")
 
     def use_diff_augment(self, policy: str | None) -> None:
         """DiffAugment (:mod:`zoo.nets.diff_augment`) every input of the ``IMAGE_DISCRIMINATORS`` in training mode:

@@ -40,6 +40,7 @@ class Bicubic(TranslationMethod):
     """
 
     trainable = False
+    PAPER_METRICS = ("psnr", "ssim")
     optimizer_steps_per_iteration = 0
     directions = ("a2b",)
 

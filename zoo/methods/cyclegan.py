@@ -163,6 +163,7 @@ class CycleGAN(TranslationMethod):
 
     optimizer_steps_per_iteration = 2
     directions = ("a2b", "b2a")
+    PAPER_METRICS = ("fid", "kid", "miou")  # FCN-score on Cityscapes; FID/KID as later papers report it
     GENERATORS = {"a2b": "generator_a2b", "b2a": "generator_b2a"}
     IMAGE_DISCRIMINATORS = ("discriminator_a", "discriminator_b")
     OFFICIAL_NETWORKS = {"G_A": "generator_a2b", "G_B": "generator_b2a", "D_A": "discriminator_b",

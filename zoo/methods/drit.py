@@ -176,6 +176,7 @@ class DRIT(TranslationMethod):
     optimizer_steps_per_iteration = 4  # discriminators, content discriminator, encoders/generator twice
     SIZE_NETWORKS = ("enc_c",)
     directions = ("a2b", "b2a")
+    PAPER_METRICS = ("fid", "kid", "diversity")
     #: both domains live in each network: a translation runs all three (see :meth:`generator_for`)
     GENERATORS = {}
     #: ``train/lr`` is the learning rate of the encoders and generator (``configure_optimizers`` order)

@@ -138,6 +138,7 @@ class MUNIT(TranslationMethod):
 
     optimizer_steps_per_iteration = 2
     directions = ("a2b", "b2a")
+    PAPER_METRICS = ("fid", "kid", "diversity")  # LPIPS diversity of K styles per input
     #: a translation runs both auto-encoders (see :meth:`generator_for`), so no direction has a network of its own
     GENERATORS = {}
     SIZE_NETWORKS = ("gen_a", "gen_b")

@@ -99,6 +99,7 @@ class Pix2Pix(TranslationMethod):
 
     optimizer_steps_per_iteration = 2
     directions = ("a2b",)
+    PAPER_METRICS = ("fid", "kid", "lpips", "miou")  # FCN-score (mIoU) on Cityscapes labels->photo
     direction_hint = "train with data.direction=BtoA for the other way"
     IMAGE_DISCRIMINATORS = ("discriminator",)
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator"}

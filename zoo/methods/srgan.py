@@ -381,6 +381,7 @@ class SuperResolutionContract:
     (B, C, scale * h, scale * w) in [0, 1], PSNR/SSIM test metrics, learning-rate milestones, the port's checkpoints."""
 
     direction_hint = "super-resolution maps LR images (a2b) to HR images"
+    PAPER_METRICS = ("psnr", "ssim", "lpips")  # PSNR/SSIM on Y with a scale-pixel shave (the SR tables' protocol)
     domain_channels = property(_domain_channels)
     forward = _forward
     translate = _translate

@@ -168,6 +168,7 @@ class VSAIT(TranslationMethod):
 
     optimizer_steps_per_iteration = 2
     directions = ("a2b",)
+    PAPER_METRICS = ("fid", "kid", "miou")  # mIoU of a segmenter on GTA->Cityscapes translations
     GENERATORS = {"a2b": "generator"}
     #: official sub-module name (``model.<net>.`` in the Lightning checkpoint) -> attribute of this module.
     OFFICIAL_NETWORKS = {"g_net": "generator", "d_net": "discriminator", "g_net_map": "mapping",

@@ -77,14 +77,31 @@ def frechet_distance(features_a: Tensor, features_b: Tensor) -> float:
     """
     a, b = _check_feature_sets("frechet_distance", features_a, features_b, min_samples=2)
     mean_a, mean_b = a.mean(dim=0), b.mean(dim=0)
-    cov_a, cov_b = torch.cov(a.T, correction=1), torch.cov(b.T, correction=1)
-    cov_a, cov_b = cov_a.reshape(a.shape[1], a.shape[1]), cov_b.reshape(b.shape[1], b.shape[1])  # D = 1 gives 0-d
-    sqrt_a = _symmetric_sqrt(cov_a)
-    product = sqrt_a @ cov_b @ sqrt_a
-    product = (product + product.T) / 2
-    trace_sqrt_product = torch.linalg.eigvalsh(product).clamp(min=0).sqrt().sum()
-    distance = (mean_a - mean_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt_product
+    if max(a.shape[0], b.shape[0]) <= a.shape[1]:
+        trace_a, trace_b, trace_sqrt_product = _traces_from_samples(a - mean_a, b - mean_b)
+    else:
+        cov_a, cov_b = torch.cov(a.T, correction=1), torch.cov(b.T, correction=1)
+        cov_a, cov_b = cov_a.reshape(a.shape[1], a.shape[1]), cov_b.reshape(b.shape[1], b.shape[1])  # D = 1: 0-d
+        sqrt_a = _symmetric_sqrt(cov_a)
+        product = sqrt_a @ cov_b @ sqrt_a
+        product = (product + product.T) / 2
+        trace_sqrt_product = torch.linalg.eigvalsh(product).clamp(min=0).sqrt().sum()
+        trace_a, trace_b = cov_a.trace(), cov_b.trace()
+    distance = (mean_a - mean_b).square().sum() + trace_a + trace_b - 2 * trace_sqrt_product
     return max(float(distance), 0.0)
+
+
+def _traces_from_samples(centred_a: Tensor, centred_b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``Tr(S_a)``, ``Tr(S_b)`` and ``Tr((S_a S_b)^(1/2))`` from centred samples ``(N_a, D)``, ``(N_b, D)`` without
+    forming a ``(D, D)`` matrix, for sets of at most ``D`` samples.
+
+    With ``S = X^T X / (N - 1)``, the non-zero eigenvalues of ``S_a S_b`` are those of ``M^T M / ((N_a - 1)(N_b - 1))``
+    with ``M = X_a X_b^T`` (``N_a x N_b``), so the trace of the square root is the sum of ``M``'s singular values over
+    ``sqrt((N_a - 1)(N_b - 1))``: an SVD of an ``N_a x N_b`` matrix instead of eigendecompositions of ``D x D`` ones."""
+    dof_a, dof_b = centred_a.shape[0] - 1, centred_b.shape[0] - 1
+    singular_values = torch.linalg.svdvals(centred_a @ centred_b.T)
+    return (centred_a.square().sum() / dof_a, centred_b.square().sum() / dof_b,
+            singular_values.sum() / (dof_a * dof_b) ** 0.5)
 
 
 def _polynomial_kernel(x: Tensor, y: Tensor, degree: int, gamma: float, coef0: float) -> Tensor:
@@ -193,7 +210,8 @@ class _FeatureDistance(Metric):
     def _feature_sets(self) -> tuple[Tensor, Tensor]:
         """All real and generated features seen. Shapes: ``(N_real, D), (N_fake, D)``."""
         name = type(self).__name__
-        if not self.real_features or not self.fake_features:
+        # a list of batches, or one tensor once the states were gathered across processes
+        if not len(self.real_features) or not len(self.fake_features):
             raise ValueError(f"{name}.compute needs both real and generated features; got "
                              f"{len(self.real_features)} real and {len(self.fake_features)} generated batches")
         return dim_zero_cat(self.real_features), dim_zero_cat(self.fake_features)

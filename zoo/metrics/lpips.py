@@ -183,6 +183,12 @@ def convert_lpips_package_state_dict(state: Mapping[str, Tensor]) -> dict[str, T
     return converted
 
 
+def _describe(weights: WeightsSource) -> str:
+    if weights is None:
+        return "random (untrained; numbers are not comparable)"
+    return weights if isinstance(weights, str) else "state dict" if isinstance(weights, Mapping) else str(weights)
+
+
 class LPIPS(nn.Module):
     """The LPIPS v0.1 network: distances between image pairs.
 
@@ -211,6 +217,7 @@ class LPIPS(nn.Module):
             self.add_module(f"lin{index}", _ChannelWeighting(channels))
         self.register_buffer("shift", torch.tensor(SCALING_SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(SCALING_SCALE).view(1, 3, 1, 1), persistent=False)
+        self._weights = {"backbone_weights": _describe(backbone_weights), "linear_weights": _describe(linear_weights)}
         if backbone_weights is not None:
             self.load_backbone_weights(backbone_weights)
         if linear_weights is not None:
@@ -255,6 +262,10 @@ class LPIPS(nn.Module):
             raise ValueError(f"LPIPS linear weights must be non-negative; {negative} have negative entries")
         for index, layer in enumerate(self.linear_layers):
             layer.load_state_dict({"model.1.weight": weights[f"lin{index}.model.1.weight"]})
+
+    def protocol(self) -> dict[str, str]:
+        """What the distances depend on, for reports."""
+        return {"version": "LPIPS v0.1", "net": self.net, **self._weights}
 
     def train(self, mode: bool = True) -> LPIPS:  # frozen metric: always in eval mode (dropout off)
         return super().train(False)

@@ -398,7 +398,9 @@ class SemanticConsistency:
         if not callable(segmenter):
             raise TypeError(f"SemanticConsistency: segmenter must be callable; got {type(segmenter).__name__}.")
         if isinstance(segmenter, nn.Module):
-            segmenter.eval().requires_grad_(False)
+            segmenter.eval()
+            for parameter in segmenter.parameters():  # (TorchScript modules have no requires_grad_)
+                parameter.requires_grad_(False)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"SemanticConsistency: batch_size must be a positive int; got {batch_size!r}.")
         self.segmenter = segmenter
@@ -418,6 +420,11 @@ class SemanticConsistency:
     def reset(self) -> None:
         """Forgets every update."""
         self._jaccard.reset()
+
+    def synced(self) -> Any:
+        """Context in which :attr:`confusion` sums every process's updates (under ``torch.distributed``; a no-op
+        otherwise)."""
+        return self._jaccard.sync_context()
 
     @torch.inference_mode()
     def predict(self, images: Tensor) -> Tensor:

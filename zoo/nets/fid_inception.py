@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.weights import WeightsFile, resolve_weights
+from zoo.weights import WeightsFile, resolve_weights_argument
 
 __all__ = [
     "FID_INCEPTION_WEIGHTS",
@@ -42,6 +42,7 @@ FID_INCEPTION_WEIGHTS = WeightsFile(
     owner=__name__,
     url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
     filename="pt_inception-2015-12-05-6726825d.pth",
+    sha256="6726825d",  # the prefix the publisher gives in the file name (torch.hub's check_hash convention)
     license="Apache-2.0 (TensorFlow inception-2015-12-05 graph, ported by pytorch-fid; trained on ImageNet data)",
     origin="mseitzer/pytorch-fid release fid_weights",
     notes="ImageNet-trained; used to compute FID comparably with the TensorFlow reference implementation.",
@@ -61,13 +62,7 @@ NUM_CLASSES = 1008
 def resolve_fid_inception_weights(weights: str | os.PathLike[str]) -> Path:
     """A FID Inception weights file: an existing path, or ``"pytorch-fid"`` resolved through
     :func:`zoo.weights.resolve_weights`."""
-    if str(weights) == FID_INCEPTION_PYTORCH_FID:
-        return resolve_weights(FID_INCEPTION_WEIGHTS)
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"FID Inception weights file {path} does not exist (give a path to "
-                                f"{FID_INCEPTION_WEIGHTS.file_name} or {FID_INCEPTION_PYTORCH_FID!r})")
-    return path
+    return resolve_weights_argument(weights, FID_INCEPTION_PYTORCH_FID, FID_INCEPTION_WEIGHTS)
 
 
 class ConvBNReLU(nn.Module):
@@ -83,7 +78,7 @@ class ConvBNReLU(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.bn(self.conv(x)))
+        return F.relu(self.bn(self.conv(x)), inplace=True)
 
 
 def _average_pool_without_padding(x: Tensor) -> Tensor:

@@ -1,0 +1,524 @@
+"""Evaluate a translation model with the metrics its paper reports: the library functions behind ``zoo evaluate``.
+
+:func:`evaluate_model` translates the test split of a DataModule (deterministically: batch ``i`` is translated with
+seed ``seed + i``) in each direction of the model and measures the translations with
+:class:`~zoo.metrics.TranslationMetrics`: A -> B translations are compared with the real B images (and with their
+aligned targets on paired and super-resolution data), B -> A the other way. Multimodal methods (MUNIT, DRIT) also get
+the LPIPS diversity of ``num_styles`` styles per input (:func:`zoo.metrics.lpips.diversity`).
+:func:`evaluate_folders` measures images made elsewhere against a folder of real images, and :func:`write_report`
+writes ``metrics.json`` and ``metrics.md``::
+
+    from zoo.evaluate import evaluate_model, write_report
+
+    result = evaluate_model("runs/cyclegan/version_0/checkpoints/last.ckpt", "configs/cyclegan.yaml")
+    write_report(result, "runs/cyclegan/version_0/evaluation/last")
+
+The result is a plain dict (JSON-ready): ``metrics`` (per direction: name -> value), ``skipped`` (metrics the data
+cannot feed, and why), ``protocol`` (how each number was measured: networks, weights and their sha256, resize),
+``sample_counts`` (per direction), ``model``, ``data``, ``settings``, ``zoo_version`` and ``timestamp``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from zoo import __version__
+from zoo.data.io import list_images, read_image, read_image_size
+from zoo.metrics.lpips import LPIPS, diversity
+from zoo.metrics.translation import (
+    DISTRIBUTION_METRICS,
+    LABEL_METRICS,
+    METRIC_NAMES,
+    PAIRED_METRICS,
+    TranslationMetrics,
+    parse_metric_names,
+    translate_for_metrics,
+)
+from zoo.translate import _batches_by_size, _deterministic_backends, _resolve_device
+from zoo.weights import file_sha256
+
+__all__ = ["EVALUATE_METRICS", "evaluate_folders", "evaluate_model", "load_datamodule", "load_segmenter",
+           "markdown_table", "write_report"]
+
+DIVERSITY = "diversity"
+#: Every metric :func:`evaluate_model` computes, in report order.
+EVALUATE_METRICS = (*METRIC_NAMES, DIVERSITY)
+#: Inputs of the diversity score when ``max_images`` does not cap them (MUNIT and DRIT++ use 100 test inputs).
+DIVERSITY_INPUTS = 100
+
+_NEEDS = {**dict.fromkeys(PAIRED_METRICS, "aligned target images (paired or super-resolution data)"),
+          **dict.fromkeys(LABEL_METRICS, "class labels of the source images")}
+
+
+def load_datamodule(config: str | os.PathLike[str] | dict[str, Any]) -> Any:
+    """The DataModule of a config's ``data`` section, built as ``zoo fit`` builds it (a ``class_path`` naming a
+    :class:`~zoo.data.ZooDataModule`, with its ``init_args``; omegaconf interpolations resolved).
+
+    Args:
+        config: a config file or shipped config name (:func:`zoo.config_files.resolve_config`), or a config dict.
+    """
+    from jsonargparse import ArgumentParser
+
+    from zoo.config_files import load_config
+    from zoo.data import ZooDataModule
+
+    source = config if isinstance(config, dict) else load_config(config)
+    if not isinstance(source.get("data"), dict):
+        where = "the config" if isinstance(config, dict) else f"config {config}"
+        raise ValueError(f"{where} has no data section (class_path and init_args of a DataModule)")
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(ZooDataModule, "data", required=True)
+    return parser.instantiate(parser.parse_object({"data": source["data"]})).data
+
+
+def load_segmenter(path: str | os.PathLike[str]) -> nn.Module:
+    """A user's segmentation network for ``miou``, saved with ``torch.jit.save`` (TorchScript) or ``torch.export``
+    (``.pt2``): ``(B, 3, H, W)`` in [0, 1] -> ``(B, classes, H, W)`` logits. Loaded on the CPU, in eval mode."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"segmenter file {path} does not exist (save your network with torch.jit.save or "
+                                "torch.export.save)")
+    if path.suffix == ".pt2":
+        return torch.export.load(path).module()
+    return torch.jit.load(path, map_location="cpu").eval()
+
+
+def _load_model(model: str | os.PathLike[str] | nn.Module, device: torch.device, trust_code: bool) -> nn.Module:
+    if isinstance(model, (str, os.PathLike)):
+        from zoo.hub import load
+
+        model = load(model, map_location=device, trust_code=trust_code)
+    return model.to(device).eval()
+
+
+def _model_record(model: nn.Module, source: Any) -> dict[str, Any]:
+    """What was evaluated: the method, its class, and the file (with its sha256) it was read from."""
+    record: dict[str, Any] = {"method": getattr(type(model), "method_name", type(model).__name__.lower()),
+                              "class": f"{type(model).__module__}.{type(model).__qualname__}"}
+    if isinstance(source, (str, os.PathLike)):
+        record["source"] = os.fspath(source)
+        path = Path(source).expanduser()
+        weights = path / "model.safetensors" if path.is_dir() else path
+        if weights.is_file():
+            record["weights_sha256"] = file_sha256(weights)
+    return record
+
+
+def _is_multimodal(model: nn.Module) -> bool:
+    return "num_styles" in inspect.signature(model.translate).parameters
+
+
+def _parse_directions(directions: str | Iterable[str] | None, model: nn.Module) -> tuple[str, ...]:
+    offered = tuple(getattr(model, "directions", ("a2b",)))
+    if directions is None:
+        return offered
+    chosen = [d.strip() for d in (directions.split(",") if isinstance(directions, str) else directions) if d.strip()]
+    unknown = [d for d in chosen if d not in offered]
+    if unknown or not chosen:
+        raise ValueError(f"--directions {','.join(chosen)!r}: {type(model).__name__} translates "
+                         f"{', '.join(offered)}")
+    return tuple(dict.fromkeys(chosen))
+
+
+def _progress(items: Iterable[Any], description: str, *, enabled: bool, total: int | None = None) -> Iterable[Any]:
+    """``items`` behind a rich progress bar on stderr, as ``zoo translate`` shows one."""
+    from rich.console import Console
+    from rich.progress import track
+
+    return track(items, description=description, total=total, console=Console(stderr=True), disable=not enabled,
+                 transient=True)
+
+
+def _test_batches(loader: Iterable[dict[str, Any]], max_images: int | None) -> Iterator[dict[str, Any]]:
+    """The loader's batches, the last one cut so that at most ``max_images`` items are seen."""
+    seen = 0
+    for batch in loader:
+        if max_images is not None and seen >= max_images:
+            return
+        size = len(batch["real_a"])
+        if max_images is not None and seen + size > max_images:
+            keep = max_images - seen
+            batch = {key: value[:keep] for key, value in batch.items()}
+        seen += len(batch["real_a"])
+        yield batch
+
+
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {key: value.to(device) if isinstance(value, Tensor) else value for key, value in batch.items()}
+
+
+def _has_labels(batch: dict[str, Any], direction: str) -> bool:
+    return f"label_{direction[0]}" in batch or "label" in batch
+
+
+def _plan(names: Sequence[str], directions: Sequence[str], *, paired: bool, first_batch: dict[str, Any],
+          explicit: bool, data_name: str) -> dict[str, dict[str, str]]:
+    """Per direction, the chosen metrics the test data cannot feed and why; an error for a metric named explicitly
+    that no direction can compute."""
+    skipped: dict[str, dict[str, str]] = {direction: {} for direction in directions}
+    for direction in directions:
+        for name in names:
+            if name in PAIRED_METRICS and not paired:
+                skipped[direction][name] = _NEEDS[name]
+            elif name in LABEL_METRICS and not _has_labels(first_batch, direction):
+                skipped[direction][name] = _NEEDS[name]
+    if explicit:
+        for name in names:
+            if all(name in skipped[direction] for direction in directions):
+                raise ValueError(f"--metrics {name} needs {_NEEDS[name]}, which the test data of {data_name} "
+                                 f"({', '.join(directions)}) do not have; leave {name} out")
+    return skipped
+
+
+def evaluate_model(
+    model: str | os.PathLike[str] | nn.Module,
+    datamodule: Any,
+    *,
+    metrics: str | Iterable[str] | None = None,
+    directions: str | Iterable[str] | None = None,
+    num_styles: int = 10,
+    seed: int = 0,
+    device: str = "auto",
+    batch_size: int | None = None,
+    max_images: int | None = None,
+    progress: bool = True,
+    trust_code: bool = False,
+    **metric_options: Any,
+) -> dict[str, Any]:
+    """Translate the test split of ``datamodule`` and measure the translations.
+
+    Per direction of the model (``a2b``: ``real_a`` -> compared with ``real_b``; ``b2a`` the other way), every test
+    batch ``i`` is translated with seed ``seed + i`` (``torch.manual_seed`` too), so the same call gives the same
+    numbers. Distribution metrics (fid, kid, fd_dinov2) compare the translations with the real images of the target
+    domain; paired metrics (lpips, psnr, ssim) with the aligned target of each translation, on paired and
+    super-resolution data (``datamodule.paired``) only; miou segments the translations and compares with the source
+    image's class labels. Super-resolution models (``model.scale > 1``) get the SR papers' PSNR/SSIM protocol (Y
+    channel, ``scale`` pixels shaved at the border). ``diversity`` (multimodal methods only) is the mean LPIPS between
+    ``num_styles`` translations of each of the first ``min(max_images, 100)`` test inputs.
+
+    Metrics the data cannot feed (paired metrics on unpaired data, miou without labels) are left out and named in
+    ``skipped``; when ``metrics`` names them explicitly and no direction can compute them, that is an error.
+
+    Args:
+        model: a model, or what :func:`zoo.hub.load` takes (registered pretrained name, ``.ckpt`` file, bundle
+            folder); moved to ``device`` and put in eval mode.
+        datamodule: a :class:`~zoo.data.ZooDataModule`, or a config (file, shipped name or dict) whose ``data``
+            section builds one (:func:`load_datamodule`).
+        metrics: names of :data:`EVALUATE_METRICS` (``"fid,kid"`` or a list); ``None``: ``model.PAPER_METRICS``.
+        directions: directions to evaluate (``"a2b,b2a"`` or a list); ``None``: every direction of the model.
+        num_styles: styles per input of the diversity score (K >= 2).
+        seed: base seed of the translations and of the diversity styles.
+        device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
+        batch_size: test images per batch (``None``: the DataModule's ``val_batch_size``).
+        max_images: evaluate the first ``max_images`` test images only (``None``: all).
+        progress: show a progress bar on stderr.
+        trust_code: passed to :func:`zoo.hub.load`.
+        **metric_options: options of :class:`~zoo.metrics.TranslationMetrics` (``resize``, ``inception_weights``,
+            ``dinov2_weights``, ``lpips_net``, ``kid_subsets``, ``segmenter``, ...).
+
+    Returns:
+        The result dict described in the module docstring; ``metrics[direction]`` maps ``fid``, ``kid``,
+        ``kid_std``, ... to floats.
+
+    Raises:
+        ValueError: an unknown metric or direction, diversity for a unimodal method (or with ``num_styles < 2``), an
+            explicitly named metric the data cannot feed, or a ``max_images`` / ``batch_size`` below 1.
+        zoo.weights.WeightsUnavailableError: a feature network's weights are missing offline (the message names the
+            file, its URL and where to put it).
+    """
+    for flag, value in (("--max-images", max_images), ("--batch-size", batch_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
+    torch_device = _resolve_device(device)
+    source = model
+    model = _load_model(model, torch_device, trust_code)
+    explicit = metrics is not None
+    names = parse_metric_names(metrics if explicit else getattr(model, "PAPER_METRICS", ("fid", "kid")),
+                               allowed=EVALUATE_METRICS)
+    chosen_directions = _parse_directions(directions, model)
+    if DIVERSITY in names and not _is_multimodal(model):
+        raise ValueError(f"diversity measures the styles of multimodal methods (MUNIT, DRIT); {type(model).__name__} "
+                         "translates each input one way; leave diversity out of --metrics")
+    if DIVERSITY in names and num_styles < 2:
+        raise ValueError(f"--num-styles must be >= 2 for diversity (pairs of styles), got {num_styles}")
+    if isinstance(datamodule, (str, os.PathLike, dict)):
+        datamodule = load_datamodule(datamodule)
+    if batch_size is not None:
+        datamodule.val_batch_size = batch_size
+    datamodule.setup("test")
+    loader = datamodule.test_dataloader()
+    paired = bool(getattr(datamodule, "paired", False))
+    first_batch = next(iter(loader))
+    image_metrics = [name for name in names if name != DIVERSITY]
+    skipped = _plan(image_metrics, chosen_directions, paired=paired, first_batch=first_batch, explicit=explicit,
+                    data_name=type(datamodule).__name__)
+
+    scale = int(getattr(model, "scale", 1))
+    options = {"crop_border": scale, "y_channel": True} if scale > 1 else {}
+    measured = [name for name in image_metrics if any(name not in skipped[d] for d in chosen_directions)]
+    meter = (TranslationMetrics(measured, **{**options, **metric_options}).to(torch_device) if measured else None)
+    diversity_network = _lpips_network(metric_options.get("lpips_net", "alex")) if DIVERSITY in names else None
+
+    values: dict[str, dict[str, float]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    per_class_iou: dict[str, dict[str, float]] = {}
+    with _deterministic_backends():
+        for direction in chosen_directions:
+            values[direction], counts[direction] = {}, {}
+            if meter is not None:
+                meter.reset()
+                batches = _progress(_test_batches(loader, max_images), f"evaluating {direction}",
+                                    enabled=progress, total=_batch_count(loader, max_images))
+                for index, batch in enumerate(batches):
+                    torch.manual_seed(seed + index)
+                    batch = _to_device(batch, torch_device)
+                    inputs = translate_for_metrics(model, batch, direction=direction, paired=paired,
+                                                   seed=seed + index)
+                    labels = None if "miou" in skipped[direction] else inputs.labels
+                    meter.update(inputs.fake, real=inputs.real, target=inputs.target, labels=labels)
+                computed = meter.compute()
+                values[direction] = {key: value for key, value in computed.items()
+                                     if key.removesuffix("_std") not in skipped[direction]}
+                for name, need in meter.missing().items():
+                    skipped[direction].setdefault(name, need)
+                counts[direction] = meter.sample_counts()
+                if "miou" in values[direction]:
+                    per_class_iou[direction] = meter.per_class_iou()
+            if DIVERSITY in names:
+                values[direction][DIVERSITY], counts[direction]["diversity_inputs"] = _diversity(
+                    model, loader, direction, num_styles=num_styles, seed=seed, device=torch_device,
+                    max_images=min(max_images or DIVERSITY_INPUTS, DIVERSITY_INPUTS), network=diversity_network)
+
+    protocol = meter.protocol() if meter is not None else {}
+    if diversity_network is not None:
+        protocol["diversity"] = {"lpips": diversity_network.protocol(), "styles_per_input": num_styles,
+                                 "pairs_per_input": num_styles * (num_styles - 1) // 2,
+                                 "style_seeds": "seed + batch_index * styles + k",
+                                 "inputs": f"the first min(max_images, {DIVERSITY_INPUTS}) test images"}
+    return {
+        "zoo_version": __version__,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": _model_record(model, source),
+        "data": {"class": f"{type(datamodule).__module__}.{type(datamodule).__qualname__}", "split": "test",
+                 "paired": paired, "test_images": len(datamodule.test_dataset)},
+        "settings": {"metrics": list(names), "directions": list(chosen_directions), "num_styles": num_styles,
+                     "seed": seed, "device": str(torch_device), "batch_size": datamodule.val_batch_size,
+                     "max_images": max_images, **_plain(metric_options), **_plain(options)},
+        "metrics": values,
+        "per_class_iou": per_class_iou,
+        "skipped": _merge_skipped(skipped, chosen_directions),
+        "protocol": protocol,
+        "sample_counts": counts,
+    }
+
+
+def _lpips_network(net: Any) -> Any:
+    """``net`` if it is an :class:`~zoo.metrics.lpips.LPIPS` network, else the pretrained network it names."""
+    return net if isinstance(net, LPIPS) else LPIPS(net)
+
+
+def _batch_count(loader: Any, max_images: int | None) -> int | None:
+    try:
+        batches = len(loader)
+    except TypeError:
+        return None
+    if max_images is None:
+        return batches
+    return min(batches, math.ceil(max_images / max(1, int(getattr(loader, "batch_size", None) or 1))))
+
+
+def _diversity(model: nn.Module, loader: Iterable[dict[str, Any]], direction: str, *, num_styles: int, seed: int,
+               device: torch.device, max_images: int, network: Any) -> tuple[float, int]:
+    """LPIPS diversity of ``num_styles`` translations of each of the first ``max_images`` test inputs (source side
+    of ``direction``, (B, C, H, W) in [0, 1])."""
+    source_key = "real_a" if direction == "a2b" else "real_b"
+    inputs = [((batch[source_key] + 1) / 2).to(device) for batch in _test_batches(loader, max_images)]
+    score = diversity(lambda images, style_seed: model.translate(images, direction=direction, seed=style_seed),
+                      inputs, styles=num_styles, seed=seed, net=network.to(device))
+    return score, sum(len(batch) for batch in inputs)
+
+
+def _merge_skipped(skipped: dict[str, dict[str, str]], directions: Sequence[str]) -> dict[str, str]:
+    """``{metric: reason}``; a metric skipped in some directions only names them."""
+    merged: dict[str, str] = {}
+    for name in dict.fromkeys(n for d in directions for n in skipped[d]):
+        where = [d for d in directions if name in skipped[d]]
+        reason = f"needs {skipped[where[0]][name]}, which the test data lack"
+        merged[name] = reason if len(where) == len(directions) else f"{reason} (in {', '.join(where)})"
+    return merged
+
+
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    """Settings as JSON values (networks and callables by their class name)."""
+    return {key: value if isinstance(value, (str, int, float, bool, type(None), list, tuple, dict))
+            else type(value).__name__ for key, value in options.items()}
+
+
+# ------------------------------------------------------------------------------------------------------- folders
+
+
+def _relative_stems(folder: Path) -> dict[str, Path]:
+    return {str(path.relative_to(folder).with_suffix("")): path for path in list_images(folder, recursive=True)}
+
+
+def _read_batches(paths: Sequence[Path], batch_size: int) -> list[list[Path]]:
+    """Batches of at most ``batch_size`` images of equal size, in a fixed order (by size, then path)."""
+    return _batches_by_size(list(paths), {path: read_image_size(path) for path in paths}, batch_size)
+
+
+def _stack(paths: Sequence[Path], device: torch.device) -> Tensor:
+    return torch.stack([read_image(path, channels=3) for path in paths]).to(device)
+
+
+def _split_to(batches: list[list[Path]], count: int) -> list[list[Path]]:
+    """``batches`` with the largest ones halved until there are ``count`` (or every batch holds one image)."""
+    batches = [list(batch) for batch in batches]
+    while len(batches) < count and any(len(batch) > 1 for batch in batches):
+        largest = max(range(len(batches)), key=lambda i: len(batches[i]))
+        batch = batches.pop(largest)
+        batches[largest:largest] = [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
+    return batches
+
+
+def evaluate_folders(
+    real_dir: str | os.PathLike[str],
+    fake_dir: str | os.PathLike[str],
+    *,
+    metrics: str | Iterable[str] = ("fid", "kid"),
+    batch_size: int = 16,
+    device: str = "auto",
+    progress: bool = True,
+    **metric_options: Any,
+) -> dict[str, Any]:
+    """Measure translations made elsewhere (``fake_dir``) against real images (``real_dir``), both searched
+    recursively.
+
+    Distribution metrics (fid, kid, fd_dinov2) compare the two sets, whatever their sizes. Paired metrics (lpips,
+    psnr, ssim) compare each translation with the real image of the same relative name (suffix ignored:
+    ``fake/sub/x.png`` with ``real/sub/x.jpg``); every file must have its match. Images are read as RGB in [0, 1].
+
+    Args:
+        real_dir, fake_dir: folders of images.
+        metrics: names of :data:`~zoo.metrics.METRIC_NAMES` but ``miou`` (``"fid,kid,psnr"`` or a list).
+        batch_size: images per batch.
+        device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
+        progress: show a progress bar on stderr.
+        **metric_options: options of :class:`~zoo.metrics.TranslationMetrics` (``resize``, ``inception_weights``,
+            ``lpips_net``, ``crop_border``, ``y_channel``, ...).
+
+    Returns:
+        The result dict of :func:`evaluate_model` with the one direction ``"folders"``.
+
+    Raises:
+        FileNotFoundError: a folder is missing or holds no image.
+        ValueError: an unknown metric, unmatched files for a paired metric (named), or paired images of different
+            sizes.
+    """
+    names = parse_metric_names(metrics, allowed=DISTRIBUTION_METRICS + PAIRED_METRICS)
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    real_root, fake_root = Path(real_dir), Path(fake_dir)
+    for flag, folder in (("--real", real_root), ("--fake", fake_root)):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{flag} {folder}: no such folder")
+    reals, fakes = _relative_stems(real_root), _relative_stems(fake_root)
+    torch_device = _resolve_device(device)
+    paired = any(name in PAIRED_METRICS for name in names)
+    if paired:
+        unmatched = sorted(set(fakes) ^ set(reals))
+        if unmatched:
+            shown = ", ".join(str(fakes.get(name, reals.get(name))) for name in unmatched[:5])
+            more = f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""
+            raise ValueError(f"{', '.join(n for n in names if n in PAIRED_METRICS)} compare files of the same "
+                             f"relative name in --real and --fake; {len(unmatched)} have no match: {shown}{more}")
+        fake_batches = _read_batches([fakes[name] for name in sorted(fakes)], batch_size)
+        real_batches = [[reals[str(path.relative_to(fake_root).with_suffix(""))] for path in batch]
+                        for batch in fake_batches]
+    else:
+        real_batches = _read_batches(list(reals.values()), batch_size)
+        fake_batches = _split_to(_read_batches(list(fakes.values()), batch_size), len(real_batches))
+        if len(fake_batches) < len(real_batches):
+            raise ValueError(f"{len(fakes)} translations are too few to pair with the {len(real_batches)} batches of "
+                             f"real images; pass a larger --batch-size")
+    meter = TranslationMetrics(names, **metric_options).to(torch_device)
+    steps = list(zip(fake_batches, real_batches + [[]] * (len(fake_batches) - len(real_batches)), strict=True))
+    for fake_paths, real_paths in _progress(steps, "evaluating", enabled=progress):
+        fake = _stack(fake_paths, torch_device)
+        real = _stack(real_paths, torch_device) if real_paths else None
+        if paired and real is not None and real.shape != fake.shape:
+            raise ValueError(f"{fake_paths[0]} is {tuple(fake.shape[-2:])}, its real image {real_paths[0]} "
+                             f"{tuple(real.shape[-2:])}; paired metrics need equal sizes")
+        meter.update(fake, real=real, target=real if paired else None)
+    return {
+        "zoo_version": __version__,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data": {"real": str(real_root), "fake": str(fake_root), "real_images": len(reals),
+                 "fake_images": len(fakes)},
+        "settings": {"metrics": list(names), "device": str(torch_device), "batch_size": batch_size,
+                     **_plain(metric_options)},
+        "metrics": {"folders": meter.compute()},
+        "skipped": {},
+        "protocol": meter.protocol(),
+        "sample_counts": {"folders": meter.sample_counts()},
+    }
+
+
+# -------------------------------------------------------------------------------------------------------- report
+
+
+def _format_value(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.2f}" if abs(value) >= 10 else f"{value:.4f}"
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """The Markdown table of a result: rows = directions, columns = metrics (``kid`` as mean ± std), then one line
+    per protocol entry and per skipped metric."""
+    rows = result["metrics"]
+    columns = [name for name in (*EVALUATE_METRICS, *sorted({k for v in rows.values() for k in v}))
+               if name != "kid_std" and any(name in values for values in rows.values())]
+    columns = list(dict.fromkeys(columns))
+    lines = ["| direction | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for direction, values in rows.items():
+        cells = []
+        for name in columns:
+            if name not in values:
+                cells.append("–")
+            elif name == "kid" and "kid_std" in values:
+                cells.append(f"{_format_value(values['kid'])} ± {_format_value(values['kid_std'])}")
+            else:
+                cells.append(_format_value(values[name]))
+        lines.append(f"| {direction} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for key, value in result.get("protocol", {}).items():
+        text = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        lines.append(f"- {key}: {text}")
+    for name, reason in result.get("skipped", {}).items():
+        lines.append(f"- skipped {name}: {reason}")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(result: dict[str, Any], folder: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``metrics.json`` (the whole result) and ``metrics.md`` (:func:`markdown_table`) into ``folder``.
+
+    Returns:
+        The paths of the two files.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = folder / "metrics.json", folder / "metrics.md"
+    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    title = result.get("model", {}).get("source") or result.get("data", {}).get("fake") or "evaluation"
+    md_path.write_text(f"# {title}\n\n{markdown_table(result)}")
+    return json_path, md_path
