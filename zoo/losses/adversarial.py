@@ -1,4 +1,5 @@
-"""Adversarial objectives: LSGAN, vanilla (non-saturating, on logits) and WGAN, plus the WGAN-GP penalty.
+"""Adversarial objectives: LSGAN, vanilla (binary cross-entropy on logits), non-saturating (softplus) and WGAN, plus
+the WGAN-GP penalty.
 
 Losses are computed in float32 whatever the autocast dtype, so ``bf16-mixed``/``16-mixed`` training
 reduces in full precision.
@@ -12,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-GANMode = Literal["lsgan", "vanilla", "wgangp"]
+GANMode = Literal["lsgan", "vanilla", "wgangp", "nonsaturating"]
+_GAN_MODES = ("lsgan", "vanilla", "wgangp", "nonsaturating")
 
 __all__ = ["GANMode", "gan_loss", "GANLoss", "gradient_penalty"]
 
@@ -26,7 +28,8 @@ def gan_loss(prediction: Tensor, target_is_real: bool, mode: GANMode = "lsgan", 
         target_is_real: whether the target is the real label.
         mode: ``lsgan`` (mean squared error to the label, Mao et al. 2017), ``vanilla`` (binary cross-entropy
             on logits; used with ``target_is_real=True`` for G this is the non-saturating loss) or ``wgangp``
-            (``-mean`` for real, ``+mean`` for fake; the gradient penalty is separate).
+            (``-mean`` for real, ``+mean`` for fake; the gradient penalty is separate) or ``nonsaturating``
+            (``softplus(-x)`` for real, ``softplus(x)`` for fake, as CUT's option of that name).
         real_label: target value for real samples.
         fake_label: target value for fake samples.
 
@@ -40,12 +43,14 @@ def gan_loss(prediction: Tensor, target_is_real: bool, mode: GANMode = "lsgan", 
     prediction = prediction.float()
     if mode == "wgangp":
         return -prediction.mean() if target_is_real else prediction.mean()
+    if mode == "nonsaturating":
+        return F.softplus(-prediction if target_is_real else prediction).mean()
     target = torch.full_like(prediction, real_label if target_is_real else fake_label)
     if mode == "lsgan":
         return F.mse_loss(prediction, target)
     if mode == "vanilla":
         return F.binary_cross_entropy_with_logits(prediction, target)
-    raise ValueError(f"gan mode must be 'lsgan', 'vanilla' or 'wgangp'; got {mode!r}")
+    raise ValueError(f"gan mode must be one of {_GAN_MODES}; got {mode!r}")
 
 
 class GANLoss(nn.Module):
@@ -53,8 +58,8 @@ class GANLoss(nn.Module):
 
     def __init__(self, mode: GANMode = "lsgan", *, real_label: float = 1.0, fake_label: float = 0.0) -> None:
         super().__init__()
-        if mode not in ("lsgan", "vanilla", "wgangp"):
-            raise ValueError(f"gan mode must be 'lsgan', 'vanilla' or 'wgangp'; got {mode!r}")
+        if mode not in _GAN_MODES:
+            raise ValueError(f"gan mode must be one of {_GAN_MODES}; got {mode!r}")
         self.mode, self.real_label, self.fake_label = mode, real_label, fake_label
 
     def forward(self, prediction: Tensor, target_is_real: bool) -> Tensor:

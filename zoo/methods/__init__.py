@@ -6,6 +6,7 @@ of the methods built on it.
 
 from zoo.methods.base import TranslationMethod
 from zoo.methods.bicubic import Bicubic
+from zoo.methods.cut import CUT
 from zoo.methods.cyclegan import CycleGAN
 from zoo.methods.decent import DECENT
 from zoo.methods.drit import DRIT
@@ -13,7 +14,8 @@ from zoo.methods.lomit import LOMIT
 from zoo.methods.munit import MUNIT
 from zoo.methods.pix2pix import Pix2Pix
 from zoo.methods.srgan import SRGAN, SRResNet
+from zoo.methods.srunit import SRUNIT
 from zoo.methods.vsait import VSAIT
 
-__all__ = ["Bicubic", "CycleGAN", "DECENT", "DRIT", "LOMIT", "MUNIT", "Pix2Pix", "SRGAN", "SRResNet",
+__all__ = ["Bicubic", "CUT", "CycleGAN", "DECENT", "DRIT", "LOMIT", "MUNIT", "Pix2Pix", "SRGAN", "SRResNet", "SRUNIT",
            "TranslationMethod", "VSAIT"]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from zoo.losses import gan_loss
 from zoo.utils.tiling import translate_any_size
 
 if TYPE_CHECKING:
@@ -246,6 +247,26 @@ def backward(model: L.LightningModule, loss: Tensor, *, retain_graph: bool = Fal
         model.manual_backward(loss, retain_graph=retain_graph)
     else:
         loss.backward(retain_graph=retain_graph)
+
+
+def discriminator_losses(discriminator: nn.Module, fake: Tensor, real: Tensor, gan_mode: str, *, joint: bool,
+                         weights: tuple[float, float] = (0.5, 0.5)) -> dict[str, Tensor]:
+    """The discriminator terms ``{"d_fake": w_f * gan(D(fake), False), "d_real": w_r * gan(D(real), True)}``.
+
+    Args:
+        discriminator: maps (B, C, H, W) images to logits.
+        fake: (B, C, H, W) generated images, already detached.
+        real: (B', C, H, W) real images.
+        gan_mode: a :data:`zoo.losses.GANMode`.
+        joint: one D call on both batches (the same numbers when D normalises each sample on its own).
+        weights: ``(w_f, w_r)``.
+    """
+    if joint:
+        pred_fake, pred_real = discriminator(torch.cat([fake, real])).split([fake.shape[0], real.shape[0]])
+    else:
+        pred_fake, pred_real = discriminator(fake), discriminator(real)
+    return {"d_fake": weights[0] * gan_loss(pred_fake, False, gan_mode),
+            "d_real": weights[1] * gan_loss(pred_real, True, gan_mode)}
 
 
 def iteration_index(model: L.LightningModule) -> tuple[int, int | None]:

@@ -393,6 +393,10 @@ class TranslationMethod(L.LightningModule):
         """Normalisation of the official networks (decides the buffer fix-ups): the ``norm`` hyperparameter."""
         return self.hparams.get("norm", "none")
 
+    def official_network_norm(self, net: str) -> str:
+        """Normalisation of official network ``net`` (methods whose networks differ override it): ``official_norm``."""
+        return self.official_norm
+
     def _official_net(self, net: str | None) -> str:
         if not self.OFFICIAL_NETWORKS:
             name = getattr(type(self), "method_name", type(self).__name__)
@@ -404,13 +408,14 @@ class TranslationMethod(L.LightningModule):
         """An official state dict of network ``net`` (default: the first of ``OFFICIAL_NETWORKS``) -> keys of this
         module (``<attribute>.<official key>``), with :func:`zoo.methods._common.convert_official_network_state`."""
         net = self._official_net(net)
-        converted = convert_official_network_state(state_dict, norm=self.official_norm)
+        converted = convert_official_network_state(dict(state_dict), norm=self.official_network_norm(net))
         return {f"{official_attribute(self, net)}.{key}": value for key, value in converted.items()}
 
     def load_official_weights(self, state_dict: dict[str, Tensor], *, net: str | None = None) -> None:
         """Load an official state dict of network ``net`` (strict: every key used once, shapes checked), into its
         EMA copy too when one is kept."""
-        load_official_network(self, state_dict, self._official_net(net), norm=self.official_norm)
+        net = self._official_net(net)
+        load_official_network(self, dict(state_dict), net, norm=self.official_network_norm(net))
 
     def official_state_dict(self, net: str | None = None) -> dict[str, Tensor]:
         """The state dict of one network in the official layout (for export back to the official code)."""

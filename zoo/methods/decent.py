@@ -49,16 +49,14 @@ from zoo.methods._common import (
     backward,
     build_official_schedulers,
     check_images,
-    convert_official_network_state,
+    discriminator_losses,
     inference_net,
     iteration_index,
-    load_official_network,
-    official_attribute,
     run_generator,
     set_requires_grad,
 )
 from zoo.methods.base import TranslationMethod
-from zoo.nets.cut import CUTDiscriminatorType, build_cut_discriminator, build_cut_generator
+from zoo.nets.cut import CUTDiscriminatorType, build_cut_discriminator, build_cut_generator, generator_taps
 from zoo.nets.flows import FlowEMA, PatchDensityEstimator
 from zoo.nets.init import InitType
 from zoo.nets.norm import NormType
@@ -313,17 +311,6 @@ class DECENT(TranslationMethod):
         for group in opt.param_groups:
             group["eps"] = _ADAM_EPS / math.sqrt(1.0 - group["betas"][1] ** t)
 
-    def _features(self, real_a: Tensor, real_b: Tensor) -> tuple[Tensor, Tensor, list[Tensor], list[Tensor]]:
-        """``G(a)``, ``G(b)`` and their feature maps at ``var_layers`` (official ``forward``)."""
-        if self._per_sample_g:
-            n = real_a.shape[0]
-            out, feats = self.generator(torch.cat([real_a, real_b]), self.var_layers)
-            fake_b, idt_b = out[:n], out[n:]
-            return fake_b, idt_b, [f[:n] for f in feats], [f[n:] for f in feats]
-        fake_b, feats_a = self.generator(real_a, self.var_layers)
-        idt_b, feats_b = self.generator(real_b, self.var_layers)
-        return fake_b, idt_b, feats_a, feats_b
-
     def optimization_step(self, real_a: Tensor, real_b: Tensor, opt_g: Any, opt_d: Any, opt_f: Any, *,
                           patch_ids: Mapping[str, Sequence[Tensor]] | None = None) -> StepOutput:
         """One official iteration: flows, then D, then G with the flows' averaged weights.
@@ -342,7 +329,8 @@ class DECENT(TranslationMethod):
         h, weights = self.hparams, self.loss_weights
         iteration, epoch = iteration_index(self)
         ids = patch_ids or {}
-        fake_b, idt_b, feats_a, feats_b = self._features(real_a, real_b)
+        fake_b, idt_b, feats_a, feats_b = generator_taps(self.generator, real_a, real_b, self.var_layers,
+                                                         joint=self._per_sample_g)
 
         # (1) flows on detached features of the current generator
         opt_f.zero_grad()
@@ -361,14 +349,9 @@ class DECENT(TranslationMethod):
 
         # (2) discriminator
         opt_d.zero_grad()
-        fake_detached = fake_b.detach()
-        if h.norm_d in ("instance", "none"):
-            pred_fake, pred_real = self.discriminator(torch.cat([fake_detached, real_b])).split(
-                [fake_b.shape[0], real_b.shape[0]])
-        else:
-            pred_fake, pred_real = self.discriminator(fake_detached), self.discriminator(real_b)
-        d_losses = {"d_fake": weights["d_fake"] * gan_loss(pred_fake, False, h.gan_mode),
-                    "d_real": weights["d_real"] * gan_loss(pred_real, True, h.gan_mode)}
+        d_losses = discriminator_losses(self.discriminator, fake_b.detach(), real_b, h.gan_mode,
+                                        joint=h.norm_d in ("instance", "none"),
+                                        weights=(weights["d_fake"], weights["d_real"]))
         check_finite(d_losses, iteration=iteration, epoch=epoch)
         backward(self, d_losses["d_fake"] + d_losses["d_real"])
         opt_d.step()
@@ -428,19 +411,6 @@ class DECENT(TranslationMethod):
     def official_network_norm(self, net: str) -> str:
         """Normalisation of official network ``net``: ``norm_g`` for G, ``norm_d`` for D, none in the flows."""
         return {"G": self.hparams.norm_g, "D": self.hparams.norm_d}.get(net, "none")
-
-    def convert_official_state_dict(self, state_dict: Mapping[str, Tensor], *, net: str | None = None
-                                    ) -> dict[str, Tensor]:
-        """An official ``<epoch>_net_<net>.pth`` state dict -> keys of this module (``generator.model...``)."""
-        net = self._official_net(net)
-        converted = convert_official_network_state(dict(state_dict), norm=self.official_network_norm(net))
-        return {f"{official_attribute(self, net)}.{key}": value for key, value in converted.items()}
-
-    def load_official_weights(self, state_dict: Mapping[str, Tensor], *, net: str | None = None) -> None:
-        """Strictly load an official ``net_G`` / ``net_D`` / ``net_F_A`` / ``net_F_B`` state dict (into the EMA
-        copy of G too, when one is kept)."""
-        net = self._official_net(net)
-        load_official_network(self, dict(state_dict), net, norm=self.official_network_norm(net))
 
     def load_official_flow_ema(self, optimizer_state: Mapping[str, Any]) -> None:
         """Take the flows' polyak averages from an official ``<epoch>_optimizer_F.pth`` (``exp_avg_param`` of each

@@ -7,6 +7,9 @@ other CUT forks use them, in the official state-dict layouts.
 * :class:`CUTNLayerDiscriminator`: PatchGAN whose stride-2 convs become stride-1 conv + blur-pool when anti-aliased.
 * :class:`PatchSampleF` and :func:`patch_nce_loss`: CUT's patch sampler (same positions for every image of the
   batch, optional 2-layer MLP, L2 normalisation) and PatchNCE loss, for CUT-style methods.
+* SRUNIT's additions (Jia et al., ICCV 2021): :meth:`CUTResnetGenerator.perturb` (noise on one feature map, decoded
+  and re-encoded), :func:`semantic_robustness_loss`, :class:`InputNoise` (the discriminator's ``D_noise``) and the
+  ``srunit`` normalisation of :class:`PatchSampleF`.
 
 Feature taps keep the official aliasing: a tapped tensor that the next layer modifies in place (``ReLU(True)``
 right after a tapped norm layer, e.g. layer 8 without anti-aliasing) is returned after that modification.
@@ -38,6 +41,10 @@ __all__ = [
     "cut_generator_blocks",
     "PatchSampleF",
     "patch_nce_loss",
+    "InputNoise",
+    "semantic_robustness_loss",
+    "gather_patches",
+    "generator_taps",
 ]
 
 _BINOMIAL = {1: [1.0], 2: [1.0, 1.0], 3: [1.0, 2.0, 1.0], 4: [1.0, 3.0, 3.0, 1.0], 5: [1.0, 4.0, 6.0, 4.0, 1.0],
@@ -194,6 +201,62 @@ class CUTResnetGenerator(nn.Module):
         return x, feats
 
 
+    def perturb(self, feature: Tensor, layer: int, noise: float, *, direction: Tensor | None = None,
+                uniform: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """SRUNIT's perturbation: ``feature`` (the output of ``model[layer]``) plus ``noise`` times a random unit
+        direction per position, decoded to an image by ``model[layer + 1:]`` and re-encoded by ``model[:layer + 1]``.
+
+        Args:
+            feature: (B, C, H, W) output of ``model[layer]``.
+            layer: index of the layer that produced ``feature``.
+            noise: perturbation size (official ``reg_noise``); every position moves by exactly this much.
+            direction: (B, C, H, W) standard normal draw (default: drawn here); normalised over channels.
+            uniform: (B, 1, H, W) uniform draw for the magnitude map (default: drawn here).
+
+        Returns:
+            (re-encoded perturbed feature (B, C, H, W), magnitude map (B, 1, H, W)
+            ``1e-7 + (noise - 1e-7) * uniform``). As in the official code the magnitude map only divides the
+            regulariser; the perturbation added is always ``noise`` times the unit direction.
+        """
+        b, _, h, w = feature.shape
+        if direction is None:
+            direction = torch.randn(feature.shape, device=feature.device, dtype=feature.dtype)
+        if uniform is None:
+            uniform = torch.rand(b, 1, h, w, device=feature.device, dtype=feature.dtype)
+        direction = direction.to(feature)
+        unit = direction / (direction.pow(2).sum(1, keepdim=True).sqrt() + 1e-12)
+        magnitude = 1e-7 + (noise - 1e-7) * uniform.to(feature)
+        x = feature + unit * noise
+        for module in self.model[layer + 1:]:
+            x = module(x)
+        for module in self.model[:layer + 1]:
+            x = module(x)
+        return x, magnitude
+
+
+def generator_taps(generator: CUTResnetGenerator, real_a: Tensor, real_b: Tensor | None, layers: Sequence[int], *,
+                   joint: bool) -> tuple[Tensor, Tensor | None, list[Tensor], list[Tensor] | None]:
+    """``G(a)``, ``G(b)`` and their features at ``layers`` (``real_b=None``: A only).
+
+    With ``joint`` both batches go through one call (the same numbers when G normalises each sample on its own:
+    instance norm or none, and no dropout); otherwise one call each, as batch statistics require.
+
+    Returns:
+        ``(fake_b, idt_b, feats_a, feats_b)``: (B, C, H, W) images and per layer (B, C_l, H_l, W_l) maps; the B
+        entries are None without ``real_b``.
+    """
+    if real_b is None:
+        fake_b, feats_a = generator(real_a, layers)
+        return fake_b, None, feats_a, None
+    if joint:
+        n = real_a.shape[0]
+        out, feats = generator(torch.cat([real_a, real_b]), layers)
+        return out[:n], out[n:], [f[:n] for f in feats], [f[n:] for f in feats]
+    fake_b, feats_a = generator(real_a, layers)
+    idt_b, feats_b = generator(real_b, layers)
+    return fake_b, idt_b, feats_a, feats_b
+
+
 def cut_generator_blocks(netG: str) -> int:
     """Residual-block count of ``resnet_<N>blocks``."""
     if netG.startswith("resnet_") and netG.endswith("blocks"):
@@ -275,6 +338,34 @@ def build_cut_discriminator(*, input_nc: int = 3, ndf: int = 64, netD: CUTDiscri
     return net
 
 
+class InputNoise:
+    """Forward pre-hook adding ``std`` times standard normal noise to a network's input, in training and evaluation
+    alike (SRUNIT's ``D_noise`` on the discriminator). Register with :meth:`attach`; keys and weights are untouched.
+
+    Args:
+        std: noise scale (0 adds nothing and draws nothing).
+        draw: ``draw(x) -> Tensor`` of ``x``'s shape (default ``torch.randn_like``); parity tests replay draws.
+    """
+
+    def __init__(self, std: float, draw=None) -> None:
+        self.std = float(std)
+        self.draw = draw or (lambda x: torch.randn(x.shape, device=x.device, dtype=x.dtype))
+
+    def attach(self, net: nn.Module) -> InputNoise:
+        if self.std > 0:
+            net.register_forward_pre_hook(self)
+        return self
+
+    def __call__(self, module: nn.Module, args: tuple) -> tuple:
+        x = args[0]
+        return (x + self.std * self.draw(x), *args[1:])
+
+
+def gather_patches(maps: Tensor, ids: Tensor) -> Tensor:
+    """(B, C, H, W) maps -> (B * P, C) values at the flat positions ``ids`` (P,), image-major (CUT's order)."""
+    return maps.permute(0, 2, 3, 1).flatten(1, 2)[:, ids.to(maps.device), :].flatten(0, 1)
+
+
 class PatchSampleF(nn.Module):
     """CUT's ``PatchSampleF``: sample positions (shared across the batch), optional MLP, L2 normalisation.
 
@@ -285,25 +376,34 @@ class PatchSampleF(nn.Module):
         channels: feature channels of each layer (needed with ``use_mlp``).
         use_mlp: project with the MLP (CUT's ``mlp_sample``).
         nc: MLP width.
+        normalize: ``cut``: ``x / (||x|| + 1e-7)``; ``srunit``: ``(x + 1e-12) / ||x + 1e-12||`` (SRUNIT's variant).
     """
 
-    def __init__(self, channels: Sequence[int] = (), *, use_mlp: bool = True, nc: int = 256) -> None:
+    def __init__(self, channels: Sequence[int] = (), *, use_mlp: bool = True, nc: int = 256,
+                 normalize: Literal["cut", "srunit"] = "cut") -> None:
         super().__init__()
-        self.use_mlp, self.nc = use_mlp, nc
+        if normalize not in ("cut", "srunit"):
+            raise ValueError(f"normalize must be 'cut' or 'srunit', got {normalize!r}")
+        self.use_mlp, self.nc, self.normalize = use_mlp, nc, normalize
         if use_mlp:
             for i, c in enumerate(channels):
                 setattr(self, f"mlp_{i}", nn.Sequential(nn.Linear(c, nc), nn.ReLU(), nn.Linear(nc, nc)))
 
     def forward(self, feats: Sequence[Tensor], num_patches: int = 64, patch_ids: Sequence[Tensor] | None = None,
-                ) -> tuple[list[Tensor], list[Tensor]]:
-        """Per layer (B, C, H, W) -> (B * P, nc) samples (or (B, nc, H, W) with ``num_patches=0``) and the ids."""
+                *, mlp_indices: Sequence[int] | None = None) -> tuple[list[Tensor], list[Tensor]]:
+        """Per layer (B, C, H, W) -> (B * P, nc) samples (or (B, nc, H, W) with ``num_patches=0``) and the ids.
+
+        ``mlp_indices`` names the MLP of each feature map (default ``0, 1, ...``); SRUNIT projects one chosen scale
+        ``c`` with ``mlp_indices=[c]``.
+        """
         out_feats, out_ids = [], []
-        for i, feat in enumerate(feats):
+        indices = range(len(feats)) if mlp_indices is None else mlp_indices
+        for position, (i, feat) in enumerate(zip(indices, feats, strict=True)):
             b, _, h, w = feat.shape
             flat = feat.permute(0, 2, 3, 1).flatten(1, 2)
             if num_patches > 0:
                 if patch_ids is not None:
-                    ids = torch.as_tensor(patch_ids[i], dtype=torch.long, device=feat.device)
+                    ids = torch.as_tensor(patch_ids[position], dtype=torch.long, device=feat.device)
                 else:
                     ids = torch.randperm(flat.shape[1])[:min(num_patches, flat.shape[1])].to(feat.device)
                 x = flat[:, ids, :].flatten(0, 1)
@@ -312,7 +412,11 @@ class PatchSampleF(nn.Module):
             if self.use_mlp:
                 x = getattr(self, f"mlp_{i}")(x)
             # official Normalize sums over dim 1: the feature dim of (N, C), the positions of the (B, HW, C) case
-            x = x / (x.pow(2).sum(1, keepdim=True).pow(0.5) + 1e-7)
+            if self.normalize == "cut":
+                x = x / (x.pow(2).sum(1, keepdim=True).pow(0.5) + 1e-7)
+            else:
+                x = x + 1e-12
+                x = x / x.pow(2).sum(1, keepdim=True).pow(0.5)
             if num_patches == 0:
                 x = x.permute(0, 2, 1).reshape(b, x.shape[-1], h, w)
             out_feats.append(x)
@@ -344,3 +448,20 @@ def patch_nce_loss(feat_q: Tensor, feat_k: Tensor, *, batch_size: int, nce_t: fl
     l_neg = l_neg.masked_fill(torch.eye(p, device=q.device, dtype=torch.bool)[None], -10.0).reshape(-1, p)
     logits = torch.cat((l_pos, l_neg), dim=1) / nce_t
     return F.cross_entropy(logits, torch.zeros(n, dtype=torch.long, device=q.device), reduction="none")
+
+
+def semantic_robustness_loss(perturbed: Tensor, clean: Tensor, magnitude: Tensor, *, num_layers: int) -> Tensor:
+    """SRUNIT's regulariser for one sampled scale: mean over patches of ``||q - k||_2 / magnitude``, divided by
+    ``num_layers`` (the official code divides by the number of NCE layers).
+
+    Args:
+        perturbed: (N, D) samples of the re-encoded perturbed feature (q).
+        clean: (N, D) samples of the clean feature at the same positions (k); neither side is detached.
+        magnitude: (N,) or (N, 1) noise magnitude at those positions.
+        num_layers: the divisor.
+
+    Returns:
+        0-d loss.
+    """
+    distance = ((perturbed - clean).pow(2).sum(1) + 1e-12).sqrt()
+    return (distance / magnitude.reshape(-1)).mean() / num_layers
