@@ -8,6 +8,7 @@ belongs to that method alone. Prints one row per method:
     python bench/bench_methods.py --device cuda --precision bf16
     python bench/bench_methods.py --methods pix2pix cyclegan --reference   # vs the official loop
     python bench/bench_methods.py --methods lomit --iterations 5 --reference
+    python bench/bench_methods.py --methods cut srunit --iterations 1 --warmup 0 --reference
     python bench/bench_methods.py --methods decent --default-malloc   # without zoo's heap setting (see below)
 
 Like ``zoo fit`` (:class:`zoo.trainer.ZooTrainer`) and ``zoo translate``, each run first calls
@@ -41,6 +42,10 @@ PAPER_SETTINGS: dict[str, dict] = {
     "srgan": {"init_args": {"vgg_weights": None, "detach_content": True}, "size": (24, 24), "batch_size": 16},
     "munit": {"init_args": {}, "size": (256, 256), "batch_size": 1},  # edges2shoes (vgg_w 0)
     "decent": {"init_args": {}, "size": (256, 256), "batch_size": 1},  # horse2zebra defaults (BNAF)
+    "cut": {"init_args": {"mode": "cut"}, "size": (256, 256), "batch_size": 1},  # CUT mode (nce_idt), horse2zebra
+    # GTA -> Cityscapes defaults (CUT mode, reg 0.001, v2); inact_epochs 0 times the full iteration with the
+    # regulariser on, on both sides (officially the first 100 epochs train D only)
+    "srunit": {"init_args": {"inact_epochs": 0}, "size": (256, 256), "batch_size": 1},
     "drit": {"init_args": {}, "size": (216, 216), "batch_size": 2},  # official defaults (concat 1, mode seeking)
     # CelebA; the iterations timed are rounded up to whole n_critic cycles (G every 5th iteration)
     # inference as the authors' test loop: batches of 8 inputs with 8 exemplars

@@ -1,5 +1,5 @@
-"""Re-creations of official training iterations (pix2pix, CycleGAN, DECENT, VSAIT, LOMIT), used as the speed and
-memory reference.
+"""Re-creations of official training iterations (pix2pix, CycleGAN, DECENT, VSAIT, LOMIT, CUT, SRUNIT), used as the
+speed and memory reference.
 
 The official ``optimize_parameters`` is reproduced call for call on the same networks (zoo's networks have the
 official layout and produce the same numbers): one network call per image set, separate ``backward`` calls where
@@ -13,7 +13,9 @@ plain PyTorch modules (:func:`official_copy`); other speed-ups inside zoo's modu
 from __future__ import annotations
 
 from itertools import chain
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -341,5 +343,282 @@ class OfficialLOMITLoop:
         return self.G(x_A, x_A if x_B is None else x_B)
 
 
+class OfficialDraws:
+    """The random draws of the CUT code base, made as the authors make them: ``np.random.permutation`` of the
+    positions in the patch sampler, ``np.random.random`` for the flip, ``np.random.choice`` for SRUNIT's scale,
+    ``torch.randn`` / ``torch.rand`` for SRUNIT's perturbation.
+
+    ``drawn`` lists the current step's draws as ``(phase, kind, value)`` in call order (phase: the official function
+    that draws, ``forward``, ``NCE``, ``NCE_Y`` or ``reg``), for equivalence checks that feed them to zoo; values put
+    in ``replay`` are returned, in order, instead of new draws (to replay the authors' recorded draws).
+    """
+
+    def __init__(self) -> None:
+        self.replay: list[Any] = []
+        self.drawn: list[tuple[str, str, Any]] = []
+
+    def _take(self, phase: str, kind: str, draw) -> Any:
+        value = self.replay.pop(0) if self.replay else draw()
+        self.drawn.append((phase, kind, value))
+        return value
+
+    def permutation(self, n: int, phase: str) -> np.ndarray:
+        return np.asarray(self._take(phase, "permutation", lambda: np.random.permutation(n)))
+
+    def random(self, phase: str) -> float:
+        return float(self._take(phase, "uniform", np.random.random))
+
+    def choice(self, options: list[int], phase: str) -> int:
+        return int(np.asarray(self._take(phase, "choice", lambda: np.random.choice(options))).reshape(-1)[0])
+
+    def randn(self, like: Tensor, phase: str) -> Tensor:
+        return self._take(phase, "randn", lambda: torch.randn(like.shape)).to(like)
+
+    def rand(self, shape: tuple[int, ...], like: Tensor, phase: str) -> Tensor:
+        return self._take(phase, "rand", lambda: torch.rand(shape)).to(like)
+
+
+def official_patch_nce(feat_q: Tensor, feat_k: Tensor, batch_size: int, nce_t: float,
+                       all_negatives_from_minibatch: bool) -> Tensor:
+    """CUT's ``PatchNCELoss`` call in plain torch: (N, D) query and key samples -> (N,) cross-entropies.
+
+    Positive logits by a batched (1 x D) @ (D x 1) product, negatives by one bmm per image (or one for the batch),
+    the diagonal filled in place with -10, logits divided by ``nce_t``; keys are detached.
+    """
+    n, dim = feat_q.shape
+    feat_k = feat_k.detach()
+    l_pos = torch.bmm(feat_q.view(n, 1, -1), feat_k.view(n, -1, 1)).view(n, 1)
+    groups = 1 if all_negatives_from_minibatch else batch_size
+    q, k = feat_q.view(groups, -1, dim), feat_k.view(groups, -1, dim)
+    patches = q.size(1)
+    l_neg = torch.bmm(q, k.transpose(2, 1))
+    l_neg.masked_fill_(torch.eye(patches, device=q.device, dtype=torch.bool)[None, :, :], -10.0)
+    out = torch.cat((l_pos, l_neg.view(-1, patches)), dim=1) / nce_t
+    return F.cross_entropy(out, torch.zeros(out.size(0), dtype=torch.long, device=q.device), reduction="none")
+
+
+class OfficialCUTLoop:
+    """``CUTModel.optimize_parameters`` on the networks of a zoo ``CUT`` (deep-copied).
+
+    As officially: ``forward`` runs one ``G(cat(real_A, real_B))`` (``nce_idt``; input flipped when
+    ``flip_equivariance`` draws so); D step on ``fake_B.detach()`` and ``real_B`` (two D calls); G step against the
+    updated D, where each ``calculate_NCE_loss(src, tgt)`` runs ``G(tgt, nce_layers, encode_only=True)`` and
+    ``G(src, ...)`` as separate passes, samples numpy permutations for the keys and reuses them for the queries, one
+    PatchNCE call per layer; one backward; Adam steps G, then F. The loss values of the last step are kept in
+    ``losses`` (official names) and its draws in ``draws.drawn``.
+    """
+
+    def __init__(self, model) -> None:
+        self.h = h = model.hparams
+        self.layers = list(model.nce_layers)
+        self.G, self.D, self.F = (official_copy(net)
+                                  for net in (model.generator, model.discriminator, model.patch_sampler))
+        betas = (h.beta1, h.beta2)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=h.lr, betas=betas)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=h.lr, betas=betas)
+        # the official optimizer_F exists for netF "mlp_sample" only
+        self.opt_F = (torch.optim.Adam(self.F.parameters(), lr=h.lr, betas=betas)
+                      if any(True for _ in self.F.parameters()) else None)
+        self.draws = OfficialDraws()
+        self.losses: dict[str, Tensor] = {}
+
+    def sample_patches(self, feats: list[Tensor], phase: str, patch_ids: list[Tensor] | None = None,
+                       mlp_indices: list[int] | None = None) -> tuple[list[Tensor], list[Tensor]]:
+        """``netF(feats, num_patches, patch_ids)``: per layer a numpy permutation of the positions (unless given),
+        its first ``num_patches`` entries gathered, the layer's MLP, L2 normalisation (CUT's or SRUNIT's)."""
+        num_patches = self.h.num_patches
+        samples, ids = [], []
+        for k, feat in enumerate(feats):
+            index = k if mlp_indices is None else mlp_indices[k]
+            flat = feat.permute(0, 2, 3, 1).flatten(1, 2)
+            if patch_ids is not None:
+                patch_id = patch_ids[k]
+            else:
+                perm = self.draws.permutation(flat.shape[1], phase)
+                patch_id = torch.tensor(perm[:int(min(num_patches, perm.shape[0]))], dtype=torch.long,
+                                        device=feat.device)
+            x = flat[:, patch_id, :].flatten(0, 1)
+            if self.F.use_mlp:
+                x = getattr(self.F, f"mlp_{index}")(x)
+            if self.F.normalize == "cut":
+                x = x.div(x.pow(2).sum(1, keepdim=True).pow(0.5) + 1e-7)
+            else:
+                x = x + 1e-12
+                x = x.div(x.pow(2).sum(1, keepdim=True).pow(0.5))
+            samples.append(x)
+            ids.append(patch_id)
+        return samples, ids
+
+    def nce_from_features(self, feat_k: list[Tensor], feat_q: list[Tensor], batch_size: int, phase: str) -> Tensor:
+        """Mean over the NCE layers of ``lambda_NCE * mean PatchNCE``, positions drawn for the keys."""
+        h = self.h
+        k_pool, ids = self.sample_patches(feat_k, phase)
+        q_pool, _ = self.sample_patches(feat_q, phase, ids)
+        total = 0.0
+        for f_q, f_k in zip(q_pool, k_pool, strict=True):
+            loss = official_patch_nce(f_q, f_k, batch_size, h.nce_t, h.nce_includes_all_negatives_from_minibatch)
+            total = total + (loss * h.lambda_nce).mean()
+        return total / len(self.layers)
+
+    def calculate_nce_loss(self, src: Tensor, tgt: Tensor, flipped: bool, phase: str) -> Tensor:
+        """``calculate_NCE_loss(src, tgt)``: two separate encoder passes, queries flipped back under a flip."""
+        feat_q = self.G(tgt, self.layers, encode_only=True)
+        if flipped:
+            feat_q = [torch.flip(f, [3]) for f in feat_q]
+        feat_k = self.G(src, self.layers, encode_only=True)
+        return self.nce_from_features(feat_k, feat_q, src.shape[0], phase)
+
+    def d_step(self, fake_B: Tensor, real_B: Tensor) -> None:
+        """``compute_D_loss``: ``0.5 * (GAN(D(fake_B.detach()), False) + GAN(D(real_B), True))``, Adam step."""
+        h = self.h
+        _set_requires_grad([self.D], True)
+        self.opt_D.zero_grad()
+        loss_D_fake = gan_loss(self.D(fake_B.detach()), False, h.gan_mode)
+        loss_D_real = gan_loss(self.D(real_B), True, h.gan_mode)
+        loss_D = (loss_D_fake + loss_D_real) * 0.5
+        loss_D.backward()
+        self.opt_D.step()
+        self.losses = {"D_fake": loss_D_fake.detach(), "D_real": loss_D_real.detach(), "D": loss_D.detach()}
+
+    def g_gan_loss(self, fake_B: Tensor) -> Tensor | float:
+        h = self.h
+        return gan_loss(self.D(fake_B), True, h.gan_mode) * h.lambda_gan if h.lambda_gan > 0 else 0.0
+
+    def step(self, real_A: Tensor, real_B: Tensor) -> None:
+        h = self.h
+        self.draws.drawn = []
+        batch = real_A.shape[0]
+        # forward
+        real = torch.cat((real_A, real_B), dim=0) if h.nce_idt else real_A
+        flipped = False
+        if h.flip_equivariance:
+            flipped = self.draws.random("forward") < 0.5
+            if flipped:
+                real = torch.flip(real, [3])
+        fake = self.G(real)
+        fake_B = fake[:batch]
+        idt_B = fake[batch:] if h.nce_idt else None
+        self.d_step(fake_B, real_B)
+        # generator and patch sampler
+        _set_requires_grad([self.D], False)
+        self.opt_G.zero_grad()
+        if self.opt_F is not None:
+            self.opt_F.zero_grad()
+        loss_G_GAN = self.g_gan_loss(fake_B)
+        loss_NCE = self.calculate_nce_loss(real_A, fake_B, flipped, "NCE") if h.lambda_nce > 0 else 0.0
+        if h.nce_idt and h.lambda_nce > 0:
+            loss_NCE_Y = self.calculate_nce_loss(real_B, idt_B, flipped, "NCE_Y")
+            loss_NCE_both = (loss_NCE + loss_NCE_Y) * 0.5
+            self.losses["NCE_Y"] = loss_NCE_Y.detach()
+        else:
+            loss_NCE_both = loss_NCE
+        loss_G = loss_G_GAN + loss_NCE_both
+        loss_G.backward()
+        self.opt_G.step()
+        if self.opt_F is not None:
+            self.opt_F.step()
+        self.losses.update({name: value.detach() for name, value in
+                            (("G_GAN", loss_G_GAN), ("NCE", loss_NCE), ("G", loss_G)) if isinstance(value, Tensor)})
+
+    @torch.no_grad()
+    def infer(self, real_A: Tensor) -> Tensor:
+        """The official test.py forward: ``G(real_A)`` under no_grad, the network in train mode (its default)."""
+        return self.G(real_A)
+
+
+class OfficialSRUNITLoop(OfficialCUTLoop):
+    """``SRUNITModel.optimize_parameters(curr_epoch)`` on the networks of a zoo ``SRUNIT`` (deep-copied).
+
+    As officially: ``forward`` runs ``fake_B, feats_real_A = G(real_A, nce_layers)``, ``G(fake_B, nce_layers,
+    encode_only=True)``, draws the scale (``np.random.choice(reg_layers)``) and perturbs that feature through the
+    generator (``torch.randn`` direction, ``torch.rand`` magnitude map; decoded from the layer to an image and
+    re-encoded), then ``idt_B, feats_real_B = G(real_B, nce_layers)``: separate calls. D step; the G objective:
+    GAN, NCE on the stored features, NCE_Y with a ``G(idt_B, encode_only=True)`` pass; then, unless the regulariser
+    is still inactive (``reg > 0`` and ``curr_epoch <= inact_epochs``: no G/F update at all), the regulariser (new
+    positions on the chosen scale, its MLP only); ``v2`` one backward of ``loss_G + reg * loss_reg``, ``v1`` two (F
+    frozen for the second); Adam steps G, F. ``curr_epoch`` is ``epoch`` (default the model's ``epoch_count``, the
+    epoch zoo's step assumes outside a Trainer).
+
+    The official code fails without ``nce_idt`` (NaN D loss) and asserts on flipped steps, so those settings have no
+    re-creation.
+    """
+
+    def __init__(self, model, epoch: int | None = None) -> None:
+        super().__init__(model)
+        h = self.h
+        if not h.nce_idt or h.flip_equivariance:
+            raise ValueError("the official SRUNIT iteration fails with nce_idt=False or flip_equivariance=True; "
+                             "no re-creation for those settings")
+        self.reg_layers = list(model.reg_layers)
+        self.epoch = h.epoch_count if epoch is None else epoch
+
+    def perturb(self, feat: Tensor, layer: int, noise: float) -> tuple[Tensor, Tensor]:
+        """The generator's perturbation forward: ``feat + noise * unit`` decoded by ``model[layer + 1:]`` and
+        re-encoded by ``model[:layer + 1]``; returns it and the magnitude map that divides the loss."""
+        unit = self.draws.randn(feat, "forward")
+        unit = unit / (unit.pow(2).sum(1, keepdim=True).sqrt() + 1e-12)
+        b, _, height, width = feat.shape
+        noise_magnitude = 1e-7 + (noise - 1e-7) * self.draws.rand((b, 1, height, width), feat, "forward")
+        x = feat + unit * noise
+        for module in self.G.model[layer + 1:]:
+            x = module(x)
+        for module in self.G.model[:layer + 1]:
+            x = module(x)
+        return x, noise_magnitude
+
+    def compute_reg_loss(self, clean: Tensor, perturbed: Tensor, noise_magnitude: Tensor, choice: int) -> Tensor:
+        """``compute_reg_loss``: new positions on the chosen scale, ``||q - k|| / magnitude`` averaged, divided by
+        the number of NCE layers."""
+        k_pool, ids = self.sample_patches([clean], "reg", mlp_indices=[choice])
+        q_pool, _ = self.sample_patches([perturbed], "reg", ids, mlp_indices=[choice])
+        magnitude = noise_magnitude.permute(0, 2, 3, 1).flatten(1, 2)[:, ids[0], :].flatten(0, 1)
+        distance = ((q_pool[0] - k_pool[0]).pow(2).sum(1, keepdim=True) + 1e-12).sqrt()
+        return (distance / magnitude).mean() / len(self.layers)
+
+    def step(self, real_A: Tensor, real_B: Tensor) -> None:
+        h = self.h
+        self.draws.drawn = []
+        # forward
+        fake_B, feats_real_A = self.G(real_A, self.layers)
+        feats_fake_B = self.G(fake_B, self.layers, encode_only=True)
+        if h.reg > 0:
+            choice = self.draws.choice(self.reg_layers, "forward")
+            feat_perturbed, noise_magnitude = self.perturb(feats_real_A[choice], self.layers[choice], h.reg_noise)
+        idt_B, feats_real_B = self.G(real_B, self.layers)
+        self.d_step(fake_B, real_B)
+        # generator and patch sampler
+        _set_requires_grad([self.D], False)
+        self.opt_G.zero_grad()
+        if self.opt_F is not None:
+            self.opt_F.zero_grad()
+        loss_G_GAN = self.g_gan_loss(fake_B)
+        loss_NCE = self.nce_from_features(feats_real_A, feats_fake_B, real_A.shape[0], "NCE")
+        feats_idt_B = self.G(idt_B, self.layers, encode_only=True)
+        loss_NCE_Y = self.nce_from_features(feats_real_B, feats_idt_B, real_B.shape[0], "NCE_Y")
+        loss_G = loss_G_GAN + (loss_NCE + loss_NCE_Y) * 0.5
+        self.losses.update({name: value.detach() for name, value in
+                            (("G_GAN", loss_G_GAN), ("NCE", loss_NCE), ("NCE_Y", loss_NCE_Y), ("G", loss_G))
+                            if isinstance(value, Tensor)})
+        if h.reg > 0 and self.epoch <= h.inact_epochs:
+            self.losses["reg"] = torch.zeros(())
+            return  # the official D-only epochs: the G objective is computed (its draws are made), not applied
+        if h.reg > 0:
+            loss_reg = self.compute_reg_loss(feats_real_A[choice], feat_perturbed, noise_magnitude, choice)
+            self.losses["reg"] = loss_reg.detach()
+            if h.reg_type == "v2":
+                (loss_G + h.reg * loss_reg).backward()
+            else:
+                loss_G.backward(retain_graph=True)
+                _set_requires_grad([self.F], False)
+                (h.reg * loss_reg).backward()
+                _set_requires_grad([self.F], True)
+        else:
+            loss_G.backward()
+        self.opt_G.step()
+        if self.opt_F is not None:
+            self.opt_F.step()
+
+
 OFFICIAL_LOOPS = {"cyclegan": OfficialCycleGANLoop, "pix2pix": OfficialPix2PixLoop, "decent": OfficialDECENTLoop,
-                  "vsait": OfficialVSAITLoop, "lomit": OfficialLOMITLoop}
+                  "vsait": OfficialVSAITLoop, "lomit": OfficialLOMITLoop, "cut": OfficialCUTLoop,
+                  "srunit": OfficialSRUNITLoop}

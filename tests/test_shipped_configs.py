@@ -30,6 +30,10 @@ SHRINK: dict[str, dict[str, dict[str, object]]] = {
     "zoo.methods.CycleGAN": {"model": {"ngf": 4, "ndf": 4}, "data": {"load_size": 72, "crop_size": 64}},
     "zoo.methods.DECENT": {"model": {"ngf": 4, "ndf": 4, "num_patches": 16},
                            "data": {"load_size": 72, "crop_size": 64}},
+    "zoo.methods.CUT": {"model": {"ngf": 4, "ndf": 4, "num_patches": 16, "netf_nc": 16},
+                        "data": {"load_size": 72, "crop_size": 64}},
+    "zoo.methods.SRUNIT": {"model": {"ngf": 4, "ndf": 4, "num_patches": 16, "netf_nc": 16},
+                           "data": {"load_size": 64, "crop_size": 64}},
     "zoo.methods.DRIT": {"model": {"ch": 4}},  # the content discriminator's 4x4 kernels need the official 216 crop
     "zoo.methods.MUNIT": {"model": {"dim": 4, "mlp_dim": 8, "dis_dim": 4}, "data": {"load_size": 64, "crop_size": 64}},
     "zoo.methods.LOMIT": {"model": {"g_conv_dim": 4, "d_conv_dim": 4, "mlp_dim": 8}, "data": {"batch_size": 2}},

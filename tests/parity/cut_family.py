@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from tests.parity.manifest import assert_close, strip
+from tests.parity.manifest import RecordingOptimizer, assert_close, strip
 from zoo.losses import gan_loss
 from zoo.nets.cut import (
     InputNoise,
@@ -279,26 +279,6 @@ def check_reg_loss(case: dict, t: dict[str, torch.Tensor]) -> None:
 # ------------------------------------------------------------------------------------------------ training
 
 
-class RecordingOptimizer:
-    """Passes through to an optimizer and records the gradients right before each ``step``."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, named: list[tuple[str, torch.nn.Parameter]],
-                 grads: dict[str, torch.Tensor]) -> None:
-        self._optimizer, self._named, self._grads = optimizer, named, grads
-
-    def __getattr__(self, name: str):
-        return getattr(self._optimizer, name)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self._optimizer.zero_grad(set_to_none)
-
-    def step(self) -> None:
-        for name, p in self._named:
-            if p.grad is not None:
-                self._grads[name] = p.grad.detach().clone()
-        self._optimizer.step()
-
-
 def step_draws(t: dict[str, torch.Tensor], step: int, num_patches: int) -> tuple[dict[str, Any], list[torch.Tensor]]:
     """Draws of step ``step`` as ``optimization_step(draws=...)`` takes them, and D's input-noise draws."""
     draws: dict[str, Any] = {}
@@ -376,9 +356,9 @@ def check_train_step(case: dict, t: dict[str, torch.Tensor], method_cls: type) -
         for key in ("fake_B", "idt_B"):
             if f"out.step{step}.{key}" in t:
                 assert_close(out.images[key.lower()], t[f"out.step{step}.{key}"], _tol(case, "out"), key)
-        if "feat_perturbed" in out.losses:
+        if "reg_choice" in out.losses:
             for key in ("feat_perturbed", "noise_magnitude"):
-                assert_close(out.losses[key], t[f"out.step{step}.{key}"], _tol(case, "out"), key)
+                assert_close(model.last_perturbation[key], t[f"out.step{step}.{key}"], _tol(case, "out"), key)
             assert int(out.losses["reg_choice"]) == int(t[f"out.step{step}.reg_choice"].item())
         # gradients right before each optimizer step
         stored = {k: v for k, v in t.items() if k.startswith(f"grad.step{step}_")}

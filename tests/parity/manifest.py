@@ -197,3 +197,25 @@ def assert_close_rounding_limited(ours32: torch.Tensor, ours64: torch.Tensor, ex
         raise AssertionError(f"{name}: {n} of {limited.numel()} elements are only float32-rounding-limited, more than "
                              f"{allowed} ({max_fraction:.0%}): a real discrepancy, not rounding")
     return {"limited": n, "margin": excess[limited].max().item() if n else float("nan")}
+
+
+# ------------------------------------------------------------------------------------------ training steps
+
+class RecordingOptimizer:
+    """Passes through to an optimizer and records the gradients right before each ``step``."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, named: list[tuple[str, torch.nn.Parameter]],
+                 grads: dict[str, torch.Tensor]) -> None:
+        self._optimizer, self._named, self._grads = optimizer, named, grads
+
+    def __getattr__(self, name: str):
+        return getattr(self._optimizer, name)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._optimizer.zero_grad(set_to_none)
+
+    def step(self) -> None:
+        for name, p in self._named:
+            if p.grad is not None:
+                self._grads[name] = p.grad.detach().clone()
+        self._optimizer.step()

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from tests.parity.manifest import (
+    RecordingOptimizer,
     adam_step_bound,
     assert_close,
     assert_close_rounding_limited,
@@ -185,25 +186,6 @@ def check_patch_sample_nce(case: dict, t: dict[str, torch.Tensor]) -> None:
 # ------------------------------------------------------------------------------------------------ training
 
 
-class _RecordingOptimizer:
-    """Passes through to an optimizer and records the gradients right before each ``step``."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, named: list[tuple[str, torch.nn.Parameter]],
-                 grads: dict[str, torch.Tensor]) -> None:
-        self._optimizer, self._named, self._grads = optimizer, named, grads
-
-    def __getattr__(self, name: str):
-        return getattr(self._optimizer, name)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self._optimizer.zero_grad(set_to_none)
-
-    def step(self) -> None:
-        for name, p in self._named:
-            self._grads[name] = p.grad.detach().clone()
-        self._optimizer.step()
-
-
 _LOSS_MAP = {  # official loss name -> function of zoo's StepOutput losses
     "F": lambda o: o["flow_nll"], "D_fake": lambda o: o["d_fake"] / 0.5, "D_real": lambda o: o["d_real"] / 0.5,
     "D": lambda o: o["d_fake"] + o["d_real"], "G": lambda o: o["g_total"], "G_GAN": lambda o: o["g_gan"],
@@ -225,8 +207,8 @@ def _train_step_model(case: dict, t: dict[str, torch.Tensor], dtype: torch.dtype
     named = {n: [(f"{n}.{k}", p) for k, p in m.named_parameters()] for n, m in modules.items()}
     grads: dict[str, torch.Tensor] = {}
     opt_g, opt_d, opt_f = model.configure_optimizers()[0]
-    optimizers = (_RecordingOptimizer(opt_g, named["G"], grads), _RecordingOptimizer(opt_d, named["D"], grads),
-                  _RecordingOptimizer(opt_f, named["F_A"] + named["F_B"], grads))
+    optimizers = (RecordingOptimizer(opt_g, named["G"], grads), RecordingOptimizer(opt_d, named["D"], grads),
+                  RecordingOptimizer(opt_f, named["F_A"] + named["F_B"], grads))
     return model, modules, grads, optimizers
 
 

@@ -253,6 +253,9 @@ class MaskedDataModule(ZooDataModule):
             or the classes of ``mask_ids``).
         toy_length: toy-world training items.
         toy_test_length: toy-world test items.
+        toy_statistics: class statistics of the toy-world scenes: ``matched`` (default; inputs and exemplars drawn
+            alike) or ``unmatched`` (the sim inputs show much more vegetation than the photo exemplars); see
+            :data:`zoo.data.toy_world.STATISTICS_PRESETS`.
         batch_size: see :class:`~zoo.data.datamodule.ZooDataModule` for the loader options. Training drops the
             last incomplete batch, as the authors' loop does.
     """
@@ -278,6 +281,7 @@ class MaskedDataModule(ZooDataModule):
         toy_classes: list[str] | None = None,
         toy_length: int = 400,
         toy_test_length: int = 50,
+        toy_statistics: Literal["matched", "unmatched"] = "matched",
         batch_size: int = 8,
         num_workers: int = 0,
         val_batch_size: int | None = None,
@@ -303,6 +307,10 @@ class MaskedDataModule(ZooDataModule):
         self.test_rows, self.image_size, self.crop_size = test_rows, image_size, crop_size
         self.no_flip, self.channels, self.mask_dir, self.mask_ids = no_flip, channels, mask_dir, mask_ids
         self.toy_length, self.toy_test_length = toy_length, toy_test_length
+        if toy_statistics not in ("matched", "unmatched"):
+            raise ValueError(f"MaskedDataModule: toy_statistics must be 'matched' or 'unmatched'; "
+                             f"got {toy_statistics!r}.")
+        self.toy_statistics = toy_statistics
         # The toy world has no CelebA attributes: it derives the named ones from its scenes when they are asked for.
         self.toy_attrs = self.selected_attrs if layout == "celeba" and selected_attrs is not None else None
         self.toy_classes = self._toy_mask_classes(toy_classes) if root is None else list(toy_classes or ["car"])
@@ -379,7 +387,7 @@ class MaskedDataModule(ZooDataModule):
 
         length = {"train": self.toy_length, "val": self.val_size or 8, "test": self.toy_test_length}[split]
         toy = ToyMaskedDataset(length=length, size=self.image_size, classes=tuple(self.toy_classes), split=split,
-                               seed=self.seed, attributes=self.toy_attrs)
+                               seed=self.seed, attributes=self.toy_attrs, statistics=self.toy_statistics)
         channels = {"real_a": self.channels, "real_b": self.channels}
         return ToyAdapter(_ToyDomains(toy), seed=self.seed, no_flip=self.no_flip or split != "train", same_flip=False,
                           channels=channels)

@@ -163,6 +163,10 @@ class UnpairedDataModule(ZooDataModule):
         image_size: Toy-world image side (None: ``crop_size``).
         toy_length: Number of toy-world training items.
         toy_test_length: Number of toy-world test items (validation uses ``val_size``).
+        toy_statistics: Class statistics of the toy-world domains: ``matched`` (default; both domains drawn alike,
+            the toy world as it always was) or ``unmatched`` (the scenes of ``toy_domain_a`` show much more
+            vegetation than those of ``toy_domain_b``, as GTA5 against Cityscapes); see
+            :data:`zoo.data.toy_world.STATISTICS_PRESETS`.
         batch_size: See :class:`~zoo.data.datamodule.ZooDataModule` for this and the remaining loader options;
             ``serial_batches`` also pairs A[i] with B[i] during training.
     """
@@ -191,6 +195,7 @@ class UnpairedDataModule(ZooDataModule):
         image_size: int | None = None,
         toy_length: int = 400,
         toy_test_length: int = 50,
+        toy_statistics: Literal["matched", "unmatched"] = "matched",
         batch_size: int = 1,
         num_workers: int = 0,
         val_batch_size: int | None = None,
@@ -235,6 +240,10 @@ class UnpairedDataModule(ZooDataModule):
         self.image_size = image_size or crop_size
         self.toy_length = toy_length
         self.toy_test_length = toy_test_length
+        if toy_statistics not in ("matched", "unmatched"):
+            raise ValueError(f"UnpairedDataModule: toy_statistics must be 'matched' or 'unmatched'; "
+                             f"got {toy_statistics!r}.")
+        self.toy_statistics = toy_statistics
 
     def check_root(self) -> None:
         if self.root is None:
@@ -297,6 +306,7 @@ class UnpairedDataModule(ZooDataModule):
             domain_b=self.toy_domain_b,
             split=split,
             seed=self.seed,
+            statistics=self.toy_statistics,
         )
         channels = {"real_a": self.input_nc, "real_b": self.output_nc}
         return ToyAdapter(

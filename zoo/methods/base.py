@@ -20,6 +20,7 @@ from zoo.methods._common import (
     capture_rng_state,
     check_images,
     convert_official_network_state,
+    inference_net,
     load_official_network,
     official_attribute,
     predict_outputs,
@@ -62,6 +63,8 @@ class TranslationMethod(L.LightningModule):
       the official-checkpoint import; its first entry is the default network.
     * ``direction_hint``: appended to the error of a one-direction method asked for another direction.
     * ``logged_lr_optimizer``: which optimizer's learning rate is logged as ``train/lr``.
+    * ``INFERENCE_MEMORY_FORMAT``: the memory format ``translate`` runs the generator in (``torch.channels_last``
+      for convolutional generators trained channels-last: faster on CPU; None keeps the module's).
     * ``PAPER_METRICS``: what ``zoo evaluate`` computes by default, the metrics the method's paper reports (names
       of :data:`zoo.metrics.METRIC_NAMES` and ``"diversity"``); metrics the data cannot feed (``miou`` without
       labels, paired metrics without aligned targets) are left out with a note.
@@ -121,6 +124,8 @@ class TranslationMethod(L.LightningModule):
     #: attributes of the discriminators that see images: :meth:`use_diff_augment` augments their inputs
     IMAGE_DISCRIMINATORS: ClassVar[tuple[str, ...]] = ()
     PAPER_METRICS: ClassVar[tuple[str, ...]] = ("fid", "kid")
+    #: memory format ``translate`` runs the generator in (weights and inputs; None: as the module is)
+    INFERENCE_MEMORY_FORMAT: ClassVar[torch.memory_format | None] = None
 
     def use_diff_augment(self, policy: str | None) -> None:
         """DiffAugment (:mod:`zoo.nets.diff_augment`) every input of the ``IMAGE_DISCRIMINATORS`` in training mode:
@@ -211,8 +216,10 @@ class TranslationMethod(L.LightningModule):
             (B, C_out, scale * H, scale * W) in [0, 1].
         """
         check_images(images, self.input_channels(direction), self.size_multiple)
-        return run_generator(self.generator_for(direction), images, train_mode=self.inference_in_train_mode,
-                             seed=seed)
+        net = self.generator_for(direction)
+        if self.INFERENCE_MEMORY_FORMAT is not None:
+            net = inference_net(self, net, self.INFERENCE_MEMORY_FORMAT)
+        return run_generator(net, images, train_mode=self.inference_in_train_mode, seed=seed)
 
     def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
                        generator: torch.Generator | None = None) -> tuple[Tensor, ...]:

@@ -65,11 +65,8 @@ from zoo.methods._common import (
     adam,
     backward,
     build_official_schedulers,
-    check_images,
     discriminator_losses,
-    inference_net,
     iteration_index,
-    run_generator,
     set_requires_grad,
 )
 from zoo.methods.base import TranslationMethod
@@ -166,6 +163,7 @@ class CUT(TranslationMethod):
     """
 
     optimizer_steps_per_iteration = 3
+    INFERENCE_MEMORY_FORMAT = torch.channels_last
     IMAGE_DISCRIMINATORS = ("discriminator",)
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator", "F": "patch_sampler"}
     #: zoo loss name -> official ``loss_<name>`` (see :meth:`official_losses`)
@@ -246,23 +244,6 @@ class CUT(TranslationMethod):
         init_weights(self.patch_sampler, init_type, init_gain)
         self.build_ema(ema_decay)
         self.use_diff_augment(diff_augment)
-
-    # ---------------------------------------------------------------- inference
-
-    def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
-        """Translate a batch A -> B (generator weights and inputs in the channels-last layout).
-
-        Args:
-            images: (B, C, H, W) in [0, 1]; H and W multiples of 4.
-            direction: ``a2b``.
-            seed: seeds any randomness (dropout only; the default generator is deterministic).
-
-        Returns:
-            (B, C, H, W) in [0, 1].
-        """
-        check_images(images, self.input_channels(direction), self.size_multiple)
-        net = inference_net(self, self.generator_for(direction), torch.channels_last)
-        return run_generator(net, images, train_mode=self.inference_in_train_mode, seed=seed)
 
     # ---------------------------------------------------------------- training
 

@@ -109,8 +109,8 @@ class SRUNIT(CUT):
 
     def regularizer(self, real_a: Tensor, keys_a: list[Tensor] | None, draws: Mapping[str, Any], epoch: int,
                     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """``{"g_reg": reg * loss}`` and diagnostics (``reg``, the chosen scale, ``feat_perturbed``,
-        ``noise_magnitude``), when active.
+        """``{"g_reg": reg * loss}`` and the scalar diagnostics ``reg`` (unweighted) and ``reg_choice`` (the scale),
+        when active; the perturbed feature map and the magnitude map are kept in ``last_perturbation``.
 
         Draws (``draws``): ``reg_choice`` (index into ``reg_layers``' values: an index into ``nce_layers``),
         ``reg_direction`` (B, C, H, W) normal and ``reg_uniform`` (B, 1, H, W) uniform for the perturbation,
@@ -134,9 +134,8 @@ class SRUNIT(CUT):
         q, _ = self.patch_sampler([perturbed], h.num_patches, used, mlp_indices=[choice])
         loss = semantic_robustness_loss(q[0].float(), k[0].float(), gather_patches(magnitude, used[0]).float(),
                                         num_layers=len(self.nce_layers))
-        diagnostics = {"reg": loss.detach(), "reg_choice": torch.tensor(choice),
-                       "feat_perturbed": perturbed.detach(), "noise_magnitude": magnitude.detach()}
-        return {"g_reg": h.reg * loss}, diagnostics
+        self.last_perturbation = {"feat_perturbed": perturbed.detach(), "noise_magnitude": magnitude.detach()}
+        return {"g_reg": h.reg * loss}, {"reg": loss.detach(), "reg_choice": torch.tensor(float(choice))}
 
     def generator_backward(self, g_total: Tensor, extra: Mapping[str, Tensor]) -> None:
         """v2: one backward of ``g_total + reg * loss``; v1: ``g_total``, then the regulariser with F frozen."""

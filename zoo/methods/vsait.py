@@ -56,10 +56,7 @@ from zoo.methods._common import (
     StepOutput,
     adam,
     backward,
-    check_images,
-    inference_net,
     iteration_index,
-    run_generator,
     set_requires_grad,
 )
 from zoo.methods.base import LRStepPoint, TranslationMethod
@@ -167,6 +164,7 @@ class VSAIT(TranslationMethod):
     """
 
     optimizer_steps_per_iteration = 2
+    INFERENCE_MEMORY_FORMAT = torch.channels_last  # only the generator runs, channels-last
     directions = ("a2b",)
     PAPER_METRICS = ("fid", "kid", "miou")  # mIoU of a segmenter on GTA->Cityscapes translations
     GENERATORS = {"a2b": "generator"}
@@ -288,21 +286,6 @@ class VSAIT(TranslationMethod):
         if use_ema and self.ema is not None:
             return self.ema.module
         return self.generator
-
-    def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
-        """Translate a batch of source images (only the generator runs: no VGG, projection or mapping).
-
-        Args:
-            images: (B, in_channels, H, W) in [0, 1]; H and W multiples of ``size_multiple`` (4).
-            direction: ``a2b`` (the only direction).
-            seed: accepted for the common API (the generator is deterministic).
-
-        Returns:
-            (B, out_channels, H, W) in [0, 1].
-        """
-        check_images(images, self.input_channels(direction), self.size_multiple)
-        net = inference_net(self, self.generator_for(direction), torch.channels_last)
-        return run_generator(net, images, train_mode=False, seed=seed)
 
     # ---------------------------------------------------------------- hypervectors
 

@@ -413,7 +413,9 @@ class PatchSampleF(nn.Module):
                 x = getattr(self, f"mlp_{i}")(x)
             # official Normalize sums over dim 1: the feature dim of (N, C), the positions of the (B, HW, C) case
             if self.normalize == "cut":
-                x = x / (x.pow(2).sum(1, keepdim=True).pow(0.5) + 1e-7)
+                # vector_norm: the official sum-of-squares-then-root values, with a finite gradient at a zero row
+                # (a ReLU MLP can output one; sqrt's gradient there is NaN, which then poisons the whole step)
+                x = x / (torch.linalg.vector_norm(x, dim=1, keepdim=True) + 1e-7)
             else:
                 x = x + 1e-12
                 x = x / x.pow(2).sum(1, keepdim=True).pow(0.5)

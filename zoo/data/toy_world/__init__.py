@@ -7,6 +7,8 @@ datasets build their items on the fly and any worker, in any order, sees identic
 Modules, each depending only on those listed before it:
 
 - :mod:`~zoo.data.toy_world.labels`: Cityscapes classes, ids and colours (:func:`colorize`, :func:`label_to_train_id`);
+- :mod:`~zoo.data.toy_world.statistics`: class statistics per domain (:class:`SceneStatistics`, the presets
+  ``"matched"`` and ``"unmatched"`` of :data:`STATISTICS_PRESETS`, :func:`domain_statistics`);
 - :mod:`~zoo.data.toy_world.layout`: the camera and the world geometry of a street, drawn from a seed;
 - :mod:`~zoo.data.toy_world.raster`: the z-buffered rasteriser (:func:`make_scene`) and instance masks;
 - :mod:`~zoo.data.toy_world.attributes`: binary scene attributes (:func:`scene_attributes`);
@@ -31,18 +33,24 @@ from .labels import CITYSCAPES_CLASSES, CityscapesClass, colorize, label_to_trai
 from .layout import Camera, Layout, Scene
 from .raster import instance_mask, instance_masks, make_scene
 from .render import render_photo, render_sim
+from .statistics import STATISTICS_PRESETS, SceneStatistics, StatisticsPreset, StatisticsSetting, domain_statistics
 
 __all__ = [
     "CITYSCAPES_CLASSES",
+    "STATISTICS_PRESETS",
     "Camera",
     "CityscapesClass",
     "Layout",
     "Scene",
+    "SceneStatistics",
+    "StatisticsPreset",
+    "StatisticsSetting",
     "ToyMaskedDataset",
     "ToyPairedDataset",
     "ToySRDataset",
     "ToyUnpairedDataset",
     "colorize",
+    "domain_statistics",
     "instance_mask",
     "instance_masks",
     "label_to_train_id",

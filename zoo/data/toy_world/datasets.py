@@ -9,7 +9,14 @@
 
 Items are dicts of float32 tensors: images (3, H, W) in [-1, 1], masks (1, H, W) in {0, 1} and label maps (H, W)
 int64 of Cityscapes train ids. Splits ``"train"``, ``"val"`` and ``"test"`` use disjoint scene seeds, and item ``i``
-is a pure function of ``(seed, split, i)``.
+is a pure function of ``(seed, split, i)`` (and of the class statistics, see below).
+
+Class statistics: the two-domain datasets (:class:`ToyUnpairedDataset`, :class:`ToyMaskedDataset`) take
+``statistics``, a preset name of :data:`~zoo.data.toy_world.STATISTICS_PRESETS` or a pair of
+:class:`~zoo.data.toy_world.SceneStatistics` for domains A and B. ``"matched"`` (the default) draws both domains
+from the default toy world, as before the option existed; ``"unmatched"`` draws domain A (the simulator) with much
+more vegetation than domain B (the photos), as GTA5 against Cityscapes. :class:`ToyPairedDataset` shows one scene per
+item and takes the statistics of that scene (``scene_statistics``).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from .labels import _ID_TO_TRAIN, _class_ids, colorize
 from .layout import Scene
 from .raster import _check_seed, instance_mask, make_scene
 from .render import render_photo, render_sim
+from .statistics import SceneStatistics, StatisticsSetting, domain_statistics
 
 __all__ = ["ToyMaskedDataset", "ToyPairedDataset", "ToySRDataset", "ToyUnpairedDataset"]
 
@@ -72,6 +80,12 @@ def _mask(mask: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(mask).float().unsqueeze(0)
 
 
+def _check_scene_statistics(owner: str, statistics: SceneStatistics | None) -> SceneStatistics | None:
+    if statistics is not None and not isinstance(statistics, SceneStatistics):
+        raise ValueError(f"{owner}: scene_statistics must be a SceneStatistics or None; got {statistics!r}.")
+    return statistics
+
+
 def _train_ids(scene: Scene) -> torch.Tensor:
     return torch.from_numpy(_ID_TO_TRAIN[scene.labels].astype(np.int64))
 
@@ -103,6 +117,9 @@ class ToyPairedDataset(Dataset):
         task: ``"label2photo"`` or ``"sim2photo"``.
         split: ``"train"``, ``"val"`` or ``"test"``; splits never share scenes.
         seed: Base seed; item ``i`` is a pure function of (seed, split, i).
+        scene_statistics: Class statistics of the scenes (:class:`~zoo.data.toy_world.SceneStatistics`); None: the
+            default toy world. With the statistics of domain A of a two-domain dataset, item ``i`` shows the scene
+            of that dataset's ``real_a`` (same seed and split).
     """
 
     def __init__(
@@ -113,19 +130,21 @@ class ToyPairedDataset(Dataset):
         task: Literal["label2photo", "sim2photo"] = "label2photo",
         split: Literal["train", "val", "test"] = "train",
         seed: int = 0,
+        scene_statistics: SceneStatistics | None = None,
     ) -> None:
         _check_common("ToyPairedDataset", length, split, seed)
         if task not in ("label2photo", "sim2photo"):
             raise ValueError(f"ToyPairedDataset: task must be 'label2photo' or 'sim2photo'; got {task!r}.")
         self.length, self.size, self.task, self.split, self.seed = length, _check_size("ToyPairedDataset", size), \
             task, split, seed
+        self.scene_statistics = _check_scene_statistics("ToyPairedDataset", scene_statistics)
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = _index("ToyPairedDataset", index, self.length)
-        scene = make_scene(_scene_seed(self.seed, self.split, index), *self.size)
+        scene = make_scene(_scene_seed(self.seed, self.split, index), *self.size, statistics=self.scene_statistics)
         return {
             "real_a": _image(_render(scene, "label" if self.task == "label2photo" else "sim")),
             "real_b": _image(render_photo(scene)),
@@ -154,6 +173,10 @@ class ToyUnpairedDataset(Dataset):
         domain_b: Same choices as ``domain_a``.
         split: ``"train"``, ``"val"`` or ``"test"``; splits never share scenes.
         seed: Base seed; item ``i`` is a pure function of (seed, split, i).
+        statistics: Class statistics of the scenes of A and B: ``"matched"`` (default: both as the default toy
+            world), ``"unmatched"`` (A with much more vegetation than B, see
+            :data:`~zoo.data.toy_world.STATISTICS_PRESETS`), or a pair of
+            :class:`~zoo.data.toy_world.SceneStatistics` (A, B).
     """
 
     def __init__(
@@ -165,6 +188,7 @@ class ToyUnpairedDataset(Dataset):
         domain_b: _Domain = "photo",
         split: Literal["train", "val", "test"] = "train",
         seed: int = 0,
+        statistics: StatisticsSetting = "matched",
     ) -> None:
         _check_common("ToyUnpairedDataset", length, split, seed)
         for name, value in (("domain_a", domain_a), ("domain_b", domain_b)):
@@ -172,14 +196,16 @@ class ToyUnpairedDataset(Dataset):
                 raise ValueError(f"ToyUnpairedDataset: {name} must be one of {_DOMAINS}; got {value!r}.")
         self.length, self.size, self.split, self.seed = length, _check_size("ToyUnpairedDataset", size), split, seed
         self.domain_a, self.domain_b = domain_a, domain_b
+        self.statistics = statistics
+        self.statistics_a, self.statistics_b = domain_statistics(statistics, "ToyUnpairedDataset")
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = _index("ToyUnpairedDataset", index, self.length)
-        scene_a = make_scene(_scene_seed(self.seed, self.split, index, 0), *self.size)
-        scene_b = make_scene(_scene_seed(self.seed, self.split, index, 1), *self.size)
+        scene_a = make_scene(_scene_seed(self.seed, self.split, index, 0), *self.size, statistics=self.statistics_a)
+        scene_b = make_scene(_scene_seed(self.seed, self.split, index, 1), *self.size, statistics=self.statistics_b)
         return {
             "real_a": _image(_render(scene_a, self.domain_a)),
             "real_b": _image(_render(scene_b, self.domain_b)),
@@ -209,6 +235,9 @@ class ToyMaskedDataset(Dataset):
         split: ``"train"``, ``"val"`` or ``"test"``; splits never share scenes.
         seed: Base seed; item ``i`` is a pure function of (seed, split, i).
         attributes: Attribute names of ``attr_a`` / ``attr_b`` (None: no attributes).
+        statistics: Class statistics of the scenes of A (the sim frames) and B (the exemplars): ``"matched"``
+            (default), ``"unmatched"`` or a pair of :class:`~zoo.data.toy_world.SceneStatistics`, as for
+            :class:`ToyUnpairedDataset`.
     """
 
     def __init__(
@@ -220,6 +249,7 @@ class ToyMaskedDataset(Dataset):
         split: Literal["train", "val", "test"] = "train",
         seed: int = 0,
         attributes: Sequence[str] | None = None,
+        statistics: StatisticsSetting = "matched",
     ) -> None:
         _check_common("ToyMaskedDataset", length, split, seed)
         _class_ids(classes)
@@ -229,14 +259,16 @@ class ToyMaskedDataset(Dataset):
         self.length, self.size, self.split, self.seed = length, _check_size("ToyMaskedDataset", size), split, seed
         self.classes = (classes,) if isinstance(classes, str) else tuple(classes)
         self.attributes = None if attributes is None else tuple(attributes)
+        self.statistics = statistics
+        self.statistics_a, self.statistics_b = domain_statistics(statistics, "ToyMaskedDataset")
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = _index("ToyMaskedDataset", index, self.length)
-        scene_a = make_scene(_scene_seed(self.seed, self.split, index, 0), *self.size)
-        scene_b = make_scene(_scene_seed(self.seed, self.split, index, 1), *self.size)
+        scene_a = make_scene(_scene_seed(self.seed, self.split, index, 0), *self.size, statistics=self.statistics_a)
+        scene_b = make_scene(_scene_seed(self.seed, self.split, index, 1), *self.size, statistics=self.statistics_b)
         item = {
             "real_a": _image(render_sim(scene_a)),
             "real_b": _image(render_photo(scene_b)),

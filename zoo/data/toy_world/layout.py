@@ -4,6 +4,8 @@ A pinhole camera looks down a straight street. The layout (camera height, focal 
 lanes, parking strips and road markings; sidewalks, grass strips, fences and walls; buildings of varying widths and
 heights on both sides; trees; poles carrying traffic signs and lights; cars, trucks, buses and pedestrians) is drawn in
 world coordinates from the seed alone. :mod:`zoo.data.toy_world.raster` then draws it at a given height and width.
+Optional :class:`~zoo.data.toy_world.SceneStatistics` change how much of some classes a layout draws (more or less
+vegetation); the default statistics leave every draw, and so every scene, as it is.
 
 This module also defines the codes (parts, orientations, primitive kinds and shapes) that the rasteriser stores per
 surface and the renderers read, and the :class:`Scene` a layout becomes once rasterised.
@@ -20,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .labels import _BUILDING, _BUS, _CAR, _FENCE, _LIGHT, _PERSON, _POLE, _SIGN, _TRUCK, _VEGETATION, _WALL
+from .statistics import SceneStatistics
 
 __all__ = ["Camera", "Layout", "Scene"]
 
@@ -321,14 +324,23 @@ def _add_pole(b: _Builder, rng: random.Random, x: float, z: float, attach: str) 
             b.add(_FLAT, (_DISC, x, h + 0.72 - 0.3 * k, z - 0.34, 0.1, 0.1), light, part, shadow=False)
 
 
-def _add_tree(b: _Builder, rng: random.Random, x: float, z: float, *, small: bool = False) -> None:
+def _add_tree(b: _Builder, rng: random.Random, x: float, z: float, *, small: bool = False, scale: float = 1.0
+              ) -> None:
+    """Adds a tree (or, ``small``, a bush) at lateral position x, its crown starting at depth z.
+
+    ``scale`` multiplies the size of the crown (and the height of the trunk); 1 leaves every draw as it is.
+    """
     el = b.element(_VEGETATION)
     if small:  # a bush
         r = rng.uniform(0.5, 1.1)
+        if scale != 1.0:
+            r *= scale
         b.add(_SPHERE, (x, 0.7 * r, z + r, r), el)
         return
     trunk_h, trunk_w = rng.uniform(1.8, 3.5), rng.uniform(0.22, 0.4)
     r = rng.uniform(1.5, 3.0)
+    if scale != 1.0:
+        trunk_h, r = trunk_h * scale, r * scale
     b.add(_BOX, (x - trunk_w / 2, x + trunk_w / 2, 0.0, trunk_h + 0.6 * r, z + r - trunk_w / 2, z + r + trunk_w / 2),
           el, _P_TRUNK)
     b.add(_SPHERE, (x, trunk_h + 0.85 * r, z + r, r), el)
@@ -365,10 +377,20 @@ def _spaced(rng: random.Random, count: int, lo: float, hi: float, gap: float, ta
     return sorted(out)
 
 
-def _make_layout(seed: int) -> Layout:
-    """Draws the world geometry of one scene from ``seed`` alone."""
+def _scaled(probability: float, factor: float) -> float:
+    """``probability`` times ``factor``, capped at 1; exactly ``probability`` for a factor of 1."""
+    return probability if factor == 1.0 else min(1.0, probability * factor)
+
+
+def _make_layout(seed: int, statistics: SceneStatistics | None = None) -> Layout:
+    """Draws the world geometry of one scene from ``seed`` alone (and ``statistics``, None: the default ones).
+
+    With default statistics every random draw is the one of the original toy world, so layouts are unchanged.
+    """
     # A string seed is hashed (SHA-512) by `random`; integer seeds that differ by multiples of 2**32 could collide.
     rng = random.Random(f"zoo.toy_world:{seed}")
+    green = 1.0 if statistics is None else statistics.vegetation  # SceneStatistics.vegetation
+    crown = min(2.0, math.sqrt(green)) if green > 1.0 else 1.0  # lush worlds grow bigger trees and wooded skylines
     cam = Camera(horizon=rng.uniform(0.36, 0.52), vanish_x=rng.uniform(0.4, 0.6),
                  focal=rng.uniform(0.7, 0.95), height=rng.uniform(1.35, 1.75))
     b = _Builder()
@@ -382,7 +404,9 @@ def _make_layout(seed: int) -> Layout:
     road_x = half - (ego + 0.5) * lane_w + rng.uniform(-0.4, 0.4)
     parking = (2.3 if rng.random() < 0.6 else 0.0, 2.3 if rng.random() < 0.6 else 0.0)  # parking strips
     sidewalks = (rng.uniform(1.6, 4.5), rng.uniform(1.6, 4.5))
-    grass = (rng.uniform(1.0, 4.0) if rng.random() < 0.4 else 0.0, rng.uniform(1.0, 4.0) if rng.random() < 0.4 else 0.0)
+    p_grass = _scaled(0.4, green)
+    grass = (rng.uniform(1.0, 4.0) if rng.random() < p_grass else 0.0,
+             rng.uniform(1.0, 4.0) if rng.random() < p_grass else 0.0)
     edge = (road_x - half - parking[0], road_x + half + parking[1])  # kerbs
     sidewalk_out = (edge[0] - sidewalks[0], edge[1] + sidewalks[1])
     facades = (sidewalk_out[0] - grass[0], sidewalk_out[1] + grass[1])
@@ -394,15 +418,16 @@ def _make_layout(seed: int) -> Layout:
     # Far skyline closing the street, wide enough for images up to about 4:1.
     skyline = []
     x = -1000.0 + rng.uniform(0.0, 10.0)
+    skyline_buildings = 0.7 if green == 1.0 else 1.0 - _scaled(0.3, green)  # share of buildings on the skyline
     while x < 1000.0:
         width = rng.uniform(8.0, 36.0)
-        label = _BUILDING if rng.random() < 0.7 else _VEGETATION
-        height = rng.uniform(8.0, 45.0) if label == _BUILDING else rng.uniform(6.0, 16.0)
+        label = _BUILDING if rng.random() < skyline_buildings else _VEGETATION
+        height = rng.uniform(8.0, 45.0) if label == _BUILDING else rng.uniform(6.0, 16.0) * crown
         skyline.append(_Skyline(x, x + width, height, label, b.element(label)))
         x += width
 
     # Buildings along both facades; one side may be a park (no buildings, more trees).
-    park = rng.randrange(0, 2) if rng.random() < 0.15 else -1
+    park = rng.randrange(0, 2) if rng.random() < _scaled(0.15, green) else -1
     buildings: list[tuple[_Building, ...]] = []
     street_end = rng.uniform(70.0, 170.0)
     for side in range(2):
@@ -433,32 +458,34 @@ def _make_layout(seed: int) -> Layout:
         fences.append(tuple(row_f))
 
     # Trees: a row along the outer sidewalk edge or the grass strip, bushes on grass, dense trees in a park.
-    want_trees = [rng.random() < 0.7, rng.random() < 0.7]
-    if not any(want_trees):
+    p_row = _scaled(0.7, green)
+    want_trees = [rng.random() < p_row, rng.random() < p_row]
+    if not any(want_trees) and green >= 1.0:  # sparse statistics may leave both sides without a row
         want_trees[rng.randrange(0, 2)] = True
     for side in range(2):
         sign = -1.0 if side == 0 else 1.0
         if side == park:
-            for z in _spaced(rng, 14, 3.0, 90.0, 4.0):
+            for z in _spaced(rng, 14 if green == 1.0 else max(1, round(14 * green)), 3.0, 90.0, 4.0):
                 x = sidewalk_out[side] + sign * rng.uniform(2.5, 15.0)
-                _add_tree(b, rng, x, z)
+                _add_tree(b, rng, x, z, scale=crown)
             continue
         if want_trees[side]:
             x = sidewalk_out[side] + sign * (grass[side] / 2 if grass[side] > 0 else -0.7)
             z = _min_visible_z(x, cam, 0.0) + rng.uniform(-4.0, 6.0)
-            spacing = rng.uniform(7.0, 16.0)
+            spacing = rng.uniform(7.0, 16.0) / green
             while z < 100.0:
-                _add_tree(b, rng, x + rng.uniform(-0.2, 0.2), z)
+                _add_tree(b, rng, x + rng.uniform(-0.2, 0.2), z, scale=crown)
                 z += spacing * rng.uniform(0.8, 1.2)
         if grass[side] > 0:
-            for z in _spaced(rng, rng.randrange(0, 5), 4.0, 60.0, 3.0):
-                _add_tree(b, rng, sidewalk_out[side] + sign * rng.uniform(0.5, grass[side]), z, small=True)
+            bushes = 5 if green == 1.0 else max(1, round(5 * green))
+            for z in _spaced(rng, rng.randrange(0, bushes), 4.0, 60.0, 3.0):
+                _add_tree(b, rng, sidewalk_out[side] + sign * rng.uniform(0.5, grass[side]), z, small=True, scale=crown)
         # Trees seen through gaps between buildings.
         row = buildings[side]
         for prev, nxt in itertools.pairwise(row):
-            if nxt.z0 - prev.z1 > 4.0 and rng.random() < 0.7:
+            if nxt.z0 - prev.z1 > 4.0 and rng.random() < _scaled(0.7, green):
                 x = facades[side] + sign * rng.uniform(2.0, 6.0)
-                _add_tree(b, rng, x, rng.uniform(prev.z1, nxt.z0 - 2.0))
+                _add_tree(b, rng, x, rng.uniform(prev.z1, nxt.z0 - 2.0), scale=crown)
 
     # Poles along the kerbs, each with a sign, a traffic light or nothing; the first one always carries a sign.
     first_side = rng.randrange(0, 2)

@@ -41,6 +41,7 @@ from .layout import (
     _make_layout,
     _Prim,
 )
+from .statistics import SceneStatistics
 
 __all__ = ["instance_mask", "instance_masks", "make_scene"]
 
@@ -351,16 +352,18 @@ def _check_seed(seed: int, what: str) -> int:
     return int(seed)
 
 
-def make_scene(seed: int, height: int, width: int) -> Scene:
+def make_scene(seed: int, height: int, width: int, *, statistics: SceneStatistics | None = None) -> Scene:
     """Draws the street scene of ``seed`` at a resolution of ``height`` x ``width`` pixels.
 
-    The layout depends on ``seed`` only; the resolution only changes how finely it is rasterised (road markings,
-    windows and other details too small to be seen are left out at low resolution).
+    The layout depends on ``seed`` (and ``statistics``) only; the resolution only changes how finely it is rasterised
+    (road markings, windows and other details too small to be seen are left out at low resolution).
 
     Args:
         seed: Non-negative integer; equal seeds give identical scenes.
         height: Rows, at least 4.
         width: Columns, at least 4.
+        statistics: Class statistics of the layout (:class:`~zoo.data.toy_world.SceneStatistics`, e.g. more
+            vegetation); None or ``SceneStatistics()`` draws the default scene of ``seed``, bit for bit.
 
     Returns:
         The scene: ``labels`` (H, W) uint8 Cityscapes ids, ``instances`` (H, W) int32, ``instance_classes`` and the
@@ -370,7 +373,9 @@ def make_scene(seed: int, height: int, width: int) -> Scene:
     for name, value in (("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 4:
             raise ValueError(f"make_scene: {name} must be an int >= 4; got {value!r}.")
-    layout = _make_layout(seed)
+    if statistics is not None and not isinstance(statistics, SceneStatistics):
+        raise TypeError(f"make_scene: statistics must be a SceneStatistics or None; got {type(statistics).__name__}.")
+    layout = _make_layout(seed, statistics)
     raster = _Raster(layout, int(height), int(width))
     raster.skyline(layout)
     raster.ground(layout)
