@@ -160,16 +160,19 @@ def test_vsait_generator_keeps_channels_last_and_matches_nchw() -> None:
 
 
 @pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("input_layout", ["nchw", "channels_last"])
 @pytest.mark.parametrize("grad_layout", ["nchw", "channels_last"])
-def test_channels_last_instance_norm_gradient_is_exact_for_any_gradient_layout(batch: int, grad_layout: str) -> None:
-    """Channels-last training gets the true input gradient whatever the layout of the incoming gradient (PatchNCE's
-    patch gathering sends channels-last gradients back; torch's NCHW instance norm mishandles them for one image)."""
+def test_instance_norm_gradient_is_exact_for_any_layout(batch: int, input_layout: str, grad_layout: str) -> None:
+    """zoo's instance norm gets the true input gradient whatever the layouts of its input and of the incoming
+    gradient (PatchNCE's patch gathering sends channels-last gradients back; torch's own NCHW instance norm
+    mishandles them for a single image, which ``reproduce_single_image_gradient_defect`` brings back)."""
     torch.manual_seed(0)
     x = torch.randn(batch, 6, 7, 5, dtype=torch.float64)
     grad = torch.randn(batch, 6, 7, 5, dtype=torch.float64)
     reference_input = x.clone().requires_grad_(True)
     expected = torch.autograd.grad(torch.nn.functional.instance_norm(reference_input), reference_input, grad)[0]
-    fast_input = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    layout = torch.channels_last if input_layout == "channels_last" else torch.contiguous_format
+    ours_input = x.contiguous(memory_format=layout).requires_grad_(True)
     incoming = grad.contiguous(memory_format=torch.channels_last) if grad_layout == "channels_last" else grad
-    got = torch.autograd.grad(ChannelsLastInstanceNorm2d(6)(fast_input), fast_input, incoming)[0]
+    got = torch.autograd.grad(ChannelsLastInstanceNorm2d(6)(ours_input), ours_input, incoming)[0]
     torch.testing.assert_close(got, expected, atol=1e-12, rtol=1e-10)

@@ -9,7 +9,8 @@ inputs in that layout), ``syncbatch`` is ``SyncBatchNorm`` and ``none`` puts an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Literal
 
@@ -19,7 +20,28 @@ from torch import Tensor, nn
 
 NormType = Literal["batch", "instance", "syncbatch", "none"]
 
-__all__ = ["ChannelsLastInstanceNorm2d", "NormType", "get_norm_layer", "is_channels_last", "norm_uses_bias"]
+__all__ = ["ChannelsLastInstanceNorm2d", "NormType", "get_norm_layer", "is_channels_last", "norm_uses_bias",
+           "reproduce_single_image_gradient_defect"]
+
+#: see :func:`reproduce_single_image_gradient_defect`
+_FIX_SINGLE_IMAGE_GRADIENTS = True
+
+
+@contextlib.contextmanager
+def reproduce_single_image_gradient_defect() -> Iterator[None]:
+    """Within this block, instance norm on one NCHW image takes whatever gradient layout arrives, as torch does.
+
+    PyTorch's CPU ``instance_norm`` backward is wrong for a batch of one NCHW image when the incoming gradient is
+    channels-last (e.g. what gathering feature patches with ``permute(0, 2, 3, 1)`` sends back, as CUT's PatchNCE
+    does). :class:`ChannelsLastInstanceNorm2d` makes such gradients contiguous first, which gives the true gradient.
+    Official code run on such a CPU computes the defective one; parity tests compare like with like in this block.
+    """
+    global _FIX_SINGLE_IMAGE_GRADIENTS
+    previous, _FIX_SINGLE_IMAGE_GRADIENTS = _FIX_SINGLE_IMAGE_GRADIENTS, False
+    try:
+        yield
+    finally:
+        _FIX_SINGLE_IMAGE_GRADIENTS = previous
 
 
 def _identity(num_features: int) -> nn.Module:
@@ -62,12 +84,17 @@ class ChannelsLastInstanceNorm2d(nn.InstanceNorm2d):
     back and forth; normalising each image with the channels-last batch-norm kernel (training statistics of a batch of
     one are the image's own statistics) gives the same result without the copies, and is faster. Running statistics,
     when tracked, move as torch moves them: by the batch average of the per-image mean and unbiased variance. Inputs
-    in other formats take the torch path.
+    in other formats take the torch path (for a single image with its gradient made NCHW: see
+    :func:`reproduce_single_image_gradient_defect`).
     """
 
     def forward(self, x: Tensor) -> Tensor:
         if not is_channels_last(x):
-            return super().forward(x)
+            out = super().forward(x)
+            if _FIX_SINGLE_IMAGE_GRADIENTS and x.shape[0] == 1 and out.requires_grad:
+                # torch's backward mishandles a channels-last gradient for one NCHW image: hand it NCHW
+                out.register_hook(lambda grad: grad.contiguous())
+            return out
         if self.track_running_stats and not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
         if not self.track_running_stats:
