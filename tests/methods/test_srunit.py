@@ -202,3 +202,12 @@ def test_init_args_from_the_official_defaults(official_mode):
         (10.0, False, True, 150, 50) if fast else (1.0, True, False, 200, 200))
     assert model.reg_layers == [0, 1, 2, 3, 4] and model.nce_layers == [0, 4, 8, 12, 16]
     assert model.patch_sampler.normalize == "srunit"
+
+
+def test_a_model_with_discriminator_noise_pickles_for_spawned_processes():
+    """DDP spawn pickles the module, its forward pre-hooks included."""
+    import pickle
+
+    restored = pickle.loads(pickle.dumps(_model(d_noise=0.1)))
+    x = torch.zeros(1, 3, 32, 32)
+    assert not torch.equal(restored.discriminator(x), restored.discriminator(x))  # the noise hook came along

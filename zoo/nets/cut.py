@@ -338,6 +338,10 @@ def build_cut_discriminator(*, input_nc: int = 3, ndf: int = 64, netD: CUTDiscri
     return net
 
 
+def _standard_normal_like(x: Tensor) -> Tensor:
+    return torch.randn(x.shape, device=x.device, dtype=x.dtype)
+
+
 class InputNoise:
     """Forward pre-hook adding ``std`` times standard normal noise to a network's input, in training and evaluation
     alike (SRUNIT's ``D_noise`` on the discriminator). Register with :meth:`attach`; keys and weights are untouched.
@@ -349,7 +353,7 @@ class InputNoise:
 
     def __init__(self, std: float, draw=None) -> None:
         self.std = float(std)
-        self.draw = draw or (lambda x: torch.randn(x.shape, device=x.device, dtype=x.dtype))
+        self.draw = draw or _standard_normal_like  # a module-level function: the hook pickles (DDP spawn)
 
     def attach(self, net: nn.Module) -> InputNoise:
         if self.std > 0:
