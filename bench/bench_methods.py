@@ -10,13 +10,21 @@ belongs to that method alone. Prints one row per method:
     python bench/bench_methods.py --methods lomit --iterations 5 --reference
     python bench/bench_methods.py --methods cut srunit --iterations 1 --warmup 0 --reference
     python bench/bench_methods.py --methods decent --default-malloc   # without zoo's heap setting (see below)
+    python bench/bench_methods.py --methods pix2pixhd pix2pixhd_local --device cuda --reference
+
+A method with two paper settings has a second entry in ``PAPER_SETTINGS`` whose ``method`` names the registered
+method (``pix2pixhd_local``: pix2pixHD's local enhancer); ``--methods`` takes either name, and the default list holds
+every registered method followed by its further settings.
 
 Like ``zoo fit`` (:class:`zoo.trainer.ZooTrainer`) and ``zoo translate``, each run first calls
 :func:`zoo.utils.memory.keep_freed_memory`; ``--default-malloc`` measures without it.
 
 With ``--reference``, a re-creation of the official training loop (``bench/official_loops.py``) runs interleaved
 with zoo's in the same process, for the speed ratios; the peak memory of each side then comes from a run of that
-side alone, in its own process (the re-creation with glibc's default malloc, as the authors' code runs).
+side alone, in its own process (the re-creation with glibc's default malloc, as the authors' code runs). Where
+``official_loops.OFFICIAL_CHECKS`` has a check for the method (pix2pixHD), an fp32 ``--reference`` run first takes one
+step of each side on the same weights and inputs, fails unless their losses agree within 1e-4 (relative), and prints
+them.
 
 Compare ratios taken in the same run: shared machines are noisy.
 """
@@ -32,6 +40,8 @@ import sys
 import time
 
 #: Paper settings per method: constructor overrides, image size (H, W), batch size (and inference batch, default 1).
+#: A key other than a method name runs the registered method named by ``method``. ``infer_extra`` maps ``translate``
+#: keywords to the position of their tensor in ``example_inputs`` (aligned inputs such as instance maps).
 PAPER_SETTINGS: dict[str, dict] = {
     "pix2pix": {"init_args": {}, "size": (256, 256), "batch_size": 1},
     "cyclegan": {"init_args": {}, "size": (256, 256), "batch_size": 1},
@@ -50,6 +60,15 @@ PAPER_SETTINGS: dict[str, dict] = {
     # CelebA; the iterations timed are rounded up to whole n_critic cycles (G every 5th iteration)
     # inference as the authors' test loop: batches of 8 inputs with 8 exemplars
     "lomit": {"init_args": {}, "size": (128, 128), "batch_size": 8, "infer_batch": 8},
+    # Cityscapes at 512x256 (W x H), global generator, default widths (ngf 64, 4 downsamplings, 9 blocks; ndf 64,
+    # num_D 2, n_layers_D 3); random VGG19 weights time the same as ImageNet's
+    "pix2pixhd": {"init_args": {"label_nc": 35, "generator": "global", "vgg_weights": None}, "size": (256, 512),
+                  "batch_size": 1, "infer_extra": {"instance": 2}},
+    # the official 2048x1024 recipe's networks (local enhancer: ngf 32, 1 enhancer with 3 blocks, num_D 3) at half
+    # that resolution, 1024x512 (W x H)
+    "pix2pixhd_local": {"method": "pix2pixhd", "init_args": {
+        "label_nc": 35, "generator": "local", "ngf": 32, "num_d": 3, "n_local_enhancers": 1, "n_blocks_local": 3,
+        "vgg_weights": None}, "size": (512, 1024), "batch_size": 1, "infer_extra": {"instance": 2}},
 }
 
 #: The official implementations measured on a 2-core CPU machine like CI's at the settings above (fp32, 2 threads):
@@ -72,12 +91,22 @@ OFFICIAL_SECONDS: dict[str, dict[str, float]] = {
 }
 
 
+def _settings(name: str) -> dict:
+    """The paper settings of ``name`` (a method or a further setting of one), defaults where none are listed."""
+    return PAPER_SETTINGS.get(name, {"init_args": {}, "size": (256, 256), "batch_size": 1})
+
+
+def _method_of(name: str) -> str:
+    """The registered method a ``PAPER_SETTINGS`` key runs."""
+    return _settings(name).get("method", name)
+
+
 def _batch(model, size, batch_size, device):
     """``model.example_inputs`` on ``device``: the tensors ``optimization_step`` takes before the optimizers."""
     import torch
 
     inputs = model.example_inputs(batch_size, size, generator=torch.Generator().manual_seed(0))
-    return tuple(x.to(device) for x in inputs)
+    return tuple(None if x is None else x.to(device) for x in inputs)
 
 
 def _peak_gb(device: str) -> float:
@@ -100,22 +129,25 @@ def _timed(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
-def _setup(method: str, device: str, channels_last: bool, threads: int):
-    """(paper settings, zoo's model in train mode, its batch in the model's memory format)."""
+def _setup(method: str, device: str, channels_last: bool, threads: int, size: tuple[int, int] | None = None):
+    """(paper settings, zoo's model in train mode, its batch in the model's memory format); ``size`` overrides the
+    settings' image size (H, W)."""
     import torch
 
     import zoo
 
     torch.set_num_threads(threads)
-    settings = PAPER_SETTINGS.get(method, {"init_args": {}, "size": (256, 256), "batch_size": 1})
+    settings = dict(_settings(method))
+    if size is not None:
+        settings["size"] = tuple(size)
     init_args = dict(settings["init_args"])
     if not channels_last:
         init_args["channels_last"] = False
-    model = zoo.create(method, **init_args).to(device)
+    model = zoo.create(_method_of(method), **init_args).to(device)
     model.setup("fit")  # what the Trainer does first: e.g. the channels-last conversion
     memory_format = torch.channels_last if getattr(model.hparams, "channels_last", False) else torch.contiguous_format
     model.train()
-    inputs = tuple(x.contiguous(memory_format=memory_format) if x.dim() == 4 else x
+    inputs = tuple(x.contiguous(memory_format=memory_format) if x is not None and x.dim() == 4 else x
                    for x in _batch(model, settings["size"], settings["batch_size"], device))
     return settings, model, inputs
 
@@ -132,14 +164,31 @@ def _whole_cycles(model, iterations: int) -> int:
     return -(-iterations // cycle) * cycle
 
 
-def _official_infer_inputs(settings: dict, model, inputs: tuple) -> list:
-    """The official inference call's arguments: the inference batch of the inputs (and of the exemplars)."""
-    count = 2 if getattr(model, "requires_exemplar", False) else 1
+def _official_inputs(reference, inputs: tuple) -> tuple:
+    """The official loop's inputs, NCHW: ``reference.official_inputs`` (the official data format, e.g. pix2pixHD's
+    label ids) where the loop has one, else zoo's inputs."""
+    convert = getattr(reference, "official_inputs", None)
+    if convert is not None:
+        return tuple(convert(*inputs))
+    return tuple(x.contiguous() for x in inputs)  # the official code runs NCHW
+
+
+def _official_infer_inputs(settings: dict, model, inputs: tuple, reference=None) -> list:
+    """The official inference call's arguments: the inference batch of the first ``reference.INFER_INPUTS``
+    official inputs, else of the images (and of the exemplars)."""
+    count = getattr(reference, "INFER_INPUTS", None) or (2 if getattr(model, "requires_exemplar", False) else 1)
     return [x[:settings.get("infer_batch", 1)] for x in inputs[:count]]
 
 
+def _zoo_infer_extra(settings: dict, inputs: tuple, infer_batch: int) -> dict:
+    """``translate`` keywords of the aligned inputs (``infer_extra``), at the inference batch."""
+    return {key: inputs[index][:infer_batch] for key, index in settings.get("infer_extra", {}).items()
+            if inputs[index] is not None}
+
+
 def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
-            threads: int, with_reference: bool = False, keep_freed_memory: bool = True) -> dict:
+            threads: int, with_reference: bool = False, keep_freed_memory: bool = True,
+            size: tuple[int, int] | None = None) -> dict:
     """zoo's training and inference times and the process's peak memory; with ``with_reference``, also the official
     loop's times, interleaved with zoo's."""
     import torch
@@ -148,7 +197,7 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
 
     if keep_freed_memory:
         keep_heap()
-    settings, model, inputs = _setup(method, device, channels_last, threads)
+    settings, model, inputs = _setup(method, device, channels_last, threads, size)
     optimizers, _ = model.configure_optimizers()
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
@@ -161,6 +210,13 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
     with_exemplar = getattr(model, "requires_exemplar", False)
     images = (inputs[0][:infer_batch] + 1) / 2
     extra = {"exemplar": (inputs[1][:infer_batch] + 1) / 2} if with_exemplar else {}
+    extra.update(_zoo_infer_extra(settings, inputs, infer_batch))
+    loss_check = None
+    if with_reference and dtype is None:
+        from official_loops import OFFICIAL_CHECKS
+
+        if _method_of(method) in OFFICIAL_CHECKS:  # same weights, same inputs: the losses of one step must agree
+            loss_check = OFFICIAL_CHECKS[_method_of(method)](model, inputs, optimizers)
     for _ in range(warmup):  # iteration 0 is also a G iteration of an n_critic schedule: the heaviest kind
         step()
         model.translate(images, **extra)
@@ -169,10 +225,10 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
     if with_reference:
         from official_loops import OFFICIAL_LOOPS
 
-        if method in OFFICIAL_LOOPS:
-            reference = OFFICIAL_LOOPS[method](model)
-            ref_inputs = tuple(x.contiguous() for x in inputs)  # the official code runs NCHW
-            ref_infer_inputs = _official_infer_inputs(settings, model, ref_inputs)
+        if _method_of(method) in OFFICIAL_LOOPS:
+            reference = OFFICIAL_LOOPS[_method_of(method)](model)
+            ref_inputs = _official_inputs(reference, inputs)
+            ref_infer_inputs = _official_infer_inputs(settings, model, ref_inputs, reference)
             for _ in range(warmup):
                 reference.step(*ref_inputs)
                 reference.infer(*ref_infer_inputs)
@@ -197,19 +253,21 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
             "official_loop_s_per_it": sum(ref_times) / iterations if ref_times else None,
             "official_infer_s_per_call": sum(ref_infer) / iterations if ref_infer else None,
             "schedule_cycle": _schedule_cycle(model), "train_s_each": zoo_times,
-            "official_loop_s_each": ref_times or None}
+            "official_loop_s_each": ref_times or None, "loss_check": loss_check}
 
 
-def run_official_alone(method: str, iterations: int, warmup: int, device: str, threads: int) -> dict:
+def run_official_alone(method: str, iterations: int, warmup: int, device: str, threads: int,
+                       size: tuple[int, int] | None = None) -> dict:
     """Peak memory of the official loop re-creation alone (fp32, NCHW, glibc's default malloc as in the authors'
     code), after ``warmup`` + ``iterations`` (whole cycles) training iterations and inference calls."""
     import gc
 
     from official_loops import OFFICIAL_LOOPS
 
-    settings, model, inputs = _setup(method, device, False, threads)
-    reference = OFFICIAL_LOOPS[method](model)
-    infer_inputs = _official_infer_inputs(settings, model, inputs)
+    settings, model, inputs = _setup(method, device, False, threads, size)
+    reference = OFFICIAL_LOOPS[_method_of(method)](model)
+    inputs = _official_inputs(reference, inputs)
+    infer_inputs = _official_infer_inputs(settings, model, inputs, reference)
     iterations = _whole_cycles(model, iterations)
     del model  # the re-creation holds its own copies of the networks
     gc.collect()
@@ -221,7 +279,11 @@ def run_official_alone(method: str, iterations: int, warmup: int, device: str, t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", nargs="*", default=None, help="default: every registered method")
+    parser.add_argument("--methods", nargs="*", default=None,
+                        help="methods or PAPER_SETTINGS keys (default: every registered method and its further "
+                             "settings)")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                        help="override the paper image size (smoke tests)")
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
@@ -239,10 +301,10 @@ def main() -> None:
 
     if args.one:
         if args.official_alone:
-            result = run_official_alone(args.one, args.iterations, args.warmup, args.device, args.threads)
+            result = run_official_alone(args.one, args.iterations, args.warmup, args.device, args.threads, args.size)
         else:
             result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision,
-                             not args.contiguous, args.threads, args.reference, not args.default_malloc)
+                             not args.contiguous, args.threads, args.reference, not args.default_malloc, args.size)
         print("RESULT " + json.dumps(result))
         return
 
@@ -251,20 +313,23 @@ def main() -> None:
     import zoo
     from zoo.registry import get_method
 
-    methods = args.methods or [m for m in zoo.list_models() if getattr(get_method(m), "trainable", True)]
-    print(f"{'method':10s} {'size':>8s} {'batch':>5s} {'train s/it':>11s} {'it/s':>7s} {'infer s':>8s} "
+    registered = [m for m in zoo.list_models() if getattr(get_method(m), "trainable", True)]
+    methods = args.methods or [name for m in registered for name in
+                               [m, *(k for k, v in PAPER_SETTINGS.items() if v.get("method") == m and k != m)]]
+    print(f"{'method':15s} {'size':>8s} {'batch':>5s} {'train s/it':>11s} {'it/s':>7s} {'infer s':>8s} "
           f"{'img/s':>7s} {'peak GB':>8s}")
     for method in methods:
         cmd = [sys.executable, __file__, "--one", method, "--iterations", str(args.iterations), "--warmup",
-               str(args.warmup), "--device", args.device, "--precision", args.precision, "--threads",
+               str(args.warmup), "--device", args.device] + (["--size", *map(str, args.size)] if args.size else []) + [
+               "--precision", args.precision, "--threads",
                str(args.threads)] + (["--contiguous"] if args.contiguous else []) + (
                    ["--default-malloc"] if args.default_malloc else []) + (
                    ["--reference"] if args.reference else [])
         r = _run_subprocess(cmd, args.threads)
         if isinstance(r, str):
-            print(f"{method:10s} failed:\n{r}")
+            print(f"{method:15s} failed:\n{r}")
             continue
-        if args.reference and method in OFFICIAL_LOOPS:
+        if args.reference and _method_of(method) in OFFICIAL_LOOPS:
             # peaks of each side alone: zoo's run without the re-creation, the re-creation without zoo's training
             zoo_alone = _run_subprocess([c for c in cmd if c != "--reference"], args.threads)
             official_alone = _run_subprocess(cmd[:cmd.index("--precision")] + [
@@ -272,7 +337,7 @@ def main() -> None:
             r["peak_memory_gb"] = zoo_alone["peak_memory_gb"] if isinstance(zoo_alone, dict) else float("nan")
             if isinstance(official_alone, dict):
                 r["official_peak_memory_gb"] = official_alone["official_peak_memory_gb"]
-        print(f"{r['method']:10s} {r['size']:>8s} {r['batch']:>5d} {r['train_s_per_it']:>11.3f} "
+        print(f"{r['method']:15s} {r['size']:>8s} {r['batch']:>5d} {r['train_s_per_it']:>11.3f} "
               f"{r['train_it_per_s']:>7.2f} {r['infer_s_per_call']:>8.3f} {r['infer_img_per_s']:>7.2f} "
               f"{r['peak_memory_gb']:>8.2f}" + (
                   f"   official loop {r['official_loop_s_per_it']:.3f} s/it, zoo is "
@@ -282,8 +347,11 @@ def main() -> None:
                   if r.get("official_loop_s_per_it") else "") + (
                   f"; official loop alone peaks at {r['official_peak_memory_gb']:.2f} GB"
                   if r.get("official_peak_memory_gb") else "") + _official_note(r))
+        if r.get("loss_check"):
+            print(f"{'':15s} losses of one step on the same weights (zoo, official loop): " + ", ".join(
+                f"{name} {ours:.6g} / {theirs:.6g}" for name, (ours, theirs) in r["loss_check"].items()))
         if r["schedule_cycle"] > 1:
-            print(f"{'':10s} per iteration: zoo {_seconds(r['train_s_each'])}" + (
+            print(f"{'':15s} per iteration: zoo {_seconds(r['train_s_each'])}" + (
                 f"; official loop {_seconds(r['official_loop_s_each'])}" if r.get("official_loop_s_each") else ""))
 
 

@@ -1,5 +1,5 @@
-"""Re-creations of official training iterations (pix2pix, CycleGAN, DECENT, VSAIT, LOMIT, CUT, SRUNIT), used as the
-speed and memory reference.
+"""Re-creations of official training iterations (pix2pix, CycleGAN, DECENT, VSAIT, LOMIT, CUT, SRUNIT, pix2pixHD), used
+as the speed and memory reference.
 
 The official ``optimize_parameters`` is reproduced call for call on the same networks (zoo's networks have the
 official layout and produce the same numbers): one network call per image set, separate ``backward`` calls where
@@ -619,6 +619,267 @@ class OfficialSRUNITLoop(OfficialCUTLoop):
             self.opt_F.step()
 
 
+class OfficialGANLoss:
+    """pix2pixHD's ``GANLoss``: ``nn.MSELoss`` (LSGAN; ``nn.BCELoss`` otherwise) of each scale's last output against
+    a target tensor of ones or zeros, summed over scales; the target of each kind is cached and made anew when the
+    element count changes (so, with several scales, each call makes new ones, as officially)."""
+
+    def __init__(self, use_lsgan: bool) -> None:
+        self.loss = nn.MSELoss() if use_lsgan else nn.BCELoss()
+        self.real_label_var: Tensor | None = None
+        self.fake_label_var: Tensor | None = None
+
+    def get_target_tensor(self, pred: Tensor, target_is_real: bool) -> Tensor:
+        if target_is_real:
+            if self.real_label_var is None or self.real_label_var.numel() != pred.numel():
+                self.real_label_var = torch.empty(pred.size(), device=pred.device).fill_(1.0)
+            return self.real_label_var
+        if self.fake_label_var is None or self.fake_label_var.numel() != pred.numel():
+            self.fake_label_var = torch.empty(pred.size(), device=pred.device).fill_(0.0)
+        return self.fake_label_var
+
+    def __call__(self, predictions: list, target_is_real: bool) -> Tensor:
+        if isinstance(predictions[0], list):
+            loss = 0
+            for outputs in predictions:
+                pred = outputs[-1]
+                loss += self.loss(pred, self.get_target_tensor(pred, target_is_real))
+            return loss
+        pred = predictions[-1]
+        return self.loss(pred, self.get_target_tensor(pred, target_is_real))
+
+
+class OfficialVgg19(nn.Module):
+    """pix2pixHD's ``Vgg19``: torchvision's VGG-19 ``features`` cut into five slices (``[0, 2)``, ``[2, 7)``,
+    ``[7, 12)``, ``[12, 21)``, ``[21, 30)``), parameters frozen; returns the five slice outputs."""
+
+    def __init__(self, features: nn.Sequential) -> None:
+        super().__init__()
+        bounds = (0, 2, 7, 12, 21, 30)
+        for n in range(5):
+            piece = nn.Sequential()
+            for x in range(bounds[n], bounds[n + 1]):
+                piece.add_module(str(x), features[x])
+            setattr(self, f"slice{n + 1}", piece)
+        for param in self.parameters():
+            param.requires_grad = False
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        h_relu1 = self.slice1(x)
+        h_relu2 = self.slice2(h_relu1)
+        h_relu3 = self.slice3(h_relu2)
+        h_relu4 = self.slice4(h_relu3)
+        h_relu5 = self.slice5(h_relu4)
+        return [h_relu1, h_relu2, h_relu3, h_relu4, h_relu5]
+
+
+class OfficialVGGLoss(nn.Module):
+    """pix2pixHD's ``VGGLoss``: ``vgg(x)`` and ``vgg(y)`` both computed as they are (no ``no_grad``), weighted
+    ``nn.L1Loss`` against ``y_vgg[i].detach()``."""
+
+    def __init__(self, features: nn.Sequential) -> None:
+        super().__init__()
+        self.vgg = OfficialVgg19(features)
+        self.criterion = nn.L1Loss()
+        self.weights = [1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0]
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        x_vgg, y_vgg = self.vgg(x), self.vgg(y)
+        loss = 0
+        for i in range(len(x_vgg)):
+            loss += self.weights[i] * self.criterion(x_vgg[i], y_vgg[i].detach())
+        return loss
+
+
+class OfficialImagePool:
+    """pix2pixHD's ``ImagePool`` (python ``random`` draws; ``pool_size`` 0, the default, returns its input)."""
+
+    def __init__(self, pool_size: int) -> None:
+        self.pool_size = pool_size
+        self.num_imgs = 0
+        self.images: list[Tensor] = []
+
+    def query(self, images: Tensor) -> Tensor:
+        import random
+
+        if self.pool_size == 0:
+            return images
+        return_images = []
+        for image in images.data:
+            image = torch.unsqueeze(image, 0)
+            if self.num_imgs < self.pool_size:
+                self.num_imgs += 1
+                self.images.append(image)
+                return_images.append(image)
+            elif random.uniform(0, 1) > 0.5:
+                random_id = random.randint(0, self.pool_size - 1)
+                tmp = self.images[random_id].clone()
+                self.images[random_id] = image
+                return_images.append(tmp)
+            else:
+                return_images.append(image)
+        return torch.cat(return_images, 0)
+
+
+class OfficialPix2PixHDLoop:
+    """pix2pixHD's ``train.py`` iteration (``Pix2PixHDModel.forward``, then the G step, then the D step) on the
+    networks of a zoo ``Pix2PixHD`` (deep-copied).
+
+    As officially: ``encode_input`` one-hot encodes the label ids with ``scatter_`` into a zeroed float tensor and
+    appends ``get_edges`` of the instance map (a byte tensor OR-ed with the four neighbour comparisons, then
+    ``.float()``); one ``G`` call; ``discriminate(use_pool=True)`` on ``cat(input_label, fake.detach())`` through the
+    image pool, ``discriminate`` on ``cat(input_label, real.detach())``, ``netD(cat(input_label, fake))`` with D's
+    parameters still requiring gradients (``loss_G.backward`` computes D's gradients too; ``optimizer_D.zero_grad``
+    drops them); ``GANLoss`` (``nn.MSELoss`` against cached target tensors), the feature-matching double loop
+    (``nn.L1Loss``), ``VGGLoss`` with both VGG passes outside ``no_grad``; ``torch.mean`` of every loss (as
+    ``train.py`` does), ``loss_D = (D_fake + D_real) * 0.5``, ``loss_G = G_GAN + G_GAN_Feat + G_VGG``; then
+    ``optimizer_G.zero_grad(); loss_G.backward(); optimizer_G.step(); optimizer_D.zero_grad(); loss_D.backward();
+    optimizer_D.step()`` with plain ``torch.optim.Adam``. With ``n_epochs_fix_global`` (official
+    ``niter_fix_global``) G's optimizer holds the last local enhancer's parameters only, as officially.
+
+    Inputs are in the official data format (:meth:`official_inputs`: label ids as floats, instance map, photo);
+    the losses of the last step are kept in ``losses`` (official names). The instance-feature encoder (``instance_feat``
+    / ``label_feat``) has no re-creation here.
+    """
+
+    LOSS_NAMES = ("G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake")
+    #: ``infer`` takes the first two official inputs (label, inst)
+    INFER_INPUTS = 2
+
+    def __init__(self, model) -> None:
+        self.h = h = model.hparams
+        if model.encoder is not None:
+            raise ValueError("no re-creation of the official pix2pixHD loop with instance_feat / label_feat")
+        if h.gan_mode != "lsgan" and h.gan_feat_loss:
+            raise ValueError("the official pix2pixHD loop crashes with --no_lsgan and the GAN feature loss")
+        self.G, self.D = official_copy(model.generator), official_copy(model.discriminator)
+        self.criterionGAN = OfficialGANLoss(h.gan_mode == "lsgan")
+        self.criterionFeat = nn.L1Loss()
+        self.criterionVGG = None
+        if model.vgg is not None:
+            model.vgg.load_weights()  # no-op unless ImageNet weights are still to be read
+            features = official_copy(model.vgg.features)
+            self.criterionVGG = OfficialVGGLoss(features).to(next(features.parameters()).device)
+        self.fake_pool = OfficialImagePool(h.pool_size)
+        if h.n_epochs_fix_global > 0:
+            prefix = "model" + str(h.n_local_enhancers)
+            params = [value for key, value in self.G.named_parameters() if key.startswith(prefix)]
+        else:
+            params = list(self.G.parameters())
+        self.optimizer_G = torch.optim.Adam(params, lr=h.lr, betas=(h.beta1, 0.999))
+        self.optimizer_D = torch.optim.Adam(self.D.parameters(), lr=h.lr, betas=(h.beta1, 0.999))
+        self.losses: dict[str, Tensor] = {}
+
+    def official_inputs(self, real_a: Tensor, real_b: Tensor, instance: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """zoo's ``(real_a, real_b, instance)`` -> the official batch ``(label, inst, image)``: label ids as floats
+        (the official ``transform_label(label) * 255``; the RGB input as it is with ``label_nc`` 0), the instance map
+        (0 without one, as the official loader), the photo in [-1, 1]. Done once, outside the timed iterations (the
+        data loader's work)."""
+        label = torch.round((real_a.float() + 1) / 2 * 255) if self.h.label_nc else real_a
+        inst = torch.zeros(1, device=real_a.device) if instance is None else instance
+        return label.contiguous(), inst.contiguous(), real_b.contiguous()
+
+    @staticmethod
+    def get_edges(t: Tensor) -> Tensor:
+        edge = torch.zeros(t.size(), dtype=torch.uint8, device=t.device)
+        edge[:, :, :, 1:] = edge[:, :, :, 1:] | (t[:, :, :, 1:] != t[:, :, :, :-1])
+        edge[:, :, :, :-1] = edge[:, :, :, :-1] | (t[:, :, :, 1:] != t[:, :, :, :-1])
+        edge[:, :, 1:, :] = edge[:, :, 1:, :] | (t[:, :, 1:, :] != t[:, :, :-1, :])
+        edge[:, :, :-1, :] = edge[:, :, :-1, :] | (t[:, :, 1:, :] != t[:, :, :-1, :])
+        return edge.float()
+
+    def encode_input(self, label_map: Tensor, inst_map: Tensor) -> Tensor:
+        h = self.h
+        if h.label_nc == 0:
+            input_label = label_map.data
+        else:
+            size = label_map.size()
+            one_hot_size = (size[0], h.label_nc, size[2], size[3])
+            input_label = torch.empty(torch.Size(one_hot_size), device=label_map.device).zero_()
+            input_label = input_label.scatter_(1, label_map.data.long(), 1.0)
+        if not h.no_instance:
+            edge_map = self.get_edges(inst_map.data)
+            input_label = torch.cat((input_label, edge_map), dim=1)
+        return input_label
+
+    def discriminate(self, input_label: Tensor, test_image: Tensor, use_pool: bool = False) -> list:
+        input_concat = torch.cat((input_label, test_image.detach()), dim=1)
+        if use_pool:
+            return self.D(self.fake_pool.query(input_concat))
+        return self.D(input_concat)
+
+    def forward(self, label: Tensor, inst: Tensor, image: Tensor) -> list:
+        """``Pix2PixHDModel.forward``: the five losses (0 for the ones turned off), as ``loss_filter`` returns."""
+        h = self.h
+        input_label = self.encode_input(label, inst)
+        real_image = image.data
+        fake_image = self.G(input_label)
+        pred_fake_pool = self.discriminate(input_label, fake_image, use_pool=True)
+        loss_D_fake = self.criterionGAN(pred_fake_pool, False)
+        pred_real = self.discriminate(input_label, real_image)
+        loss_D_real = self.criterionGAN(pred_real, True)
+        pred_fake = self.D(torch.cat((input_label, fake_image), dim=1))
+        loss_G_GAN = self.criterionGAN(pred_fake, True)
+        loss_G_GAN_Feat = 0
+        if h.gan_feat_loss:
+            feat_weights = 4.0 / (h.n_layers_d + 1)
+            D_weights = 1.0 / h.num_d
+            for i in range(h.num_d):
+                for j in range(len(pred_fake[i]) - 1):
+                    loss_G_GAN_Feat += D_weights * feat_weights * self.criterionFeat(
+                        pred_fake[i][j], pred_real[i][j].detach()) * h.lambda_feat
+        loss_G_VGG = 0
+        if self.criterionVGG is not None:
+            loss_G_VGG = self.criterionVGG(fake_image, real_image) * h.lambda_feat
+        return [loss_G_GAN, loss_G_GAN_Feat, loss_G_VGG, loss_D_real, loss_D_fake]
+
+    def step(self, label: Tensor, inst: Tensor, image: Tensor) -> None:
+        losses = self.forward(label, inst, image)
+        losses = [torch.mean(x) if not isinstance(x, int) else x for x in losses]
+        loss_dict = dict(zip(self.LOSS_NAMES, losses, strict=True))
+        loss_D = (loss_dict["D_fake"] + loss_dict["D_real"]) * 0.5
+        loss_G = loss_dict["G_GAN"] + loss_dict.get("G_GAN_Feat", 0) + loss_dict.get("G_VGG", 0)
+        self.optimizer_G.zero_grad()
+        loss_G.backward()
+        self.optimizer_G.step()
+        self.optimizer_D.zero_grad()
+        loss_D.backward()
+        self.optimizer_D.step()
+        self.losses = {name: value.detach() for name, value in (*loss_dict.items(), ("G", loss_G), ("D", loss_D))
+                       if isinstance(value, Tensor)}
+
+    @torch.no_grad()
+    def infer(self, label: Tensor, inst: Tensor, image: Tensor | None = None) -> Tensor:
+        """``Pix2PixHDModel.inference`` as ``test.py`` calls it: ``encode_input`` and ``netG`` under no_grad (the
+        authors' torch 0.4 branch; older versions used volatile inputs), the network in train mode (test.py never
+        calls ``eval``; instance norm has no running statistics)."""
+        return self.G(self.encode_input(label, inst))
+
+
+def check_pix2pixhd_losses(model, inputs: tuple, optimizers: list | None = None,
+                           rtol: float = 1e-4) -> dict[str, tuple[float, float]]:
+    """One zoo ``optimization_step`` and one official iteration on identical weights and inputs (a fresh
+    :class:`OfficialPix2PixHDLoop` of ``model``, made before zoo's step): raise ``AssertionError`` unless every loss
+    agrees within ``rtol`` (relative). Both sides take their step (``optimizers``: zoo's, default new ones); returns
+    ``{official name: (zoo, official)}``."""
+    reference = OfficialPix2PixHDLoop(model)
+    if optimizers is None:
+        optimizers, _ = model.configure_optimizers()
+    out = model.optimization_step(*inputs, *optimizers)
+    reference.step(*reference.official_inputs(*inputs))
+    names = dict(model.OFFICIAL_LOSS_NAMES)
+    compared = {official: (float(out.losses[ours]), float(reference.losses[official]))
+                for ours, official in names.items() if ours in out.losses}
+    bad = {k: v for k, v in compared.items() if abs(v[0] - v[1]) > rtol * max(abs(v[0]), abs(v[1]), 1e-12)}
+    if bad or not compared:
+        raise AssertionError(f"pix2pixHD losses differ from the official loop's (zoo, official): {bad or compared}")
+    return compared
+
+
 OFFICIAL_LOOPS = {"cyclegan": OfficialCycleGANLoop, "pix2pix": OfficialPix2PixLoop, "decent": OfficialDECENTLoop,
                   "vsait": OfficialVSAITLoop, "lomit": OfficialLOMITLoop, "cut": OfficialCUTLoop,
-                  "srunit": OfficialSRUNITLoop}
+                  "srunit": OfficialSRUNITLoop, "pix2pixhd": OfficialPix2PixHDLoop}
+
+#: Same-weights loss checks ``check(model, inputs, optimizers) -> {name: (zoo, official)}`` that
+#: ``bench_methods.py --reference`` runs once before timing (fp32).
+OFFICIAL_CHECKS = {"pix2pixhd": check_pix2pixhd_losses}

@@ -34,6 +34,10 @@ SHRINK: dict[str, dict[str, dict[str, object]]] = {
                         "data": {"load_size": 72, "crop_size": 64}},
     "zoo.methods.SRUNIT": {"model": {"ngf": 4, "ndf": 4, "num_patches": 16, "netf_nc": 16},
                            "data": {"load_size": 64, "crop_size": 64}},
+    "zoo.methods.Pix2PixHD": {"model": {"ngf": 4, "ndf": 4, "n_downsample_global": 2, "n_blocks_global": 1,
+                                        "vgg_weights": None,
+                                        "global_generator_weights": None},  # no global run to start from
+                              "data": {"load_size": 64, "fine_size": 32}},
     "zoo.methods.DRIT": {"model": {"ch": 4}},  # the content discriminator's 4x4 kernels need the official 216 crop
     "zoo.methods.MUNIT": {"model": {"dim": 4, "mlp_dim": 8, "dis_dim": 4}, "data": {"load_size": 64, "crop_size": 64}},
     "zoo.methods.LOMIT": {"model": {"g_conv_dim": 4, "d_conv_dim": 4, "mlp_dim": 8}, "data": {"batch_size": 2}},

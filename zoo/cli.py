@@ -14,6 +14,7 @@ More commands work on trained models and do not build a Trainer::
     zoo translate --model NAME|CKPT|BUNDLE --input IMAGE_OR_FOLDER --output FOLDER [--direction a2b]
                   [--num-styles K | --reference IMAGE]                      # MUNIT, DRIT
                   [--exemplar IMAGE [--exemplar-mask M] [--mask M] [--mask-ids 26,27]]   # LOMIT
+                  [--instance INSTANCE_MAP_OR_FOLDER]                       # pix2pixHD label maps
                   [--tile 256 --tile-overlap 32]                            # super-resolution
     zoo evaluate --model NAME|CKPT|BUNDLE --config CONFIG [--metrics fid,kid,...] [--directions a2b,b2a]
     zoo evaluate --real FOLDER --fake FOLDER [--metrics fid,kid,lpips,psnr,ssim]
@@ -62,7 +63,7 @@ training and evaluation (`zoo <command> --help` lists every option):
 models:
   translate   translate an image or a folder of images:
               zoo translate --model NAME|CKPT|BUNDLE --input IMAGE_OR_FOLDER --output FOLDER
-  evaluate    the paper's metrics (FID, KID, LPIPS, diversity, mIoU, PSNR/SSIM) on the test split:
+  evaluate    the paper's metrics (FID, KID, LPIPS, diversity, mIoU, pixel accuracy, PSNR/SSIM) on the test split:
               zoo evaluate --model NAME|CKPT|BUNDLE --config CONFIG.yaml [--metrics fid,kid]
               zoo evaluate --real FOLDER --fake FOLDER [--metrics fid,kid,psnr]
   list        list registered methods and pretrained weights:  zoo list [PATTERN]
@@ -432,6 +433,10 @@ def _translate_command(argv: list[str]) -> None:
     guided.add_argument("--mask", help="where to translate: a mask file, or a folder of masks named like the inputs")
     guided.add_argument("--exemplar-mask", help="which region of the exemplar gives the style")
     guided.add_argument("--mask-ids", help="read the masks as label maps and use these label ids, e.g. 26,27,28")
+    labels = parser.add_argument_group("label-map models (pix2pixHD)")
+    labels.add_argument("--instance", help="instance maps (integer ids, e.g. Cityscapes *_gtFine_instanceIds.png): a "
+                        "file, or a folder of maps with the inputs' relative paths or their Cityscapes names "
+                        "(X_gtFine_labelIds.png -> X_gtFine_instanceIds.png)")
     sr = parser.add_argument_group("super-resolution models")
     sr.add_argument("--tile", type=int, default=None,
                     help="translate in TILE x TILE blocks so memory stays bounded (default: 256 for upscaling models, "
@@ -469,6 +474,7 @@ def _translate_command(argv: list[str]) -> None:
             mask=ns.mask,
             exemplar_mask=ns.exemplar_mask,
             mask_ids=mask_ids,
+            instance=ns.instance,
             tile=ns.tile,
             tile_overlap=ns.tile_overlap,
             trust_code=ns.trust_code,
@@ -528,7 +534,8 @@ def _evaluate_command(argv: list[str]) -> None:
     folders.add_argument("--real", help="folder of real images (searched recursively)")
     folders.add_argument("--fake", help="folder of translations; paired metrics match files by relative name")
     parser.add_argument("--metrics", help="comma-separated, from fid, kid, fd_dinov2, lpips, psnr, ssim, miou, "
-                                          "diversity (default: the model's paper metrics; fid,kid for folders)")
+                                          "pixel_accuracy, diversity (default: the model's paper metrics; fid,kid "
+                                          "for folders)")
     parser.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the data's "
                                                                       "val_batch_size; 16 for folders)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
@@ -539,8 +546,9 @@ def _evaluate_command(argv: list[str]) -> None:
     parser.add_argument("--dinov2-weights", default="timm",
                         help="FD-DINOv2 weights: timm (the published file) or a file path")
     parser.add_argument("--lpips-net", default="alex", choices=("alex", "vgg"), help="LPIPS backbone (default: alex)")
-    parser.add_argument("--segmenter", help="for miou: a TorchScript file of your segmentation network, (B, 3, H, W) "
-                        "in [0, 1] -> (B, classes, H, W) logits (default: the toy-world segmenter)")
+    parser.add_argument("--segmenter", help="for miou and pixel_accuracy: a TorchScript file of your segmentation "
+                        "network, (B, 3, H, W) in [0, 1] -> (B, classes, H, W) logits (default: the toy-world "
+                        "segmenter)")
     parser.add_argument("--output", help="folder for metrics.json and metrics.md (default: <run folder>/evaluation/"
                                          "<checkpoint> for a checkpoint of a zoo run, else runs/evaluate/NAME-TIME)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")

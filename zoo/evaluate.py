@@ -56,7 +56,8 @@ EVALUATE_METRICS = (*METRIC_NAMES, DIVERSITY)
 #: Inputs of the diversity score when ``max_images`` does not cap them (MUNIT and DRIT++ use 100 test inputs).
 DIVERSITY_INPUTS = 100
 
-_NEEDS = {**dict.fromkeys(PAIRED_METRICS, "aligned target images (paired or super-resolution data)"),
+_NEEDS = {**dict.fromkeys(DISTRIBUTION_METRICS, "real images of the target domain"),
+          **dict.fromkeys(PAIRED_METRICS, "aligned target images (paired or super-resolution data)"),
           **dict.fromkeys(LABEL_METRICS, "class labels of the source images")}
 
 
@@ -161,6 +162,11 @@ def _has_labels(batch: dict[str, Any], direction: str) -> bool:
     return f"label_{direction[0]}" in batch or "label" in batch
 
 
+def _has_other_side(batch: dict[str, Any], direction: str) -> bool:
+    """Whether the batch holds the target domain's images of ``direction`` (label maps may come without photos)."""
+    return f"real_{direction.partition('2')[2] or 'b'}" in batch
+
+
 def _plan(names: Sequence[str], directions: Sequence[str], *, paired: bool, first_batch: dict[str, Any],
           explicit: bool, data_name: str) -> dict[str, dict[str, str]]:
     """Per direction, the chosen metrics the test data cannot feed and why; an error for a metric named explicitly
@@ -168,7 +174,9 @@ def _plan(names: Sequence[str], directions: Sequence[str], *, paired: bool, firs
     skipped: dict[str, dict[str, str]] = {direction: {} for direction in directions}
     for direction in directions:
         for name in names:
-            if name in PAIRED_METRICS and not paired:
+            if name in PAIRED_METRICS and not (paired and _has_other_side(first_batch, direction)):
+                skipped[direction][name] = _NEEDS[name]
+            elif name in DISTRIBUTION_METRICS and not _has_other_side(first_batch, direction):
                 skipped[direction][name] = _NEEDS[name]
             elif name in LABEL_METRICS and not _has_labels(first_batch, direction):
                 skipped[direction][name] = _NEEDS[name]
@@ -201,12 +209,16 @@ def evaluate_model(
     batch ``i`` is translated with seed ``seed + i`` (``torch.manual_seed`` too), so the same call gives the same
     numbers. Distribution metrics (fid, kid, fd_dinov2) compare the translations with the real images of the target
     domain; paired metrics (lpips, psnr, ssim) with the aligned target of each translation, on paired and
-    super-resolution data (``datamodule.paired``) only; miou segments the translations and compares with the source
-    image's class labels. Super-resolution models (``model.scale > 1``) get the SR papers' PSNR/SSIM protocol (Y
-    channel, ``scale`` pixels shaved at the border). ``diversity`` (multimodal methods only) is the mean LPIPS between
-    ``num_styles`` translations of each of the first ``min(max_images, 100)`` test inputs.
+    super-resolution data (``datamodule.paired``) only; miou and pixel_accuracy segment the translations and compare
+    the segmentation with the source image's class labels (label map -> photo: the input label map's Cityscapes train
+    ids, 255 ignored; the protocol of pix2pix and pix2pixHD). Inputs aligned with the source images that the model
+    takes (``model.ALIGNED_INPUTS``: pix2pixHD's instance maps) are passed from the batches. Super-resolution models
+    (``model.scale > 1``) get the SR papers' PSNR/SSIM protocol (Y channel, ``scale`` pixels shaved at the border).
+    ``diversity`` (multimodal methods only) is the mean LPIPS between ``num_styles`` translations of each of the
+    first ``min(max_images, 100)`` test inputs.
 
-    Metrics the data cannot feed (paired metrics on unpaired data, miou without labels) are left out and named in
+    Metrics the data cannot feed (paired metrics on unpaired data, miou without labels, fid without target images, as
+    on label maps whose photos are not published) are left out and named in
     ``skipped``; when ``metrics`` names them explicitly and no direction can compute them, that is an error.
 
     Args:
@@ -284,7 +296,7 @@ def evaluate_model(
                     batch = _to_device(batch, torch_device)
                     inputs = translate_for_metrics(model, batch, direction=direction, paired=paired,
                                                    seed=seed + index)
-                    labels = None if "miou" in skipped[direction] else inputs.labels
+                    labels = None if any(n in skipped[direction] for n in LABEL_METRICS) else inputs.labels
                     meter.update(inputs.fake, real=inputs.real, target=inputs.target, labels=labels)
                 computed = meter.compute()
                 values[direction] = {key: value for key, value in computed.items()
@@ -409,7 +421,8 @@ def evaluate_folders(
 
     Args:
         real_dir, fake_dir: folders of images.
-        metrics: names of :data:`~zoo.metrics.METRIC_NAMES` but ``miou`` (``"fid,kid,psnr"`` or a list).
+        metrics: names of :data:`~zoo.metrics.METRIC_NAMES` but ``miou`` and ``pixel_accuracy`` (``"fid,kid,psnr"``
+            or a list).
         batch_size: images per batch.
         device: ``auto`` (CUDA, then MPS, then CPU) or a torch device string.
         progress: show a progress bar on stderr.

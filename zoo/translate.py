@@ -11,6 +11,12 @@ input's layout. It needs no command line::
 Any image size works: each batch goes through :func:`zoo.utils.tiling.translate_any_size` (reflect-pad to the
 model's ``size_multiple``, translate, crop back), which ``predict_step`` of every method uses too, and upscaling models
 are translated in overlapping tiles (:func:`zoo.utils.tiling.translate_tiled`) so memory stays bounded.
+
+Label maps (pix2pixHD) are 8-bit grayscale images whose pixel value is the class id: they are read like any grayscale
+image (``id / 255``, exactly). Their instance maps (``instance=``, Cityscapes ``*_gtFine_instanceIds.png``, 16-bit)
+are read as integer ids, never normalised, and padded like the label maps::
+
+    translate_images("runs/pix2pixhd/version_0/checkpoints/last.ckpt", "test_label/", "out/", instance="test_inst/")
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from zoo.data.io import IMG_EXTENSIONS, list_images, read_image, save_image
 from zoo.data.masks import read_mask
 from zoo.utils.tiling import default_tile, translate_any_size
 
-__all__ = ["translate_images", "SkippedImagesError"]
+__all__ = ["translate_images", "read_instance_map", "SkippedImagesError"]
 
 
 class SkippedImagesError(ValueError):
@@ -62,6 +68,7 @@ def translate_images(
     mask: str | os.PathLike[str] | None = None,
     exemplar_mask: str | os.PathLike[str] | None = None,
     mask_ids: Sequence[int] | None = None,
+    instance: str | os.PathLike[str] | None = None,
     tile: int | None = None,
     tile_overlap: int = 32,
     trust_code: bool = False,
@@ -99,6 +106,12 @@ def translate_images(
             inputs' relative paths (white = translate).
         exemplar_mask: exemplar-guided models: which region of the exemplar gives the style.
         mask_ids: read ``mask`` and ``exemplar_mask`` as label maps and use the pixels whose label is in ``mask_ids``.
+        instance: label-map models with instance maps (pix2pixHD, ``"instance"`` in ``model.ALIGNED_INPUTS``): an
+            instance-map file for every input, or a folder of them. In a folder, each input's map has the input's
+            relative path (any image suffix), or its name with the Cityscapes suffix swapped
+            (``X_gtFine_labelIds.png`` -> ``X_gtFine_instanceIds.png``). Instance maps are read as integer ids (8-
+            or 16-bit grayscale, 32-bit ``I``; values kept, not scaled to [0, 1]) and must have the input's size.
+            Without it such a model uses the label map's class boundaries.
         tile: translate in ``tile`` x ``tile`` blocks with ``tile_overlap`` pixels of context (bounded memory, no
             seams for super-resolution networks); ``None`` tiles by 256 for upscaling models only
             (:func:`zoo.utils.tiling.default_tile`), 0 never tiles. Not for models given styles, exemplars or masks.
@@ -112,12 +125,13 @@ def translate_images(
         The written files, in input order (``num_styles`` files per input, style by style).
 
     Raises:
-        FileNotFoundError: ``input``, ``reference``, ``exemplar``, ``mask`` or ``exemplar_mask`` does not exist, or a
-            mask folder has no mask for an input.
+        FileNotFoundError: ``input``, ``reference``, ``exemplar``, ``mask``, ``exemplar_mask`` or ``instance`` does
+            not exist, or a mask or instance folder has no map for an input (the message names the expected file).
         ValueError: an unreadable input (without ``skip_bad``), two inputs that would be written to the same file, a
             ``direction`` the model does not offer, or options the model does not take (``num_styles`` for a
             unimodal model, ``tile`` together with styles, exemplars or masks, ...). The messages name the
-            ``zoo translate`` flag of the argument.
+            ``zoo translate`` flag of the argument (``instance`` for a model without instance maps, an instance map
+            whose size differs from its input's).
         SkippedImagesError: with ``skip_bad``, after writing the readable images, when some inputs were unreadable.
         torch.OutOfMemoryError: the batch does not fit the device: lower ``batch_size`` or pass ``tile``.
     """
@@ -132,7 +146,7 @@ def translate_images(
     if not source.exists():
         raise FileNotFoundError(f"input '{source}' does not exist")
     for flag, path in (("--reference", reference), ("--exemplar", exemplar), ("--mask", mask),
-                       ("--exemplar-mask", exemplar_mask)):
+                       ("--exemplar-mask", exemplar_mask), ("--instance", instance)):
         if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"{flag} '{path}' does not exist")
     relative = _input_files(source, target)
@@ -147,7 +161,7 @@ def translate_images(
         model = load(model, map_location=torch_device, trust_code=trust_code)
     model = model.to(torch_device).eval()
     _check_model_options(model, direction=direction, num_styles=num_styles, reference=reference, exemplar=exemplar,
-                         mask=mask, exemplar_mask=exemplar_mask, mask_ids=mask_ids)
+                         mask=mask, exemplar_mask=exemplar_mask, mask_ids=mask_ids, instance=instance)
     channels = model.input_channels(direction) if hasattr(model, "input_channels") else 3
     out_channels = model.output_channels(direction) if hasattr(model, "output_channels") else 3
     conditions, unaligned = _style_inputs(num_styles=num_styles, reference=reference, exemplar=exemplar,
@@ -155,8 +169,10 @@ def translate_images(
                                           device=torch_device)
     if tile is None:
         tile = default_tile(model)
-    if tile and (conditions or unaligned or mask is not None):
-        raise ValueError("--tile works for models without style, exemplar or mask inputs; pass --tile 0")
+    if tile and (conditions or unaligned or mask is not None or instance is not None):
+        raise ValueError("--tile works for models without style, exemplar, mask or instance inputs; pass --tile 0")
+    instance_files = ({p: _instance_for(p, relative[p], Path(instance)) for p in files}
+                      if instance is not None else {})
 
     written: dict[Path, list[Path]] = {}
     batches = _batches_by_size(files, sizes, batch_size)
@@ -170,6 +186,10 @@ def translate_images(
             if mask is not None:
                 masks["mask"] = torch.stack(
                     [read_mask(_mask_for(p, relative[p], Path(mask)), mask_ids) for p in batch]
+                ).to(torch_device)
+            if instance_files:
+                masks["instance"] = torch.stack(
+                    [_read_instance_matching(instance_files[p], p, sizes[p]) for p in batch]
                 ).to(torch_device)
             outputs = translate_any_size(model, images, direction=direction, seed=seed + index, masks=masks,
                                          unaligned=unaligned, tile=tile, tile_overlap=tile_overlap, **conditions)
@@ -271,6 +291,58 @@ def _mask_for(image: Path, relative: Path, mask: Path) -> Path:
     raise FileNotFoundError(f"no mask for '{image}': expected '{mask / relative.with_suffix('.png')}'")
 
 
+_LABEL_SUFFIX, _INSTANCE_SUFFIX = "_gtFine_labelIds", "_gtFine_instanceIds"  # Cityscapes names
+
+
+def _instance_for(image: Path, relative: Path, instance: Path) -> Path:
+    """The instance map of ``image``: ``instance`` itself, or the file under the folder ``instance`` with the same
+    relative path (any image suffix), else with the Cityscapes suffix swapped (``X_gtFine_labelIds`` ->
+    ``X_gtFine_instanceIds``)."""
+    if instance.is_file():
+        return instance
+    names = [relative]
+    if relative.stem.endswith(_LABEL_SUFFIX):
+        names.insert(0, relative.with_name(relative.stem.removesuffix(_LABEL_SUFFIX) + _INSTANCE_SUFFIX
+                                           + relative.suffix))
+    for name in names:
+        for suffix in dict.fromkeys((name.suffix, *IMG_EXTENSIONS)):
+            candidate = instance / name.with_suffix(suffix)
+            if candidate.is_file():
+                return candidate
+    expected = " or ".join(f"'{instance / name.with_suffix('.png')}'" for name in names)
+    raise FileNotFoundError(f"no instance map for '{image}' in --instance folder '{instance}': expected {expected}")
+
+
+def read_instance_map(path: str | os.PathLike[str]) -> Tensor:
+    """An instance map as integer ids: (1, H, W) float32 holding the stored values (Cityscapes ``instanceIds``:
+    the label id for stuff, ``label * 1000 + k`` for things), not scaled to [0, 1].
+
+    Raises:
+        ValueError: the file is not single-channel (8- or 16-bit grayscale, 32-bit ``I``, or palette indices).
+    """
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.load()
+        if image.mode not in ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N"):
+            raise ValueError(f"--instance map '{path}' has mode {image.mode}; instance maps are single-channel integer "
+                             "ids (8- or 16-bit grayscale, e.g. Cityscapes *_gtFine_instanceIds.png)")
+        ids = np.asarray(image).astype(np.int64)  # I;16B arrays are big-endian uint16, astype makes them native
+    if ids.size and (ids.max() > 2**24 or ids.min() < -(2**24)):
+        raise ValueError(f"--instance map '{path}' holds ids beyond +-2**24, which float32 cannot keep exactly")
+    return torch.from_numpy(ids).to(torch.float32)[None]
+
+
+def _read_instance_matching(path: Path, image: Path, size: tuple[int, int]) -> Tensor:
+    """:func:`read_instance_map` of ``path``, checked to have the (width, height) ``size`` of its input ``image``."""
+    ids = read_instance_map(path)
+    if (ids.shape[-1], ids.shape[-2]) != tuple(size):
+        raise ValueError(f"--instance map '{path}' is {ids.shape[-1]}x{ids.shape[-2]}, its input '{image}' "
+                         f"{size[0]}x{size[1]}; an instance map must have its label map's size")
+    return ids
+
+
 # ------------------------------------------------------------------------------------------------------- model
 
 
@@ -298,8 +370,9 @@ def _check_model_options(
     mask: Any,
     exemplar_mask: Any,
     mask_ids: Sequence[int] | None,
+    instance: Any = None,
 ) -> None:
-    """Refuse, naming the flag, a direction or a style/exemplar/mask option that ``model`` does not take."""
+    """Refuse, naming the flag, a direction or a style/exemplar/mask/instance option that ``model`` does not take."""
     name = type(model).__name__
     directions = tuple(getattr(model, "directions", ("a2b",)))
     if direction not in directions:
@@ -310,6 +383,9 @@ def _check_model_options(
                                    ("--mask", mask, "mask"), ("--exemplar-mask", exemplar_mask, "exemplar_mask")):
         if value and parameter not in accepted:
             raise ValueError(f"{flag} is not supported by {name}: its translate() takes no '{parameter}'")
+    if instance is not None and "instance" not in dict(getattr(model, "ALIGNED_INPUTS", {})):
+        raise ValueError(f"--instance is not supported by {name}: it takes no instance map (only label-map models "
+                         "with instance maps, such as pix2pixHD, do)")
     if getattr(model, "requires_exemplar", False) and exemplar is None:
         raise ValueError(f"{name} translates with the style of an exemplar: pass --exemplar IMAGE")
     if mask_ids is not None and mask is None and exemplar_mask is None:

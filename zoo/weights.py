@@ -163,6 +163,7 @@ PRETRAINED_LICENSES: tuple[tuple[str, str], ...] = (
     ("cut.horse2zebra*", f"non-commercial ({_IMAGENET}; code BSD-2-Clause)"),
     ("cut.cityscapes*", f"non-commercial ({_CITYSCAPES}; code BSD-2-Clause)"),
     ("cut.*", "BSD-2-Clause (data terms not stated)"),
+    ("pix2pixhd.label2city_*", f"non-commercial ({_CITYSCAPES}; code BSD-3-Clause style, NVIDIA)"),
     ("vsait.gta2cityscapes", f"non-commercial (CC-BY-NC-4.0 code; {_CITYSCAPES})"),
     ("srgan.imagenet_*", f"non-commercial ({_IMAGENET}; code Apache-2.0)"),
     ("srresnet.imagenet_*", f"non-commercial ({_IMAGENET}; code Apache-2.0)"),

@@ -54,8 +54,7 @@ def _load(name: str, path: Path) -> torch.nn.Module:
 
 
 def _inputs(model, size: int, direction: str = "a2b", batch: int = 2) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)
-    return torch.rand(batch, model.input_channels(direction), size, size, generator=g)
+    return model.example_images(batch, size, direction, generator=torch.Generator().manual_seed(0))
 
 
 def _translate(model, images: torch.Tensor, direction: str = "a2b", seed: int | None = None) -> torch.Tensor:
@@ -83,7 +82,7 @@ def test_every_method_has_a_tiny_config():
 
 #: What the paper-setting networks of each method accept: the strides of their encoders (pix2pix: the 256 U-Net).
 PAPER_SIZE_MULTIPLES = {"bicubic": 1, "cut": 4, "cyclegan": 4, "decent": 4, "drit": 4, "lomit": 4, "munit": 4,
-                        "pix2pix": 256, "srgan": 1, "srresnet": 1, "srunit": 4, "vsait": 4}
+                        "pix2pix": 256, "pix2pixhd": 16, "srgan": 1, "srresnet": 1, "srunit": 4, "vsait": 4}
 
 
 @pytest.mark.parametrize("name", zoo.list_models())

@@ -19,7 +19,7 @@ def _odd_size(model, tiny_size: int = 32) -> tuple[int, int]:
 
 def _batch(model, size: tuple[int, int], *, with_b: bool) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    batch = {"real_a": torch.rand(2, model.input_channels("a2b"), *size, generator=g) * 2 - 1}
+    batch = {"real_a": model.example_images(2, size, generator=g) * 2 - 1}
     if with_b:
         channels = model.output_channels("a2b")
         batch["real_b"] = torch.rand(2, channels, size[0] + 2, size[1] - 1, generator=g) * 2 - 1

@@ -2,8 +2,9 @@
 
 The callback depends only on the inference contract of zoo's methods: ``pl_module.directions`` and
 ``pl_module.translate(images, direction=..., seed=...)`` on [0, 1] images (exemplar-guided methods also get the other
-domain's images as ``exemplar`` and the batch's masks). It never calls ``forward`` or touches the
-networks, so every method gets sample grids for free.
+domain's images as ``exemplar`` and the batch's masks; methods with ``ALIGNED_INPUTS``, such as pix2pixHD's instance
+maps, get those batch entries), and ``pl_module.preview(images, direction)`` to draw the inputs (label maps in
+colour). It never calls ``forward`` or touches the networks, so every method gets sample grids for free.
 """
 
 from __future__ import annotations
@@ -62,6 +63,20 @@ def make_translation_grid(inputs: Tensor, outputs: Tensor, *, padding: int = 2) 
     return make_grid(tiles, nrow=inputs.shape[0], padding=padding, pad_value=1.0)
 
 
+def _aligned_inputs(pl_module: Any) -> dict[str, str]:
+    """``pl_module.ALIGNED_INPUTS`` (``translate`` keyword -> batch key), empty for modules without any."""
+    return dict(getattr(pl_module, "ALIGNED_INPUTS", None) or {})
+
+
+def _preview(pl_module: Any, inputs: Tensor, direction: str) -> Tensor:
+    """The inputs as ``pl_module.preview`` draws them (label maps in colour); the inputs themselves without one."""
+    preview = getattr(pl_module, "preview", None)
+    if not callable(preview):
+        return inputs
+    with torch.no_grad():
+        return preview(inputs, direction)
+
+
 def _first_loader(loaders: Any) -> Any:
     if isinstance(loaders, (list, tuple)):
         return loaders[0] if loaders else None
@@ -116,13 +131,14 @@ class ImageGrid(Callback):
 
     # --------------------------------------------------------------------------------------------- the fixed batch
 
-    def _keep(self, batch: Any) -> None:
+    def _keep(self, batch: Any, pl_module: LightningModule | None = None) -> None:
         if not isinstance(batch, dict):
             return
+        aligned = set(_aligned_inputs(pl_module).values())
         self._batch = {
             key: value[: self.num_images].detach().to("cpu", copy=True)
             for key, value in batch.items()
-            if isinstance(value, Tensor) and key.startswith(("real_", "mask_"))
+            if isinstance(value, Tensor) and (key.startswith(("real_", "mask_")) or key in aligned)
         }
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -135,7 +151,7 @@ class ImageGrid(Callback):
         fixed_batch = getattr(trainer.datamodule, "fixed_batch", None)  # zoo DataModules: the first val images
         if callable(fixed_batch):  # fixed images are wanted even when validation is switched off
             try:
-                self._keep(fixed_batch(self.num_images))
+                self._keep(fixed_batch(self.num_images), pl_module)
             except (NotImplementedError, ValueError, OSError, KeyError, IndexError):
                 pass  # no validation split: fall back to the loaders
             if self._batch:
@@ -143,13 +159,13 @@ class ImageGrid(Callback):
         loader = _first_loader(trainer.val_dataloaders)
         if loader is not None and trainer.limit_val_batches != 0:
             try:
-                self._keep(next(iter(loader)))
+                self._keep(next(iter(loader)), pl_module)
             except StopIteration:
                 pass
 
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         if self._batch is None and trainer.is_global_zero:
-            self._keep(batch)
+            self._keep(batch, pl_module)
 
     # ------------------------------------------------------------------------------------------------- when to draw
 
@@ -205,7 +221,7 @@ class ImageGrid(Callback):
                 masks = conditions.pop("masks")
                 outputs = translate_any_size(pl_module, inputs, direction=direction, seed=self.seed, masks=masks,
                                              **conditions)
-                grid = make_translation_grid(inputs, outputs)
+                grid = make_translation_grid(_preview(pl_module, inputs, direction), outputs)
                 written.append(self._save(grid, direction, iteration))
                 self._log(trainer, f"samples/{direction}", grid, step)
         finally:
@@ -214,12 +230,16 @@ class ImageGrid(Callback):
         return written
 
     def _conditions(self, pl_module: LightningModule, direction: str) -> dict[str, Any] | None:
-        """Exemplar-guided methods (``requires_exemplar``): the other domain's images of the batch as exemplars, and
-        the batch's masks (``mask_a`` / ``mask_b``) when it has them. None when the batch lacks what is needed."""
-        conditions: dict[str, Any] = {"masks": {}}
+        """The aligned inputs of ``pl_module.ALIGNED_INPUTS`` the batch has (as ``masks``: padded like the images);
+        for exemplar-guided methods (``requires_exemplar``) also the other domain's images of the batch as exemplars,
+        and the batch's masks (``mask_a`` / ``mask_b``) when it has them. None when the batch lacks what is needed."""
+        assert self._batch is not None
+        conditions: dict[str, Any] = {"masks": {
+            keyword: self._batch[key].to(pl_module.device)
+            for keyword, key in _aligned_inputs(pl_module).items() if key in self._batch
+        }}
         if not getattr(pl_module, "requires_exemplar", False):
             return conditions
-        assert self._batch is not None
         source, target = direction.split("2", 1)
         if f"real_{target}" not in self._batch:
             self._warn_once(f"the batch has no 'real_{target}' to use as exemplars for direction {direction!r}")

@@ -34,7 +34,8 @@ from zoo.weights import WeightsUnavailableError
 __all__ = ["MetricsCallback"]
 
 #: Metrics that share one feature network (built once for the group); the weights of a group are resolved together.
-_FEATURE_NETWORK_GROUPS: tuple[tuple[str, ...], ...] = (("fid", "kid"), ("fd_dinov2",), ("lpips",), ("miou",))
+_FEATURE_NETWORK_GROUPS: tuple[tuple[str, ...], ...] = (("fid", "kid"), ("fd_dinov2",), ("lpips",),
+                                                         ("miou", "pixel_accuracy"))
 
 
 def _group_metric_names(names: tuple[str, ...]) -> list[tuple[str, ...]]:

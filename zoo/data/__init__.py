@@ -13,6 +13,7 @@ from .augment import BatchAugment
 from .datamodule import EpochDataset, EpochSampler, SizeGroupedBatchSampler, ZooDataModule
 from .imresize import imresize
 from .io import IMG_EXTENSIONS, ImageReadError, list_images, load_image, read_image, read_image_size, save_image
+from .label_maps import LabelMapDataModule, LabelMapDataset
 from .masked import MaskedDataModule, MaskedImageDataset
 from .masks import read_mask
 from .paired import PairedDataModule, PairedImageDataset
@@ -26,6 +27,8 @@ __all__ = [
     "EpochSampler",
     "IMG_EXTENSIONS",
     "ImageReadError",
+    "LabelMapDataModule",
+    "LabelMapDataset",
     "MaskedDataModule",
     "MaskedImageDataset",
     "PREPROCESS_OPTIONS",
@@ -50,7 +53,7 @@ __all__ = [
     "save_image",
 ]
 
-_TOY_NAMES = ("ToyPairedDataset", "ToyUnpairedDataset", "ToyMaskedDataset", "ToySRDataset")
+_TOY_NAMES = ("ToyPairedDataset", "ToyUnpairedDataset", "ToyMaskedDataset", "ToySRDataset", "ToyLabelMapDataset")
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from zoo.weights import HashMismatchError, WeightsFile, file_sha256, resolve_weights
 
-__all__ = ["VGGContentLoss", "vgg_layer_names", "resolve_vgg_layer", "vgg_weights_path",
+__all__ = ["VGGContentLoss", "exclude_frozen_features", "vgg_layer_names", "resolve_vgg_layer", "vgg_weights_path",
            "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -193,8 +193,7 @@ class VGGContentLoss(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float64).view(1, -1, 1, 1), persistent=False)
         self.weights = None if weights is None else os.fspath(weights)
         self._weights_pending = weights is not None
-        self.register_state_dict_post_hook(_drop_vgg_from_state_dict)
-        self.register_load_state_dict_pre_hook(_keep_vgg_on_load)
+        exclude_frozen_features(self)
         if batch_norm:
             self.train(False)
 
@@ -265,6 +264,13 @@ class VGGContentLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f"arch={self.arch}{'_bn' if self.batch_norm else ''}, nodes={self.nodes}, "
                 f"feature_scale={self.feature_scale:.6g}, weights={self.weights!r}, detach={self.detach}")
+
+
+def exclude_frozen_features(module: nn.Module) -> None:
+    """Leave ``module.features`` (a frozen pretrained network, whose weights come from their own file) out of
+    ``module``'s state dict, and keep the current ``features`` when a state dict is loaded."""
+    module.register_state_dict_post_hook(_drop_vgg_from_state_dict)
+    module.register_load_state_dict_pre_hook(_keep_vgg_on_load)
 
 
 def _drop_vgg_from_state_dict(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:

@@ -13,9 +13,10 @@ from zoo.methods.drit import DRIT
 from zoo.methods.lomit import LOMIT
 from zoo.methods.munit import MUNIT
 from zoo.methods.pix2pix import Pix2Pix
+from zoo.methods.pix2pixhd import Pix2PixHD
 from zoo.methods.srgan import SRGAN, SRResNet
 from zoo.methods.srunit import SRUNIT
 from zoo.methods.vsait import VSAIT
 
-__all__ = ["Bicubic", "CUT", "CycleGAN", "DECENT", "DRIT", "LOMIT", "MUNIT", "Pix2Pix", "SRGAN", "SRResNet", "SRUNIT",
-           "TranslationMethod", "VSAIT"]
+__all__ = ["Bicubic", "CUT", "CycleGAN", "DECENT", "DRIT", "LOMIT", "MUNIT", "Pix2Pix", "Pix2PixHD", "SRGAN",
+           "SRResNet", "SRUNIT", "TranslationMethod", "VSAIT"]

@@ -65,6 +65,9 @@ class TranslationMethod(L.LightningModule):
     * ``logged_lr_optimizer``: which optimizer's learning rate is logged as ``train/lr``.
     * ``INFERENCE_MEMORY_FORMAT``: the memory format ``translate`` runs the generator in (``torch.channels_last``
       for convolutional generators trained channels-last: faster on CPU; None keeps the module's).
+    * ``ALIGNED_INPUTS``: ``translate`` keyword -> batch key of a further input aligned pixel for pixel with the
+      images (pix2pixHD's instance map, ``{"instance": "instance"}``); ``predict_step``, the callbacks, ``zoo
+      translate`` and ``zoo evaluate`` pass it, padded like the images.
     * ``PAPER_METRICS``: what ``zoo evaluate`` computes by default, the metrics the method's paper reports (names
       of :data:`zoo.metrics.METRIC_NAMES` and ``"diversity"``); metrics the data cannot feed (``miou`` without
       labels, paired metrics without aligned targets) are left out with a note.
@@ -124,6 +127,7 @@ class TranslationMethod(L.LightningModule):
     #: attributes of the discriminators that see images: :meth:`use_diff_augment` augments their inputs
     IMAGE_DISCRIMINATORS: ClassVar[tuple[str, ...]] = ()
     PAPER_METRICS: ClassVar[tuple[str, ...]] = ("fid", "kid")
+    ALIGNED_INPUTS: ClassVar[dict[str, str]] = {}
     #: memory format ``translate`` runs the generator in (weights and inputs; None: as the module is)
     INFERENCE_MEMORY_FORMAT: ClassVar[torch.memory_format | None] = None
 
@@ -220,6 +224,18 @@ class TranslationMethod(L.LightningModule):
         if self.INFERENCE_MEMORY_FORMAT is not None:
             net = inference_net(self, net, self.INFERENCE_MEMORY_FORMAT)
         return run_generator(net, images, train_mode=self.inference_in_train_mode, seed=seed)
+
+    def preview(self, images: Tensor, direction: str = "a2b") -> Tensor:
+        """Inputs of ``translate`` as RGB pictures for sample grids and notebooks: (B, C_in, H, W) in [0, 1] ->
+        (B, 3 or 1, H, W) in [0, 1]. Default: the images themselves (label-map methods colour their classes)."""
+        return images
+
+    def example_images(self, batch_size: int, size: int | tuple[int, int], direction: str = "a2b", *,
+                       generator: torch.Generator | None = None) -> Tensor:
+        """Random valid ``translate`` inputs (tests, benchmarks): (B, C_in, H, W) in [0, 1]; uniform noise by
+        default (label-map methods draw class ids)."""
+        height, width = (size, size) if isinstance(size, int) else size
+        return torch.rand(batch_size, self.input_channels(direction), height, width, generator=generator)
 
     def example_inputs(self, batch_size: int, size: int | tuple[int, int], *,
                        generator: torch.Generator | None = None) -> tuple[Tensor, ...]:
@@ -371,7 +387,7 @@ class TranslationMethod(L.LightningModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Tensor]:
         """``{"fake_b": ..., "fake_a": ...}`` in [0, 1] for each direction whose input the batch has (``real_a``,
         ``real_b`` (B, C, H, W) in [-1, 1], any size: padded to ``size_multiple`` and cropped back)."""
-        return predict_outputs(self, batch, directions=self.directions)
+        return predict_outputs(self, batch, directions=self.directions, masks=self.ALIGNED_INPUTS)
 
     # ---------------------------------------------------------------- checkpoints and exact resumption
 

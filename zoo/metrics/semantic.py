@@ -54,6 +54,7 @@ __all__ = [
     "SemanticConsistency",
     "mean_iou",
     "per_class_iou",
+    "pixel_accuracy",
     "position_prior",
     "toy_eval_set",
     "toy_segmenter",
@@ -130,6 +131,14 @@ def mean_iou(confusion: Tensor, ignore_index: int | None = None) -> float:
     torchmetrics' ``MulticlassJaccardIndex(average="macro")`` (which also leaves out ``ignore_index`` when it is one
     of the classes), i.e. the mean of the non-NaN entries of :func:`per_class_iou`; NaN when the matrix is empty."""
     return float(_reduce(confusion, "macro", ignore_index))
+
+
+def pixel_accuracy(confusion: Tensor) -> float:
+    """Share of the scored pixels whose predicted class is their label: the trace of a confusion matrix ``(C, C)``
+    (rows = target, columns = prediction, ``ignore_index`` pixels already left out) over its sum; torchmetrics'
+    ``MulticlassAccuracy(average="micro")`` of the same pixels. NaN when the matrix is empty."""
+    total = int(confusion.sum())
+    return float(torch.diagonal(confusion).sum().double() / total) if total else float("nan")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -467,6 +476,14 @@ class SemanticConsistency:
         if not int(self.confusion.sum()):
             raise RuntimeError("SemanticConsistency.compute: no labelled pixel was given to update() yet.")
         return mean_iou(self.confusion, self.ignore_index)
+
+    def pixel_accuracy(self) -> float:
+        """Pixel accuracy in [0, 1] (the share of labelled pixels segmented as their label, ``ignore_index`` left
+        out) over everything given to :meth:`update` since the last :meth:`reset`: from the same confusion matrix as
+        :meth:`compute`."""
+        if not int(self.confusion.sum()):
+            raise RuntimeError("SemanticConsistency.pixel_accuracy: no labelled pixel was given to update() yet.")
+        return pixel_accuracy(self.confusion)
 
     def per_class(self) -> Tensor:
         """IoU per class, ``(num_classes,)``, NaN for classes absent from labels and predictions (and for

@@ -3,16 +3,20 @@
 :class:`TranslationMetrics` holds any of :data:`METRIC_NAMES` and is fed translated images with whatever each metric
 compares them to:
 
-============  ================================================  ==============================================
-name          what it needs besides the translations            reported as
-============  ================================================  ==============================================
-fid           real images of the target domain (any number)     ``fid``
-kid           real images of the target domain                  ``kid``, ``kid_std``
-fd_dinov2     real images of the target domain                  ``fd_dinov2``
-lpips         the aligned target of each translation            ``lpips`` (mean LPIPS v0.1, lower is closer)
-psnr, ssim    the aligned target of each translation            ``psnr`` (dB), ``ssim`` (means over images)
-miou          the class labels of the source image              ``miou`` (semantic consistency, in [0, 1])
-============  ================================================  ==============================================
+==============  ================================================  ==============================================
+name            what it needs besides the translations            reported as
+==============  ================================================  ==============================================
+fid             real images of the target domain (any number)     ``fid``
+kid             real images of the target domain                  ``kid``, ``kid_std``
+fd_dinov2       real images of the target domain                  ``fd_dinov2``
+lpips           the aligned target of each translation            ``lpips`` (mean LPIPS v0.1, lower is closer)
+psnr, ssim      the aligned target of each translation            ``psnr`` (dB), ``ssim`` (means over images)
+miou            the class labels of the source image              ``miou`` (semantic consistency, in [0, 1])
+pixel_accuracy  the class labels of the source image              ``pixel_accuracy`` (in [0, 1])
+==============  ================================================  ==============================================
+
+``miou`` and ``pixel_accuracy`` segment the translations once and share one confusion matrix (Cityscapes train ids,
+255 ignored): the FCN-score of pix2pix and the segmentation protocol of pix2pixHD for label map -> photo.
 
 Diversity (MUNIT / DRIT++) needs the model itself, not images: see :func:`zoo.metrics.diversity`.
 
@@ -36,14 +40,14 @@ from zoo.metrics.features import DINOv2Features, InceptionFeatures, ResizeMode
 from zoo.metrics.image_quality import psnr, ssim
 from zoo.metrics.lpips import LPIPS, LPIPSNet, MeanLPIPS
 from zoo.metrics.report import quantize
-from zoo.metrics.semantic import CITYSCAPES_NUM_CLASSES, SemanticConsistency
+from zoo.metrics.semantic import CITYSCAPES_NUM_CLASSES, SemanticConsistency, pixel_accuracy
 
 __all__ = ["DISTRIBUTION_METRICS", "LABEL_METRICS", "METRIC_NAMES", "PAIRED_METRICS", "MetricInputs",
-           "TranslationMetrics", "parse_metric_names", "translate_for_metrics"]
+           "TranslationMetrics", "aligned_inputs", "parse_metric_names", "translate_for_metrics"]
 
 DISTRIBUTION_METRICS = ("fid", "kid", "fd_dinov2")
 PAIRED_METRICS = ("lpips", "psnr", "ssim")
-LABEL_METRICS = ("miou",)
+LABEL_METRICS = ("miou", "pixel_accuracy")
 #: Every metric :class:`TranslationMetrics` computes, in report order.
 METRIC_NAMES = DISTRIBUTION_METRICS + PAIRED_METRICS + LABEL_METRICS
 
@@ -81,9 +85,12 @@ def translate_for_metrics(model: Any, batch: dict[str, Any], *, direction: str =
 
     Args:
         model: a zoo method (its ``translate``; exemplar-guided methods get the batch's target-domain images as
-            exemplars, masks where the batch has them).
-        batch: ``real_a``/``real_b`` (B, C, H, W) in [-1, 1]; optionally class maps (B, H, W) ``label_a``/``label_b``
-            (or ``label``, the one scene of a paired item) and masks ``mask_a``/``mask_b``.
+            exemplars, masks where the batch has them; the inputs of ``model.ALIGNED_INPUTS`` the batch has, e.g.
+            pix2pixHD's ``instance`` maps, are passed as they are).
+        batch: ``real_a`` (and usually ``real_b``) (B, C, H, W) in [-1, 1]; optionally class maps (B, H, W)
+            ``label_a``/``label_b`` (or ``label``, the one scene of a paired item), masks ``mask_a``/``mask_b`` and
+            aligned inputs (``instance``). Without the other side (label maps whose photos are not published),
+            ``real`` and ``target`` are None.
         direction: ``"a2b"`` (A -> B, compared with B) or ``"b2a"``.
         paired: whether ``real_b`` is the aligned target of ``real_a`` (paired and super-resolution data).
         seed: seed of any sampling (multimodal styles): evaluations repeat exactly.
@@ -92,8 +99,9 @@ def translate_for_metrics(model: Any, batch: dict[str, Any], *, direction: str =
         :class:`MetricInputs`.
     """
     source_key, other_key = ("real_a", "real_b") if direction == "a2b" else ("real_b", "real_a")
-    source, other = (batch[source_key] + 1) / 2, (batch[other_key] + 1) / 2
-    conditions: dict[str, Any] = {}
+    source = (batch[source_key] + 1) / 2
+    other = (batch[other_key] + 1) / 2 if other_key in batch else None
+    conditions: dict[str, Any] = {keyword: batch[key] for keyword, key in aligned_inputs(model).items() if key in batch}
     if getattr(model, "requires_exemplar", False):
         conditions["exemplar"] = other
         side, other_side = source_key[-1], other_key[-1]
@@ -103,6 +111,12 @@ def translate_for_metrics(model: Any, batch: dict[str, Any], *, direction: str =
         fake = model.translate(source, direction=direction, seed=seed, **conditions)
     labels = batch.get(f"label_{source_key[-1]}", batch.get("label"))  # "label": the one scene of a paired item
     return MetricInputs(fake.float().clamp(0, 1), other, other if paired else None, labels)
+
+
+def aligned_inputs(model: Any) -> dict[str, str]:
+    """``model.ALIGNED_INPUTS``: ``translate`` keyword -> batch key of an input aligned pixel for pixel with the
+    images (pix2pixHD: ``{"instance": "instance"}``); empty for models without any (and non-zoo modules)."""
+    return dict(getattr(model, "ALIGNED_INPUTS", None) or {})
 
 
 class _Features(nn.Module):
@@ -133,9 +147,9 @@ class TranslationMetrics(nn.Module):
         dinov2_options: extra arguments of :class:`~zoo.metrics.features.DINOv2Features` (``arch``, test sizes).
         kid_subsets, kid_subset_size: KID's subset draws (the subset size is capped at the samples available).
         lpips_net: ``"alex"`` or ``"vgg"`` (pretrained), or an :class:`~zoo.metrics.lpips.LPIPS` network.
-        segmenter: for ``miou``: a callable ``(B, 3, H, W) [0, 1] -> (B, num_classes, H, W)`` logits, or ``None``
-            for the toy-world segmenter (:func:`zoo.metrics.toy_segmenter`).
-        num_classes: classes of the labels (``miou``).
+        segmenter: for ``miou`` and ``pixel_accuracy``: a callable ``(B, 3, H, W) [0, 1] -> (B, num_classes, H, W)``
+            logits, or ``None`` for the toy-world segmenter (:func:`zoo.metrics.toy_segmenter`).
+        num_classes: classes of the labels (``miou``, ``pixel_accuracy``).
         crop_border, y_channel: PSNR/SSIM options (SR papers: the scale factor and ``True``).
 
     Shapes:
@@ -174,7 +188,7 @@ class TranslationMetrics(nn.Module):
         self.lpips = MeanLPIPS(lpips_net) if "lpips" in self.names else None
         self.psnr = MeanMetric() if "psnr" in self.names else None
         self.ssim = MeanMetric() if "ssim" in self.names else None
-        self.semantic = (SemanticConsistency(segmenter, num_classes=num_classes) if "miou" in self.names else None)
+        self.semantic = (SemanticConsistency(segmenter, num_classes=num_classes) if self.needs_labels else None)
         self._counts = {"real": 0, "fake": 0, "pairs": 0, "labelled": 0}
 
     @property
@@ -190,7 +204,7 @@ class TranslationMetrics(nn.Module):
     @property
     def needs_labels(self) -> bool:
         """Whether a metric needs the source images' class labels."""
-        return "miou" in self.names
+        return any(n in LABEL_METRICS for n in self.names)
 
     def reset(self) -> None:
         """Forget every update."""
@@ -249,7 +263,10 @@ class TranslationMetrics(nn.Module):
                 result[name] = float(metric.compute())
         if self.semantic is not None and self._counts["labelled"]:
             with self.semantic.synced():
-                result["miou"] = self.semantic.compute()
+                if "miou" in self.names:
+                    result["miou"] = self.semantic.compute()
+                if "pixel_accuracy" in self.names:
+                    result["pixel_accuracy"] = pixel_accuracy(self.semantic.confusion)
         return result
 
     def _has_both(self, metric: FrechetDistance) -> bool:
@@ -258,7 +275,7 @@ class TranslationMetrics(nn.Module):
     def per_class_iou(self) -> dict[str, float]:
         """IoU of each class present in the labels or predictions (Cityscapes names by default), over all processes;
         empty without ``miou`` or labelled images."""
-        if self.semantic is None or not self._counts["labelled"]:
+        if self.semantic is None or "miou" not in self.names or not self._counts["labelled"]:
             return {}
         with self.semantic.synced():
             report = self.semantic.report()
@@ -269,7 +286,7 @@ class TranslationMetrics(nn.Module):
         """Chosen metrics this process has no input for, with what they need."""
         needs = {**dict.fromkeys(DISTRIBUTION_METRICS, ("real", "real images of the target domain")),
                  **dict.fromkeys(PAIRED_METRICS, ("pairs", "aligned target images")),
-                 "miou": ("labelled", "class labels of the source images")}
+                 **dict.fromkeys(LABEL_METRICS, ("labelled", "class labels of the source images"))}
         return {name: needs[name][1] for name in self.names if not self._counts[needs[name][0]]}
 
     def protocol(self) -> dict[str, Any]:

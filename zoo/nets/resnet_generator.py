@@ -35,17 +35,18 @@ class ResnetBlock(nn.Module):
     """``x + F(x)`` with F = pad, conv3x3, norm, ReLU, [dropout 0.5], pad, conv3x3, norm.
 
     No activation follows the sum. The indices of the convs inside ``conv_block`` move with the
-    padding type and dropout (1/5 by default, 1/6 with dropout, 0/3 with zero padding).
+    padding type and dropout (1/5 by default, 1/6 with dropout, 0/3 with zero padding). The convs carry a bias
+    when ``bias`` says so (None: the CycleGAN rule, :func:`~zoo.nets.norm.norm_uses_bias`).
 
     Shape:
         (B, dim, H, W) -> (B, dim, H, W)
     """
 
     def __init__(self, dim: int, *, padding_type: PaddingType = "reflect", norm: NormType = "instance",
-                 use_dropout: bool = False) -> None:
+                 use_dropout: bool = False, bias: bool | None = None) -> None:
         super().__init__()
         norm_layer = get_norm_layer(norm)
-        bias = norm_uses_bias(norm)
+        bias = norm_uses_bias(norm) if bias is None else bias
         layers: list[nn.Module] = []
         pads, p = _padding_layers(padding_type)
         layers += pads + [nn.Conv2d(dim, dim, 3, padding=p, bias=bias), norm_layer(dim), nn.ReLU(True)]

@@ -14,7 +14,7 @@ Modules, each depending only on those listed before it:
 - :mod:`~zoo.data.toy_world.attributes`: binary scene attributes (:func:`scene_attributes`);
 - :mod:`~zoo.data.toy_world.render`: :func:`render_sim` and :func:`render_photo`;
 - :mod:`~zoo.data.toy_world.datasets`: :class:`ToyPairedDataset`, :class:`ToyUnpairedDataset`,
-  :class:`ToyMaskedDataset` and :class:`ToySRDataset`.
+  :class:`ToyMaskedDataset`, :class:`ToySRDataset` and :class:`ToyLabelMapDataset`.
 
 Example:
     >>> scene = make_scene(0, 64, 128)
@@ -28,7 +28,14 @@ Example:
 from __future__ import annotations
 
 from .attributes import scene_attributes
-from .datasets import ToyMaskedDataset, ToyPairedDataset, ToySRDataset, ToyUnpairedDataset
+from .datasets import (
+    ToyLabelMapDataset,
+    ToyMaskedDataset,
+    ToyPairedDataset,
+    ToySRDataset,
+    ToyUnpairedDataset,
+    cityscapes_instance_ids,
+)
 from .labels import CITYSCAPES_CLASSES, CityscapesClass, colorize, label_to_train_id
 from .layout import Camera, Layout, Scene
 from .raster import instance_mask, instance_masks, make_scene
@@ -45,10 +52,12 @@ __all__ = [
     "SceneStatistics",
     "StatisticsPreset",
     "StatisticsSetting",
+    "ToyLabelMapDataset",
     "ToyMaskedDataset",
     "ToyPairedDataset",
     "ToySRDataset",
     "ToyUnpairedDataset",
+    "cityscapes_instance_ids",
     "colorize",
     "domain_statistics",
     "instance_mask",

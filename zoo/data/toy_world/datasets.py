@@ -1,4 +1,4 @@
-"""The four toy world datasets, one per kind of task.
+"""The toy world datasets, one per kind of task.
 
 - :class:`ToyPairedDataset`: colourised label map (or sim frame) and the photo of the same scene, for pix2pix.
 - :class:`ToyUnpairedDataset`: sim frames and photos of *different* scenes, for CycleGAN, MUNIT, DRIT and VSAIT.
@@ -6,6 +6,7 @@
   exemplar-guided, instance-aware methods (LOMIT, DECENT); optionally binary attributes of any names per scene
   (:func:`~zoo.data.toy_world.scene_attributes`).
 - :class:`ToySRDataset`: photo and its MATLAB-bicubic downscale, for SRResNet and SRGAN.
+- :class:`ToyLabelMapDataset`: label-id map, Cityscapes-style instance map and the photo of one scene, for pix2pixHD.
 
 Items are dicts of float32 tensors: images (3, H, W) in [-1, 1], masks (1, H, W) in {0, 1} and label maps (H, W)
 int64 of Cityscapes train ids. Splits ``"train"``, ``"val"`` and ``"test"`` use disjoint scene seeds, and item ``i``
@@ -36,7 +37,7 @@ from .raster import _check_seed, instance_mask, make_scene
 from .render import render_photo, render_sim
 from .statistics import SceneStatistics, StatisticsSetting, domain_statistics
 
-__all__ = ["ToyMaskedDataset", "ToyPairedDataset", "ToySRDataset", "ToyUnpairedDataset"]
+__all__ = ["ToyLabelMapDataset", "ToyMaskedDataset", "ToyPairedDataset", "ToySRDataset", "ToyUnpairedDataset"]
 
 _SPLITS = ("train", "val", "test")
 _STREAMS = 4  # independent scene streams per split: 0 for A / paired / SR, 1 for B and exemplars
@@ -339,3 +340,88 @@ class ToySRDataset(Dataset):
             hr = _gray_uint8(hr)
         lr = imresize(hr, 1 / self.scale)
         return {"real_a": _image(lr), "real_b": _image(hr)}
+
+
+#: Cityscapes label ids whose objects have instance ids in ``*_gtFine_instanceIds.png`` (person ... bicycle).
+_CITYSCAPES_THING_IDS = tuple(range(24, 34))
+
+
+def cityscapes_instance_ids(scene: Scene) -> np.ndarray:
+    """Instance map of a scene in the Cityscapes ``*_gtFine_instanceIds.png`` convention.
+
+    Pixels of "thing" classes (person, rider, car, truck, bus, caravan, trailer, train, motorcycle, bicycle) get
+    ``label_id * 1000 + k``, k = 0, 1, ... numbering the instances of that class in the scene's instance order; every
+    other pixel (stuff, and the toy world's poles, signs and lights, which Cityscapes does not split into instances)
+    gets its label id.
+
+    Returns:
+        int32 (H, W).
+    """
+    lookup = np.zeros(len(scene.instance_classes) + 1, np.int32)
+    counts: dict[int, int] = {}
+    for instance, label in sorted(scene.instance_classes.items()):
+        if label in _CITYSCAPES_THING_IDS:
+            lookup[instance] = label * 1000 + counts.get(label, 0)
+            counts[label] = counts.get(label, 0) + 1
+    ids = lookup[scene.instances]
+    return np.where(ids > 0, ids, scene.labels.astype(np.int32))
+
+
+class ToyLabelMapDataset(Dataset):
+    """Label map, instance map and photo of one scene, as Cityscapes files give them. For pix2pixHD-style methods.
+
+    Items are dicts (the keys of :class:`~zoo.data.label_maps.LabelMapDataset`):
+
+    - ``real_a``: (1, H, W) float32 in [-1, 1], the label-id map read like an 8-bit grayscale image
+      (``id / 255 * 2 - 1``; ``round((real_a + 1) / 2 * 255)`` recovers the Cityscapes label ids); with
+      ``label_format="color"`` the Cityscapes-coloured label map (3, H, W) instead.
+    - ``instance`` (with ``instances``): (1, H, W) float32 instance ids, :func:`cityscapes_instance_ids`.
+    - ``real_b``: (3, H, W) float32 in [-1, 1], :func:`render_photo` of the same scene.
+    - ``label``: (H, W) int64 Cityscapes train ids (255 = ignore).
+
+    Args:
+        length: Number of items.
+        size: Image size, an int for squares or (H, W).
+        split: ``"train"``, ``"val"`` or ``"test"``; splits never share scenes.
+        seed: Base seed; item ``i`` is a pure function of (seed, split, i) and shows the scene of
+            :class:`ToyPairedDataset`'s item ``i``.
+        label_format: ``"ids"`` (one channel of label ids) or ``"color"`` (RGB label map, for ``label_nc=0``).
+        instances: Add the ``instance`` map.
+        scene_statistics: Class statistics of the scenes (None: the default toy world).
+    """
+
+    def __init__(
+        self,
+        *,
+        length: int = 200,
+        size: int | tuple[int, int] = 64,
+        split: Literal["train", "val", "test"] = "train",
+        seed: int = 0,
+        label_format: Literal["ids", "color"] = "ids",
+        instances: bool = True,
+        scene_statistics: SceneStatistics | None = None,
+    ) -> None:
+        _check_common("ToyLabelMapDataset", length, split, seed)
+        if label_format not in ("ids", "color"):
+            raise ValueError(f"ToyLabelMapDataset: label_format must be 'ids' or 'color'; got {label_format!r}.")
+        self.length, self.size, self.split, self.seed = length, _check_size("ToyLabelMapDataset", size), split, seed
+        self.label_format = label_format
+        self.instances = bool(instances)
+        self.scene_statistics = _check_scene_statistics("ToyLabelMapDataset", scene_statistics)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        index = _index("ToyLabelMapDataset", index, self.length)
+        scene = make_scene(_scene_seed(self.seed, self.split, index), *self.size, statistics=self.scene_statistics)
+        if self.label_format == "ids":
+            real_a = torch.from_numpy(scene.labels).float().div_(255.0).mul_(2.0).sub_(1.0).unsqueeze(0)
+        else:
+            real_a = _image(colorize(scene.labels))
+        item = {"real_a": real_a.contiguous()}
+        if self.instances:
+            item["instance"] = torch.from_numpy(cityscapes_instance_ids(scene)).float().unsqueeze(0)
+        item["real_b"] = _image(render_photo(scene))
+        item["label"] = _train_ids(scene)
+        return item
