@@ -320,15 +320,9 @@ def read_instance_map(path: str | os.PathLike[str]) -> Tensor:
     Raises:
         ValueError: the file is not single-channel (8- or 16-bit grayscale, 32-bit ``I``, or palette indices).
     """
-    import numpy as np
-    from PIL import Image
+    from zoo.data.label_maps import read_ids
 
-    with Image.open(path) as image:
-        image.load()
-        if image.mode not in ("L", "P", "I", "I;16", "I;16L", "I;16B", "I;16N"):
-            raise ValueError(f"--instance map '{path}' has mode {image.mode}; instance maps are single-channel integer "
-                             "ids (8- or 16-bit grayscale, e.g. Cityscapes *_gtFine_instanceIds.png)")
-        ids = np.asarray(image).astype(np.int64)  # I;16B arrays are big-endian uint16, astype makes them native
+    ids = read_ids(path, "--instance map", hint=" E.g. Cityscapes *_gtFine_instanceIds.png.")
     if ids.size and (ids.max() > 2**24 or ids.min() < -(2**24)):
         raise ValueError(f"--instance map '{path}' holds ids beyond +-2**24, which float32 cannot keep exactly")
     return torch.from_numpy(ids).to(torch.float32)[None]

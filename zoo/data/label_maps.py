@@ -34,6 +34,7 @@ and instance maps are resampled NEAREST (ids are never blended), photos BICUBIC.
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ __all__ = [
     "LabelMapDataModule",
     "LabelMapDataset",
     "preprocess_label_map_image",
+    "read_ids",
 ]
 
 LABEL_MAP_LAYOUTS = ("pix2pixhd", "cityscapes")
@@ -153,19 +155,25 @@ def preprocess_label_map_image(
     return image
 
 
-def _read_ids(path: Path, what: str) -> np.ndarray:
-    """Integer ids of a single-channel label or instance file (8- or 16-bit grayscale, or palette indices)."""
+def read_ids(path: str | os.PathLike[str], what: str, *, hint: str = "") -> np.ndarray:
+    """Integer ids of a single-channel label or instance file (8- or 16-bit grayscale, or palette indices), as
+    stored: (H, W) int64. ``what`` names the file in errors, ``hint`` ends a wrong-mode error.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not single-channel.
+        ImageReadError: Pillow cannot read it.
+    """
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{what} file '{path}' does not exist.")
     try:
         with Image.open(path) as image:
             image.load()
             if image.mode not in _ID_MODES:
-                raise ValueError(
-                    f"{what} '{path}' has PIL mode {image.mode}; a map of integer ids must be single-channel (8- or "
-                    "16-bit grayscale or palette). For colour label maps use label_nc=0."
-                )
-            return np.asarray(image).astype(np.int64)
+                raise ValueError(f"{what} '{path}' has PIL mode {image.mode}; it must hold single-channel integer ids "
+                                 f"(8- or 16-bit grayscale or palette indices).{hint}")
+            return np.asarray(image).astype(np.int64)  # I;16B is big-endian uint16: astype makes it native
     except UnidentifiedImageError as error:
         raise ImageReadError(f"Cannot read image '{path}': not an image file Pillow can identify.") from error
     except (OSError, SyntaxError, Image.DecompressionBombError) as error:
@@ -411,7 +419,7 @@ class LabelMapDataset(EpochDataset):
         """The input as a PIL image (``L`` of ids, or ``RGB`` with ``label_nc=0``) and its ids (None for RGB)."""
         if self.label_nc == 0:
             return load_image(path, channels=3), None
-        ids = _read_ids(path, "Label map")
+        ids = read_ids(path, "Label map", hint=" For colour label maps use label_nc=0.")
         if ids.size and (ids.min() < 0 or ids.max() >= self.label_nc):
             raise ValueError(
                 f"Label map '{path}' holds ids {int(ids.min())}..{int(ids.max())}, but label_nc is {self.label_nc} "
@@ -427,7 +435,7 @@ class LabelMapDataset(EpochDataset):
             "real_a": (label_image, Image.Resampling.BICUBIC if self.label_nc == 0 else Image.Resampling.NEAREST),
         }
         if files.instance is not None:
-            instance = _read_ids(files.instance, "Instance map").astype(np.int32)
+            instance = read_ids(files.instance, "Instance map").astype(np.int32)
             images["instance"] = (Image.fromarray(instance), Image.Resampling.NEAREST)
         if files.photo is not None:
             images["real_b"] = (load_image(files.photo, channels=3), Image.Resampling.BICUBIC)

@@ -33,8 +33,8 @@ from torch import Tensor, nn
 
 from zoo.weights import HashMismatchError, WeightsFile, file_sha256, resolve_weights
 
-__all__ = ["VGGContentLoss", "exclude_frozen_features", "vgg_layer_names", "resolve_vgg_layer", "vgg_weights_path",
-           "IMAGENET_MEAN", "IMAGENET_STD"]
+__all__ = ["VGGContentLoss", "exclude_frozen_features", "read_vgg_state", "vgg_layer_names", "resolve_vgg_layer",
+           "vgg_weights_path", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -206,16 +206,7 @@ class VGGContentLoss(nn.Module):
         """Read the pretrained VGG weights now (done automatically at the first loss evaluation)."""
         if not self._weights_pending:
             return
-        if self.weights == "imagenet":
-            path = vgg_weights_path(self.arch, self.batch_norm)
-        else:
-            path = Path(self.weights).expanduser()
-            if not path.is_file():
-                raise FileNotFoundError(f"VGG weights file {path} does not exist (vgg_weights: 'imagenet', a path, "
-                                        "or null for random weights)")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
+        path, state = read_vgg_state(self.weights, self.arch, self.batch_norm)
         state = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in state.items()}
         own = self.features.state_dict()
         missing = [k for k in own if f"features.{k}" not in state]
@@ -264,6 +255,23 @@ class VGGContentLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f"arch={self.arch}{'_bn' if self.batch_norm else ''}, nodes={self.nodes}, "
                 f"feature_scale={self.feature_scale:.6g}, weights={self.weights!r}, detach={self.detach}")
+
+
+def read_vgg_state(weights: str | os.PathLike[str], arch: VGGArch = "vgg19", batch_norm: bool = False
+                   ) -> tuple[Path, dict[str, Tensor]]:
+    """The VGG state dict named by a ``vgg_weights`` setting: ``"imagenet"`` (torchvision's file of ``arch``, see
+    :func:`vgg_weights_path`) or a path (tensors only, ``weights_only``; a ``"state_dict"`` entry is unwrapped)."""
+    if weights == "imagenet":
+        path = vgg_weights_path(arch, batch_norm)
+    else:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"VGG weights file {path} does not exist (vgg_weights: 'imagenet', a path, "
+                                    "or null for random weights)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    return path, state
 
 
 def exclude_frozen_features(module: nn.Module) -> None:

@@ -14,13 +14,12 @@ else downloaded unless offline), read at the first loss evaluation; ``weights=No
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.losses.vgg_content import exclude_frozen_features, vgg_weights_path
+from zoo.losses.vgg_content import exclude_frozen_features, read_vgg_state
 
 __all__ = ["VGGFeatureMatchingLoss", "VGG19_SLICE_ENDS", "VGG19_SLICE_WEIGHTS"]
 
@@ -64,16 +63,7 @@ class VGGFeatureMatchingLoss(nn.Module):
         if state is None:
             if not self._weights_pending:
                 return
-            if self.weights == "imagenet":
-                path = vgg_weights_path("vgg19")
-            else:
-                path = Path(self.weights).expanduser()
-                if not path.is_file():
-                    raise FileNotFoundError(f"VGG-19 weights file {path} does not exist (vgg_weights: 'imagenet', a "
-                                            "path, or null for random weights)")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-                state = state["state_dict"]
+            _, state = read_vgg_state(self.weights, "vgg19")
         renamed = {}
         for key, value in state.items():
             parts = key.removeprefix("module.").split(".")

@@ -343,12 +343,25 @@ class Pix2PixHD(TranslationMethod):
         Returns:
             ``input_label`` (B, label_nc + 1, H, W) and ``fake_b`` (B, output_nc, H, W) in [-1, 1].
         """
-        input_label = self.encode_input(real_a, instance)
-        generator_input = input_label
-        if self.encoder is not None:
-            features = self.encoder(real_b, self.feature_regions(real_a, instance))
-            generator_input = torch.cat([input_label, features.to(input_label.dtype)], 1)
+        input_label, generator_input = self.generator_inputs(real_a, instance, photo=real_b)
         return input_label, self.generator(generator_input)
+
+    def generator_inputs(self, real_a: Tensor, instance: Tensor | None, *, photo: Tensor | None = None,
+                         features: Tensor | None = None, seed: int | None = None) -> tuple[Tensor, Tensor]:
+        """The input encoding and what G gets: the encoding, then (feature-encoder models) instance features:
+        ``features`` as given, else E's encoding of ``photo`` (B, output_nc, H, W) in [-1, 1], else one k-means centre
+        per instance sampled with ``seed``.
+
+        Returns:
+            ``input_label`` (B, label_nc + 1, H, W) and the generator input (B, label_nc + 1 [+ feat_num], H, W).
+        """
+        input_label = self.encode_input(real_a, instance)
+        if self.encoder is None:
+            return input_label, input_label
+        if features is None:
+            regions = self.feature_regions(real_a, instance)
+            features = self.encoder(photo, regions) if photo is not None else self._sampled_features(regions, seed)
+        return input_label, torch.cat([input_label, features.to(input_label.dtype)], 1)
 
     @property
     def _gan_options(self) -> dict[str, bool]:
@@ -631,11 +644,7 @@ class Pix2PixHD(TranslationMethod):
         """Label map -> photo in model space with the live generator: (B, 1 or input_nc, H, W) in [-1, 1] and
         optional (B, 1, H, W) instance ids -> (B, output_nc, H, W) in [-1, 1] (feature-encoder models sample the
         feature clusters with torch's global RNG)."""
-        generator_input = self.encode_input(real_a, instance)
-        if self.encoder is not None:
-            features = self._inference_features(real_a, instance, None, None, None)
-            generator_input = torch.cat([generator_input, features.to(generator_input.dtype)], 1)
-        return self.generator(generator_input)
+        return self.generator(self.generator_inputs(real_a, instance)[1])
 
     def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None,
                   instance: Tensor | None = None, features: Tensor | None = None,
@@ -659,10 +668,8 @@ class Pix2PixHD(TranslationMethod):
         net = self.generator_for(direction)
         real_a = images * 2 - 1
         with torch.no_grad():
-            generator_input = self.encode_input(real_a, instance)
-            if self.encoder is not None:
-                generator_input = torch.cat([generator_input, self._inference_features(
-                    real_a, instance, features, feature_image, seed).to(generator_input.dtype)], 1)
+            photo = None if feature_image is None else feature_image * 2 - 1
+            _, generator_input = self.generator_inputs(real_a, instance, photo=photo, features=features, seed=seed)
             was_training = net.training
             net.eval()
             try:  # a channels-last input, weights as they are: 6% faster on CPU, no second copy of the weights
@@ -671,18 +678,12 @@ class Pix2PixHD(TranslationMethod):
                 net.train(was_training)
         return to_unit_range(out)
 
-    def _inference_features(self, real_a: Tensor, instance: Tensor | None, features: Tensor | None,
-                            feature_image: Tensor | None, seed: int | None) -> Tensor:
-        regions = self.feature_regions(real_a, instance)
-        if features is not None:
-            return features
-        if feature_image is not None:
-            return self.encoder(feature_image * 2 - 1, regions)
+    def _sampled_features(self, regions: Tensor, seed: int | None) -> Tensor:
         if not int(self.feature_cluster_counts.sum()):
             raise ValueError("this pix2pixHD model feeds instance features to its generator but has no feature "
                              "clusters yet: train it (clusters are computed after every epoch), call "
                              "cluster_features(train_dataloader), or pass features= or feature_image=")
-        with seeded(seed, real_a.device):
+        with seeded(seed, regions.device):
             return self.sample_features(regions)
 
     def validation_metrics(self, batch: dict[str, Any]) -> dict[str, Tensor]:
