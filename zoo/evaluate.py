@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo import __version__
-from zoo.data.io import list_images, read_image, read_image_size
+from zoo.data.io import batches_by_size, list_images, read_image, read_image_size
 from zoo.metrics.lpips import LPIPS, diversity
 from zoo.metrics.translation import (
     DISTRIBUTION_METRICS,
@@ -44,7 +44,7 @@ from zoo.metrics.translation import (
     parse_metric_names,
     translate_for_metrics,
 )
-from zoo.translate import _batches_by_size, _deterministic_backends, _resolve_device
+from zoo.utils.devices import deterministic_backends, resolve_device
 from zoo.weights import file_sha256
 
 __all__ = ["EVALUATE_METRICS", "evaluate_folders", "evaluate_model", "load_datamodule", "load_segmenter",
@@ -251,7 +251,7 @@ def evaluate_model(
     for flag, value in (("--max-images", max_images), ("--batch-size", batch_size)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
-    torch_device = _resolve_device(device)
+    torch_device = resolve_device(device)
     source = model
     model = _load_model(model, torch_device, trust_code)
     explicit = metrics is not None
@@ -284,7 +284,7 @@ def evaluate_model(
     values: dict[str, dict[str, float]] = {}
     counts: dict[str, dict[str, int]] = {}
     per_class_iou: dict[str, dict[str, float]] = {}
-    with _deterministic_backends():
+    with deterministic_backends():
         for direction in chosen_directions:
             values[direction], counts[direction] = {}, {}
             if meter is not None:
@@ -385,7 +385,7 @@ def _relative_stems(folder: Path) -> dict[str, Path]:
 
 def _read_batches(paths: Sequence[Path], batch_size: int) -> list[list[Path]]:
     """Batches of at most ``batch_size`` images of equal size, in a fixed order (by size, then path)."""
-    return _batches_by_size(list(paths), {path: read_image_size(path) for path in paths}, batch_size)
+    return batches_by_size(list(paths), {path: read_image_size(path) for path in paths}, batch_size)
 
 
 def _stack(paths: Sequence[Path], device: torch.device) -> Tensor:
@@ -445,7 +445,7 @@ def evaluate_folders(
         if not folder.is_dir():
             raise FileNotFoundError(f"{flag} {folder}: no such folder")
     reals, fakes = _relative_stems(real_root), _relative_stems(fake_root)
-    torch_device = _resolve_device(device)
+    torch_device = resolve_device(device)
     paired = any(name in PAIRED_METRICS for name in names)
     if paired:
         unmatched = sorted(set(fakes) ^ set(reals))

@@ -21,18 +21,18 @@ are read as integer ids, never normalised, and padded like the label maps::
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from zoo.data.io import IMG_EXTENSIONS, list_images, read_image, save_image
+from zoo.data.io import IMG_EXTENSIONS, batches_by_size, list_images, read_image, save_image
 from zoo.data.masks import read_mask
+from zoo.utils.devices import deterministic_backends, resolve_device
 from zoo.utils.tiling import default_tile, translate_any_size
 
 __all__ = ["translate_images", "read_instance_map", "SkippedImagesError"]
@@ -154,7 +154,7 @@ def translate_images(
     files = [p for p in relative if p not in bad]
     destinations = _output_paths({p: relative[p] for p in files}, target, num_styles)
 
-    torch_device = _resolve_device(device)
+    torch_device = resolve_device(device)
     if isinstance(model, (str, os.PathLike)):
         from zoo.hub import load
 
@@ -175,9 +175,9 @@ def translate_images(
                       if instance is not None else {})
 
     written: dict[Path, list[Path]] = {}
-    batches = _batches_by_size(files, sizes, batch_size)
+    batches = batches_by_size(files, sizes, batch_size)
     console = Console(stderr=True)
-    with _deterministic_backends():
+    with deterministic_backends():
         for index, batch in enumerate(
             track(batches, description="translating", console=console, disable=not progress, transient=True)
         ):
@@ -258,17 +258,6 @@ def _output_paths(relative: dict[Path, Path], target: Path, num_styles: int) -> 
     return destinations
 
 
-def _batches_by_size(files: list[Path], sizes: dict[Path, tuple[int, int]], batch_size: int) -> list[list[Path]]:
-    """Batches of at most ``batch_size`` inputs of equal size, in a fixed order (by size, then path)."""
-    batches: list[list[Path]] = []
-    for p in sorted(files, key=lambda p: (sizes[p], str(p))):
-        if batches and len(batches[-1]) < batch_size and sizes[batches[-1][0]] == sizes[p]:
-            batches[-1].append(p)
-        else:
-            batches.append([p])
-    return batches
-
-
 def _read_with_channels(path: Path, channels: int) -> Tensor:
     """(C, H, W) in [0, 1] with the model's channel count: 16-bit kept, alpha dropped, gray <-> RGB converted."""
     if channels in (1, 3):
@@ -340,20 +329,6 @@ def _read_instance_matching(path: Path, image: Path, size: tuple[int, int]) -> T
 # ------------------------------------------------------------------------------------------------------- model
 
 
-def _resolve_device(device: str) -> torch.device:
-    """``auto``: CUDA, then MPS, then CPU; anything else is parsed as a torch device (a bad name is a ValueError)."""
-    if device != "auto":
-        try:
-            return torch.device(device)
-        except RuntimeError as error:
-            raise ValueError(f"--device: {error}") from None
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def _check_model_options(
     model: nn.Module,
     *,
@@ -423,13 +398,3 @@ def _style_inputs(
             unaligned["exemplar_mask"] = region
     return conditions, unaligned
 
-
-@contextlib.contextmanager
-def _deterministic_backends() -> Iterator[None]:
-    """cuDNN's deterministic algorithms (no benchmarking) inside the block, so equal calls write equal files."""
-    saved = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved

@@ -26,6 +26,7 @@ Truncated files are never loaded silently: decoding is forced with ``Image.load(
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from PIL import Image, UnidentifiedImageError
 __all__ = [
     "IMG_EXTENSIONS",
     "ImageReadError",
+    "batches_by_size",
     "SUPPORTED_MODES",
     "list_images",
     "load_image",
@@ -267,3 +269,14 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     except (KeyError, ValueError) as error:  # Pillow raises these for suffixes it cannot map to a format
         raise ValueError(f"save_image('{path}'): cannot write this file type ({error}); use a .png path.") from error
     return path
+
+
+def batches_by_size(files: Sequence[Path], sizes: Mapping[Path, tuple[int, int]], batch_size: int) -> list[list[Path]]:
+    """Batches of at most ``batch_size`` inputs of equal size, in a fixed order (by size, then path)."""
+    batches: list[list[Path]] = []
+    for p in sorted(files, key=lambda p: (sizes[p], str(p))):
+        if batches and len(batches[-1]) < batch_size and sizes[batches[-1][0]] == sizes[p]:
+            batches[-1].append(p)
+        else:
+            batches.append([p])
+    return batches

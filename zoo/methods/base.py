@@ -54,6 +54,7 @@ class TranslationMethod(L.LightningModule):
       sides must be multiples of it; ``predict_step`` and ``zoo translate`` pad to it and crop back) is the largest
       ``size_multiple`` they declare (networks declaring none take any size). Empty: the ``GENERATORS``.
     * ``requires_exemplar``: ``translate`` needs an ``exemplar=`` image batch (style reference, LOMIT).
+    * ``style_dim`` (property): length of the N(0, I) style codes ``translate(style=...)`` takes; None without.
     * ``trainable``: False for fixed baselines (``bicubic``); the shared training tests skip them.
     * ``optimizer_steps_per_iteration``: optimizer steps one training iteration makes (Lightning's ``global_step``
       counts optimizer steps; ``ZooTrainer`` converts with it).
@@ -179,6 +180,13 @@ class TranslationMethod(L.LightningModule):
         else:
             message = f"direction must be one of {self.directions}, got {direction!r}"
         raise ValueError(f"{message}; {self.direction_hint}" if self.direction_hint else message)
+
+    @property
+    def style_dim(self) -> int | None:
+        """Length of the style codes ``translate(style=...)`` takes, drawn from N(0, I) by multimodal methods (MUNIT's
+        ``style_dim``, DRIT's ``nz``); None for methods without style codes. ``zoo translate --style-policy`` and
+        ``zoo export`` use it."""
+        return None
 
     def input_channels(self, direction: str = "a2b") -> int:
         """Channels ``translate`` expects in ``direction``."""

@@ -297,6 +297,11 @@ class DRIT(TranslationMethod):
             return tuple(self.ema[name].module for name in self._EG_NETWORKS)  # type: ignore[return-value]
         return self.enc_c, self.enc_a, self.gen
 
+    @property
+    def style_dim(self) -> int:
+        """Length of the style codes (``nz``), drawn from N(0, I)."""
+        return self.hparams.nz
+
     def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.Module:
         """The networks translating in ``direction`` (content encoder, attribute encoder, generator; both domains
         live in each), or their EMA copies when kept and ``use_ema``."""

@@ -227,6 +227,11 @@ class MUNIT(TranslationMethod):
         """``(input_dim_a, input_dim_b)``."""
         return self.hparams.input_dim_a, self.hparams.input_dim_b
 
+    @property
+    def style_dim(self) -> int:
+        """Length of the style codes (``style_dim``), drawn from N(0, I)."""
+        return self.hparams.style_dim
+
     def generator_for(self, direction: str = "a2b", *, use_ema: bool = True) -> nn.ModuleDict:
         """Both auto-encoders (``gen_a``, ``gen_b``; their EMA copies when kept and ``use_ema``): a translation
         encodes with the source domain's and decodes (and encodes reference styles) with the target domain's."""
