@@ -279,7 +279,7 @@ def mixed_folder(tmp_path) -> tuple[Path, dict[str, tuple[int, int]]]:
         "gray_sized_rgb.png": (17, 23),
         "rgba.png": (20, 12),
         "deep.png": (15, 9),
-        "sub/photo.png": (33, 31),
+        "sub/photo.jpg": (33, 31),  # each output keeps its input's file type
     }
     return folder, sizes
 
@@ -307,7 +307,8 @@ def _translate(bundle: Path, source: Path, target: Path, *extra: str) -> int:
 def test_translate_folder_of_mixed_images(bundle, mixed_folder, tmp_path):
     folder, sizes = mixed_folder
     assert _translate(bundle, folder, tmp_path / "out") == 0
-    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.png"))
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
+                     if p.is_file() and not p.name.startswith("."))
     assert written == sorted(sizes)
     for name, size in sizes.items():
         with Image.open(tmp_path / "out" / name) as image:
@@ -329,7 +330,8 @@ def test_translate_skips_an_output_folder_inside_the_input(bundle, mixed_folder)
     folder, sizes = mixed_folder
     assert _translate(bundle, folder, folder / "out") == 0
     assert _translate(bundle, folder, folder / "out") == 0  # the first run's outputs are not inputs now
-    assert sorted(str(p.relative_to(folder / "out")) for p in (folder / "out").rglob("*.png")) == sorted(sizes)
+    outputs = [p for p in (folder / "out").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert sorted(str(p.relative_to(folder / "out")) for p in outputs) == sorted(sizes)
 
 
 def test_translate_errors_name_the_problem(bundle, tmp_path, capsys):

@@ -47,7 +47,7 @@ def test_num_styles_writes_one_file_per_style_and_is_deterministic(name, photos,
             "--num-styles", "3"]
     assert main([*args, "--output", str(tmp_path / "first")]) == 0
     assert main([*args, "--output", str(tmp_path / "second")]) == 0
-    names = sorted(p.name for p in (tmp_path / "first").iterdir())
+    names = sorted(p.name for p in (tmp_path / "first").glob("*.png"))
     assert names == [f"{stem}_style{k}.png" for stem in ("a", "b") for k in range(3)]
     for file in names:
         assert np.array_equal(_pixels(tmp_path / "first" / file), _pixels(tmp_path / "second" / file))
@@ -69,9 +69,9 @@ def test_reference_image_sets_the_style(name, photos, tmp_path):
     outputs = []
     for ref in references:
         written = translate_images(bundle, photos / "a.png", tmp_path / ref.stem, reference=ref, device="cpu",
-                                   progress=False)
+                                   progress=False).outputs
         again = translate_images(bundle, photos / "a.png", tmp_path / f"{ref.stem}_again", reference=ref, seed=5,
-                                 device="cpu", progress=False)
+                                 device="cpu", progress=False).outputs
         assert np.array_equal(_pixels(again[0]), _pixels(written[0])), "a reference leaves nothing to chance"
         expected = translate_any_size(model, read_image(photos / "a.png")[None], reference=read_image(ref)[None])
         expected = (expected[0] * 255).round().to(torch.int16).permute(1, 2, 0).numpy()
@@ -103,7 +103,8 @@ def test_upscaling_model_is_tiled_without_seams(tmp_path):
     rng = np.random.default_rng(2)
     image = _write(tmp_path / "in" / "big.png", rng.integers(0, 256, (45, 70, 3), dtype=np.uint8))
     model = Bicubic(scale=2)
-    whole = translate_images(model, image, tmp_path / "whole", tile=0, progress=False, device="cpu")
-    tiled = translate_images(model, image, tmp_path / "tiled", tile=16, tile_overlap=8, progress=False, device="cpu")
+    whole = translate_images(model, image, tmp_path / "whole", tile=0, progress=False, device="cpu").outputs
+    tiled = translate_images(model, image, tmp_path / "tiled", tile=16, tile_overlap=8, progress=False,
+                             device="cpu").outputs
     assert _pixels(whole[0]).shape == (90, 140, 3)
     assert np.array_equal(_pixels(whole[0]), _pixels(tiled[0]))

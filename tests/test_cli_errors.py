@@ -165,7 +165,7 @@ def _tiny_bundle(tmp_path: Path) -> Path:
     return save_bundle(model, tmp_path / "bundle")
 
 
-def test_a_corrupt_input_names_the_file_and_skip_bad_translates_the_rest(tmp_path, capsys):
+def test_a_corrupt_input_is_skipped_and_named_and_strict_stops_on_it(tmp_path, capsys):
     bundle = _tiny_bundle(tmp_path)
     for name in ("a.png", "b.png", "c.png"):
         _image(tmp_path / "in" / name)
@@ -173,17 +173,14 @@ def test_a_corrupt_input_names_the_file_and_skip_bad_translates_the_rest(tmp_pat
     (tmp_path / "in" / "b.png").write_bytes(good[: len(good) // 2])  # truncated
     args = ["translate", "--model", str(bundle), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
             "--no-progress"]
-    line = _error_line(capsys, *args)
-    assert "b.png" in line and "--skip-bad" in line
-    assert not (tmp_path / "out").exists(), "nothing is written when an input is unreadable"
-
-    with pytest.raises(SystemExit) as exit_info:
-        main([*args, "--skip-bad"])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert any(line.startswith("zoo: skipped") and "b.png" in line for line in err)
-    assert err[-1].startswith("zoo: error: wrote 2 images") and "skipped 1" in err[-1]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert any(line.startswith("zoo: skipped unreadable") and "b.png" in line for line in captured.err.splitlines())
+    assert "1 unreadable" in captured.out
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png", "c.png"]
+
+    line = _error_line(capsys, *args[:-2], str(tmp_path / "strict"), "--no-progress", "--strict")
+    assert "b.png" in line and "--strict" in line
 
 
 def test_missing_weights_keep_every_line_of_their_message():

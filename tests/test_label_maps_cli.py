@@ -114,7 +114,7 @@ def test_translate_cityscapes_label_maps_with_instance_maps(fitted, cityscapes, 
     result = _zoo(["translate", "--model", str(checkpoint), "--input", str(cityscapes / "test_label"), "--instance",
                    str(cityscapes / "test_inst"), "--output", str(out), "--device", "cpu", "--no-progress"], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "wrote 2 images" in result.stdout
+    assert "translated 2 images" in result.stdout
     for label in sorted((cityscapes / "test_label").glob("*.png")):
         with Image.open(out / label.name) as image:
             assert image.size == SIZE and image.mode == "RGB"

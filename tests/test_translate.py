@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 
 from tests.tiny import TinyGAN
 from zoo.data.io import read_image
-from zoo.translate import SkippedImagesError, translate_images
+from zoo.translate import UnreadableInputError, translate_images
 from zoo.utils.tiling import default_tile, translate_any_size
 
 
@@ -28,36 +29,41 @@ def _pixels(path: Path) -> np.ndarray:
         return np.asarray(image)
 
 
-def test_translate_images_writes_a_png_per_input_mirroring_the_folder(tmp_path: Path) -> None:
+def test_translate_images_writes_a_file_per_input_mirroring_the_folder(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = TinyGAN()
     _write(tmp_path / "in" / "a.jpg", 10, 14, seed=0)  # not a multiple of the model's 4: padded and cropped back
     _write(tmp_path / "in" / "sub" / "b.png", 8, 8, seed=1)
     _write(tmp_path / "in" / "sub" / "c.png", 8, 8, seed=2)
 
-    written = translate_images(model, tmp_path / "in", tmp_path / "out", device="cpu", progress=False, batch_size=2)
+    report = translate_images(model, tmp_path / "in", tmp_path / "out", device="cpu", progress=False, batch_size=2)
 
     out = tmp_path / "out"
-    assert written == [out / "a.png", out / "sub" / "b.png", out / "sub" / "c.png"]
-    assert _pixels(written[0]).shape == (10, 14, 3)
+    assert report.outputs == [out / "a.jpg", out / "sub" / "b.png", out / "sub" / "c.png"]  # each keeps its type
+    assert report.frames == 3 and sorted(report.written) == sorted(report.outputs)
+    assert _pixels(report.outputs[0]).shape == (10, 14, 3)
     expected = translate_any_size(model, read_image(tmp_path / "in" / "sub" / "b.png")[None])[0]
-    assert np.abs(_pixels(written[1]).astype(int) - np.asarray(expected.permute(1, 2, 0) * 255).round()).max() <= 1
-    again = translate_images(model, tmp_path / "in", tmp_path / "again", device="cpu", progress=False, batch_size=2)
-    assert all(np.array_equal(_pixels(x), _pixels(y)) for x, y in zip(written, again, strict=True))
+    difference = _pixels(report.outputs[1]).astype(int) - np.asarray(expected.permute(1, 2, 0) * 255).round()
+    assert np.abs(difference).max() <= 1
+    again = translate_images(model, tmp_path / "in", tmp_path / "again", device="cpu", progress=False, batch_size=1,
+                             image_format="png")
+    assert again.outputs == [tmp_path / "again" / name for name in ("a.png", "sub/b.png", "sub/c.png")]
+    pairs = zip(report.outputs[1:], again.outputs[1:], strict=True)
+    assert all(np.array_equal(_pixels(x), _pixels(y)) for x, y in pairs), "batching does not change the outputs"
 
 
-def test_translate_images_reports_unreadable_inputs(tmp_path: Path) -> None:
+def test_translate_images_skips_and_lists_unreadable_inputs(tmp_path: Path) -> None:
     model = TinyGAN()
     _write(tmp_path / "in" / "good.png", 8, 8, seed=0)
     (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
 
-    with pytest.raises(ValueError, match="broken.png"):
-        translate_images(model, tmp_path / "in", tmp_path / "out", device="cpu", progress=False)
-    assert not (tmp_path / "out").exists()
-    with pytest.raises(SkippedImagesError) as error:
-        translate_images(model, tmp_path / "in", tmp_path / "out", device="cpu", progress=False, skip_bad=True)
-    assert error.value.written == [tmp_path / "out" / "good.png"]
-    assert list(error.value.skipped) == [tmp_path / "in" / "broken.png"]
+    report = translate_images(model, tmp_path / "in", tmp_path / "out", device="cpu", progress=False)
+    assert report.outputs == [tmp_path / "out" / "good.png"]
+    assert list(report.unreadable) == [tmp_path / "in" / "broken.png"]
+    manifest = json.loads((tmp_path / "out" / ".zoo_translate.json").read_text())
+    assert list(manifest["unreadable"]) == ["broken.png"] and list(manifest["done"]) == ["good.png"]
+    with pytest.raises(UnreadableInputError, match="broken.png"):
+        translate_images(model, tmp_path / "in", tmp_path / "strict", device="cpu", progress=False, strict=True)
 
 
 def test_translate_any_size_tiles_only_unconditioned_batches() -> None:

@@ -18,6 +18,10 @@ More commands work on trained models and do not build a Trainer::
                   [--tile 256 --tile-overlap 32]                            # super-resolution
     zoo evaluate --model NAME|CKPT|BUNDLE --config CONFIG [--metrics fid,kid,...] [--directions a2b,b2a]
     zoo evaluate --real FOLDER --fake FOLDER [--metrics fid,kid,lpips,psnr,ssim]
+    zoo evaluate --fake FOLDER --labels FOLDER [--label-encoding label_ids|train_ids] [--metrics miou,pixel_accuracy]
+    zoo toy-dataset OUTPUT [--sequences N] [--frames N] [--domain sim|photo] [--size H W] [--seed S]
+    zoo export --model NAME|CKPT|BUNDLE --format onnx|torchscript|exported-program --output FILE
+               [--direction a2b] [--dynamic-shapes] [--size H W] [--verify-input IMAGE ...]
 
 ``main(args)`` is the entry point of the ``zoo`` script and of ``python -m zoo``; tests call ``main([...])``.
 This module parses arguments and wires them to the code that does the work: :class:`ZooCLI` (Lightning's CLI) for
@@ -46,7 +50,7 @@ from zoo.errors import (
 __all__ = ["main", "fit_summary", "ZooCLI"]  # noqa: F822 (ZooCLI: defined on first use)
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-EXTRA_COMMANDS = ("translate", "evaluate", "list", "download", "configs")
+EXTRA_COMMANDS = ("translate", "evaluate", "export", "list", "download", "configs", "toy-dataset")
 
 HELP = """\
 usage: zoo <command> [options]
@@ -66,9 +70,14 @@ models:
   evaluate    the paper's metrics (FID, KID, LPIPS, diversity, mIoU, pixel accuracy, PSNR/SSIM) on the test split:
               zoo evaluate --model NAME|CKPT|BUNDLE --config CONFIG.yaml [--metrics fid,kid]
               zoo evaluate --real FOLDER --fake FOLDER [--metrics fid,kid,psnr]
+              zoo evaluate --fake FOLDER --labels FOLDER [--metrics miou,pixel_accuracy]
+  export      export a model's generator to ONNX, TorchScript or an ExportedProgram, verified against PyTorch:
+              zoo export --model NAME|CKPT|BUNDLE --format onnx --output FILE.onnx [--dynamic-shapes]
   list        list registered methods and pretrained weights:  zoo list [PATTERN]
   download    fetch registered weights into the cache:  zoo download NAME
   configs     list the shipped configs, or copy one to edit:  zoo configs copy decent ./my.yaml
+  toy-dataset write a labelled synthetic dataset (images, Cityscapes label ids, boxes) from the toy world:
+              zoo toy-dataset OUTPUT [--sequences 2] [--frames 4] [--domain sim|photo] [--size H W]
 
 options:
   -h, --help  show this message and exit
@@ -414,22 +423,50 @@ def _run_trainer_command(args: list[str] | None) -> None:
 def _translate_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="zoo translate",
-        description="Translate an image or a folder of images (any size) and write PNG files with the same names.",
+        description="Translate an image, a video, or a whole dataset folder (any size): images and videos are "
+        "translated to the same relative paths, every other file (label maps, instance maps, boxes) is copied beside "
+        "them, so the output is a drop-in replacement for the input. Re-running resumes.",
     )
-    parser.add_argument("--model", required=True, help="registered pretrained name, .ckpt file or bundle folder")
-    parser.add_argument("--input", required=True, help="image file or folder (searched recursively)")
-    parser.add_argument("--output", required=True, help="folder for the translated PNG files")
+    parser.add_argument("--model", required=True,
+                        help="registered pretrained name, .ckpt file, bundle folder, or .onnx file from zoo export")
+    parser.add_argument("--input", required=True, help="image, video (.mp4, .avi, .mov) or dataset folder")
+    parser.add_argument("--output", required=True, help="folder for the translated dataset")
     parser.add_argument("--direction", default="a2b", help="translation direction (default: a2b)")
     parser.add_argument("--batch-size", type=int, default=4, help="images per batch (default: 4)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for methods that sample (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for styles, exemplars and sampling (default: 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
+    parser.add_argument("--precision", default="32", choices=("32", "bf16", "fp16"),
+                        help="run the model in float32 or under bf16 / fp16 autocast (default: 32)")
+    parser.add_argument("--num-workers", type=int, default=None,
+                        help="processes decoding images (default: 2, or 0 for small inputs)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    multimodal = parser.add_argument_group("multimodal models (MUNIT, DRIT)")
+    dataset = parser.add_argument_group("datasets")
+    dataset.add_argument("--images", action="append", metavar="GLOB",
+                         help="translate only the images matching GLOB (repeatable, e.g. 'leftImg8bit/**')")
+    dataset.add_argument("--annotations", action="append", metavar="GLOB",
+                         help="image files matching GLOB are annotations, copied unchanged (repeatable; replaces the "
+                              "defaults: labels/, masks/, gtFine/ folders, *_labelIds.*, *_instanceIds.*, ...; "
+                              "--annotations '' for none)")
+    dataset.add_argument("--image-suffix", action="append", metavar="SUFFIX",
+                         help="stem suffix dropped from an image's name to match its annotations (default: "
+                              "_leftImg8bit)")
+    dataset.add_argument("--link", action="store_true", help="hard-link annotation files instead of copying them")
+    dataset.add_argument("--image-format", default="same", choices=("same", "png"),
+                         help="keep each image's file type, or write PNG files (default: same)")
+    dataset.add_argument("--overwrite", action="store_true",
+                         help="translate everything again instead of resuming what the output folder holds")
+    dataset.add_argument("--strict", action="store_true",
+                         help="stop at the first unreadable input (default: skip it and list it in the manifest)")
+    multimodal = parser.add_argument_group("multimodal and exemplar-guided models (MUNIT, DRIT, LOMIT)")
     multimodal.add_argument("--num-styles", type=int, default=1,
                             help="random styles per input, written as NAME_style<k>.png (default: 1)")
+    multimodal.add_argument("--style-policy", choices=("per-dataset", "per-sequence", "per-image"),
+                            help="one style (or exemplar from an --exemplar folder) per dataset, per sequence (video "
+                                 "or folder of frames) or per image (default: per-sequence for videos, per-image for "
+                                 "images)")
     multimodal.add_argument("--reference", help="image of the target domain whose style the outputs take")
     guided = parser.add_argument_group("exemplar-guided models (LOMIT)")
-    guided.add_argument("--exemplar", help="image whose style (inside --exemplar-mask) is used")
+    guided.add_argument("--exemplar", help="image whose style (inside --exemplar-mask) is used, or a folder of them")
     guided.add_argument("--mask", help="where to translate: a mask file, or a folder of masks named like the inputs")
     guided.add_argument("--exemplar-mask", help="which region of the exemplar gives the style")
     guided.add_argument("--mask-ids", help="read the masks as label maps and use these label ids, e.g. 26,27,28")
@@ -442,8 +479,6 @@ def _translate_command(argv: list[str]) -> None:
                     help="translate in TILE x TILE blocks so memory stays bounded (default: 256 for upscaling models, "
                          "0: never)")
     sr.add_argument("--tile-overlap", type=int, default=32, help="context around each block in pixels (default: 32)")
-    parser.add_argument("--skip-bad", action="store_true",
-                        help="translate every readable image, list the unreadable ones and exit with status 2")
     parser.add_argument("--trust-code", action="store_true",
                         help="also load a model class that is not a registered zoo method; this imports, and so runs "
                              "code from, the module the file names: use only for files you trust")
@@ -454,12 +489,13 @@ def _translate_command(argv: list[str]) -> None:
             mask_ids = [int(v) for v in ns.mask_ids.replace(" ", "").split(",") if v]
         except ValueError:
             _fail(f"--mask-ids must be comma-separated integers, got {ns.mask_ids!r}")
-    from zoo.translate import SkippedImagesError, translate_images
+    from zoo.data.dataset_files import DEFAULT_IMAGE_SUFFIXES
+    from zoo.translate import translate_images
     from zoo.utils.memory import keep_freed_memory
 
     keep_freed_memory()  # as zoo fit does: large CPU tensors reuse freed heap memory instead of page-faulting
     try:
-        written = translate_images(
+        report = translate_images(
             ns.model,
             ns.input,
             ns.output,
@@ -467,24 +503,28 @@ def _translate_command(argv: list[str]) -> None:
             batch_size=ns.batch_size,
             seed=ns.seed,
             device=ns.device,
+            precision=ns.precision,
+            num_workers=ns.num_workers,
             progress=not ns.no_progress,
             num_styles=ns.num_styles,
+            style_policy=ns.style_policy,
             reference=ns.reference,
             exemplar=ns.exemplar,
             mask=ns.mask,
             exemplar_mask=ns.exemplar_mask,
             mask_ids=mask_ids,
             instance=ns.instance,
+            images=ns.images,
+            annotations=None if ns.annotations is None else [glob for glob in ns.annotations if glob],
+            image_suffixes=ns.image_suffix or DEFAULT_IMAGE_SUFFIXES,
+            link_annotations=ns.link,
+            image_format=ns.image_format,
+            overwrite=ns.overwrite,
+            strict=ns.strict,
             tile=ns.tile,
             tile_overlap=ns.tile_overlap,
             trust_code=ns.trust_code,
-            skip_bad=ns.skip_bad,
         )
-    except SkippedImagesError as error:
-        for path, reason in error.skipped.items():
-            print(f"zoo: skipped {path}: {reason}", file=sys.stderr)
-        _fail(f"wrote {len(error.written)} images to {ns.output}; skipped {len(error.skipped)} unreadable "
-              "input(s), listed above")
     except Exception as error:
         message = None if os.environ.get("ZOO_TRACEBACK") else describe_run_error(error)
         if message is None:
@@ -493,7 +533,11 @@ def _translate_command(argv: list[str]) -> None:
             message = (f"out of memory translating {ns.input} ({str(error).splitlines()[0]}); translate large images "
                        "in tiles with bounded memory: --tile 256 (or a smaller --batch-size)")
         _fail(message)
-    print(f"zoo: wrote {len(written)} image{'s' * (len(written) != 1)} to {ns.output}")
+    for path, reason in report.unreadable.items():
+        print(f"zoo: skipped unreadable {path}: {reason}", file=sys.stderr)
+    print(f"zoo: {report.summary()}")
+    count = len(report.outputs)
+    print(f"zoo: {ns.output} holds {count} translated file{'s' * (count != 1)} (manifest {report.manifest})")
 
 
 def _evaluation_folder(model: str) -> Path:
@@ -517,7 +561,10 @@ def _evaluate_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(
         prog="zoo evaluate",
         description="Measure a model on the test split of a config's data with the metrics its paper reports "
-        "(--model, --config), or compare two folders of images (--real, --fake). Writes metrics.json and metrics.md.",
+        "(--model, --config), compare two folders of images (--real, --fake), or measure the temporal flicker of "
+        "translated videos and frame sequences against their inputs (--source, --fake), and/or the semantic "
+        "consistency of translations with the label maps of their inputs (--labels, --fake). Writes metrics.json and "
+        "metrics.md.",
     )
     model = parser.add_argument_group("a model on its test data")
     model.add_argument("--model", help="registered pretrained name, .ckpt file or bundle folder")
@@ -533,9 +580,19 @@ def _evaluate_command(argv: list[str]) -> None:
     folders = parser.add_argument_group("images made elsewhere")
     folders.add_argument("--real", help="folder of real images (searched recursively)")
     folders.add_argument("--fake", help="folder of translations; paired metrics match files by relative name")
+    folders.add_argument("--source", help="flicker: the inputs the --fake outputs were translated from, a video file "
+                         "or a folder of videos and/or folders of frames (matched by relative path; frames NAME.ext "
+                         "with --fake's NAME.png)")
+    folders.add_argument("--labels", help="miou, pixel_accuracy: folder of label maps of the translated inputs, "
+                         "matched to --fake images by relative path, any image suffix (labels/seq/0.png with "
+                         "fake/seq/0.jpg)")
+    folders.add_argument("--label-encoding", default="label_ids", choices=("label_ids", "train_ids"),
+                         help="what the --labels maps hold: label_ids (Cityscapes label ids 0-33, as GTA5, "
+                         "Cityscapes and zoo toy-dataset store them; default) or train_ids (0-18, 255 = ignore)")
     parser.add_argument("--metrics", help="comma-separated, from fid, kid, fd_dinov2, lpips, psnr, ssim, miou, "
-                                          "pixel_accuracy, diversity (default: the model's paper metrics; fid,kid "
-                                          "for folders)")
+                                          "pixel_accuracy, diversity, flicker (default: the model's paper metrics; "
+                                          "fid,kid for folders, plus miou,pixel_accuracy with --labels; flicker "
+                                          "with --source)")
     parser.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the data's "
                                                                       "val_batch_size; 16 for folders)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: auto)")
@@ -553,10 +610,12 @@ def _evaluate_command(argv: list[str]) -> None:
                                          "<checkpoint> for a checkpoint of a zoo run, else runs/evaluate/NAME-TIME)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     ns = parser.parse_args(argv)
-    if (ns.model is None) == (ns.real is None and ns.fake is None):
-        _fail("give --model (with --config) to evaluate a model, or --real and --fake to compare two folders")
-    if ns.model is None and (ns.real is None or ns.fake is None):
-        _fail("folder mode needs both --real FOLDER and --fake FOLDER")
+    if (ns.model is None) == (ns.real is None and ns.fake is None and ns.source is None and ns.labels is None):
+        _fail("give --model (with --config) to evaluate a model, --real and --fake to compare two folders, or "
+              "--source and --fake to measure the flicker of translated videos")
+    if ns.model is None and (ns.fake is None or (ns.real is None and ns.source is None and ns.labels is None)):
+        _fail("folder mode needs --fake FOLDER and --real FOLDER (images), --labels FOLDER (label maps: miou, "
+              "pixel_accuracy), --source INPUT (flicker), or several")
     import shlex
 
     from zoo.evaluate import evaluate_folders, evaluate_model, load_segmenter, markdown_table, write_report
@@ -589,7 +648,8 @@ def _evaluate_command(argv: list[str]) -> None:
                 result["settings"]["segmenter"] = {"file": ns.segmenter, "sha256": file_sha256(ns.segmenter)}
             output = Path(ns.output) if ns.output else _evaluation_folder(ns.model)
         else:
-            result = evaluate_folders(ns.real, ns.fake, metrics=ns.metrics or ("fid", "kid"),
+            result = evaluate_folders(ns.real, ns.fake, source=ns.source, labels=ns.labels,
+                                      label_encoding=ns.label_encoding, metrics=ns.metrics or None,
                                       batch_size=ns.batch_size or 16, device=ns.device,
                                       progress=not ns.no_progress, **options)
             output = Path(ns.output) if ns.output else _evaluation_folder(ns.fake)
@@ -715,12 +775,103 @@ def _configs_command(argv: list[str]) -> None:
         print("  (none)")
 
 
+def _toy_dataset_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="zoo toy-dataset",
+        description="Write a labelled synthetic dataset from zoo's embedded toy driving world, laid out as GTA5 and "
+        "Cityscapes ship theirs: images/SEQ/FRAME.png (renders), images/SEQ/FRAME.json (object boxes), "
+        "labels/SEQ/FRAME.png (8-bit Cityscapes label ids) and classes.json. The frames of a sequence are "
+        "consecutive views of one street, the camera driving forward. Translate it with zoo translate --input "
+        "OUTPUT, then measure semantic consistency with zoo evaluate --fake OUT/images --labels OUT/labels.",
+    )
+    parser.add_argument("output", help="folder to write (created if missing; files of the same names are replaced)")
+    parser.add_argument("--sequences", type=int, default=2, help="streets (default: 2)")
+    parser.add_argument("--frames", type=int, default=4, help="frames per street (default: 4)")
+    parser.add_argument("--domain", default="sim", choices=("sim", "photo"),
+                        help="sim: flat simulator renders (default); photo: the photo-like renders")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                        help="image size (default: 128 256)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed of the streets (default: 0)")
+    parser.add_argument("--no-boxes", action="store_true", help="do not write the .json object boxes")
+    ns = parser.parse_args(argv)
+    from zoo.data.toy_world.export import DEFAULT_SIZE, write_toy_dataset
+
+    try:
+        written = write_toy_dataset(ns.output, sequences=ns.sequences, frames=ns.frames,
+                                    size=tuple(ns.size) if ns.size else DEFAULT_SIZE, domain=ns.domain,
+                                    seed=ns.seed, boxes=not ns.no_boxes)
+    except ValueError as error:
+        _fail(str(error).removeprefix("write_toy_dataset: ").replace("size must", "--size must"))
+    root = Path(ns.output)
+    images = sum(1 for path in written if path.suffix == ".png" and path.parent.parent.name == "images")
+    boxes = sum(1 for path in written if path.suffix == ".json" and path.name != "classes.json")
+    labels = sum(1 for path in written if path.parent.parent.name == "labels")
+    print(f"zoo: wrote {images} {ns.domain} images to {root / 'images'}, {labels} label maps (Cityscapes label ids) "
+          f"to {root / 'labels'}" + (f", {boxes} box files beside the images" if boxes else "")
+          + f" and {root / 'classes.json'}")
+    print(f"zoo: translate with: zoo translate --model CKPT --input {root} --output OUT; then: zoo evaluate --fake "
+          "OUT/images --labels OUT/labels --metrics miou,pixel_accuracy")
+
+
+def _export_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="zoo export",
+        description="Export the generator of a model (one direction, images in [0, 1] in and out) to ONNX, TorchScript "
+        "or an ExportedProgram, run the written file and compare it with eager PyTorch.",
+    )
+    parser.add_argument("--model", required=True, help="registered pretrained name, .ckpt file or bundle folder")
+    parser.add_argument("--format", required=True, choices=("onnx", "torchscript", "exported-program"),
+                        help="onnx (run with onnxruntime), torchscript (torch.jit.load) or exported-program (.pt2, "
+                             "torch.export.load)")
+    parser.add_argument("--output", required=True, help="file to write")
+    parser.add_argument("--direction", default="a2b", help="translation direction (default: a2b)")
+    parser.add_argument("--dynamic-shapes", action="store_true",
+                        help="dynamic batch, height and width (sides multiples of the model's size_multiple)")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                        help="example input size: the input size of a static graph (default: 32x32, 16x16 for "
+                             "upscalers, at least the model's size_multiple)")
+    parser.add_argument("--verify-input", nargs="+", metavar="IMAGE",
+                        help="images to verify the file on (default: a frame of the embedded toy world)")
+    parser.add_argument("--no-verify", action="store_true", help="write the file without running it")
+    parser.add_argument("--trust-code", action="store_true",
+                        help="also load a model class that is not a registered zoo method; this imports, and so runs "
+                             "code from, the module the file names: use only for files you trust")
+    ns = parser.parse_args(argv)
+    if ns.no_verify and ns.verify_input:
+        _fail("--verify-input and --no-verify exclude each other")
+    try:
+        import zoo.hub
+        from zoo.export import export_model
+
+        model = zoo.hub.load(ns.model, trust_code=ns.trust_code)
+        real = None
+        if ns.verify_input:
+            from zoo.data.io import read_image
+
+            real = [read_image(path, channels=3) for path in ns.verify_input]
+        report = export_model(model, ns.output, format=ns.format, direction=ns.direction,
+                              dynamic_shapes=ns.dynamic_shapes, example_size=ns.size, verify=not ns.no_verify,
+                              real_images=real)
+    except Exception as error:
+        from zoo.export import ExportVerificationError
+
+        if isinstance(error, ExportVerificationError):
+            _fail(str(error))
+        message = None if os.environ.get("ZOO_TRACEBACK") else describe_run_error(error)
+        if message is None:
+            raise
+        _fail(message)
+    print("\n".join(f"zoo: {line}" for line in report.summary().splitlines()))
+
+
 _EXTRA = {
     "translate": _translate_command,
     "evaluate": _evaluate_command,
+    "export": _export_command,
     "list": _list_command,
     "download": _download_command,
     "configs": _configs_command,
+    "toy-dataset": _toy_dataset_command,
 }
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -233,7 +234,7 @@ def read_image(path: str | os.PathLike, *, channels: int | None = None) -> torch
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
+def save_image(image: torch.Tensor, path: str | os.PathLike, **options: Any) -> Path:
     """Write a (C, H, W) tensor in [0, 1] as an 8-bit image file.
 
     Values are clamped to [0, 1] and rounded to the nearest of the 256 levels. The format follows the suffix
@@ -242,6 +243,7 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     Args:
         image: Tensor of shape (C, H, W) with C = 1 (grayscale) or 3 (RGB), values in [0, 1], on any device.
         path: Output file.
+        options: Pillow's writer options, e.g. ``quality=95`` for JPEG.
 
     Returns:
         The written path.
@@ -265,7 +267,7 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> Path:
     array = pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).contiguous().numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        Image.fromarray(array).save(path)
+        Image.fromarray(array).save(path, **options)
     except (KeyError, ValueError) as error:  # Pillow raises these for suffixes it cannot map to a format
         raise ValueError(f"save_image('{path}'): cannot write this file type ({error}); use a .png path.") from error
     return path

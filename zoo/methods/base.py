@@ -54,6 +54,7 @@ class TranslationMethod(L.LightningModule):
       sides must be multiples of it; ``predict_step`` and ``zoo translate`` pad to it and crop back) is the largest
       ``size_multiple`` they declare (networks declaring none take any size). Empty: the ``GENERATORS``.
     * ``requires_exemplar``: ``translate`` needs an ``exemplar=`` image batch (style reference, LOMIT).
+    * ``takes_label_maps`` (property): ``translate`` takes label maps (pix2pixHD with ``label_nc > 0``).
     * ``style_dim`` (property): length of the N(0, I) style codes ``translate(style=...)`` takes; None without.
     * ``trainable``: False for fixed baselines (``bicubic``); the shared training tests skip them.
     * ``optimizer_steps_per_iteration``: optimizer steps one training iteration makes (Lightning's ``global_step``
@@ -182,6 +183,12 @@ class TranslationMethod(L.LightningModule):
         raise ValueError(f"{message}; {self.direction_hint}" if self.direction_hint else message)
 
     @property
+    def takes_label_maps(self) -> bool:
+        """Whether ``translate`` takes label maps (class ids as 8-bit gray) rather than pictures: ``zoo translate``
+        then translates the label-map files of a dataset instead of copying them as annotations."""
+        return False
+
+    @property
     def style_dim(self) -> int | None:
         """Length of the style codes ``translate(style=...)`` takes, drawn from N(0, I) by multimodal methods (MUNIT's
         ``style_dim``, DRIT's ``nz``); None for methods without style codes. ``zoo translate --style-policy`` and
@@ -232,6 +239,25 @@ class TranslationMethod(L.LightningModule):
         if self.INFERENCE_MEMORY_FORMAT is not None:
             net = inference_net(self, net, self.INFERENCE_MEMORY_FORMAT)
         return run_generator(net, images, train_mode=self.inference_in_train_mode, seed=seed)
+
+    def export_module(self, direction: str = "a2b") -> nn.Module:
+        """``translate`` in ``direction`` as a traceable module for ``zoo export`` (an
+        :class:`~zoo.methods._inference.InferenceModule`): ``forward(images, *inputs)``, images in [0, 1] ->
+        (B, C_out, scale * H, scale * W) in [0, 1], on frozen float32 copies of the networks. Default: the
+        generator of :meth:`generator_for` for methods that keep the default ``translate``; a method overriding
+        ``translate`` overrides this too.
+
+        Raises:
+            NotExportableError: the method's inference has no graph equivalent (the message says why).
+        """
+        from zoo.methods._inference import GeneratorInference, NotExportableError, frozen_copy
+
+        name = getattr(type(self), "method_name", type(self).__name__)
+        if type(self).translate is not TranslationMethod.translate:
+            raise NotExportableError(f"{name} overrides translate but not export_module, so zoo export cannot know "
+                                     "what its graph computes; give it an export_module")
+        net = self.generator_for(self.check_direction(direction))
+        return GeneratorInference(frozen_copy(net, train_mode=self.inference_in_train_mode, what=name))
 
     def preview(self, images: Tensor, direction: str = "a2b") -> Tensor:
         """Inputs of ``translate`` as RGB pictures for sample grids and notebooks: (B, C_in, H, W) in [0, 1] ->

@@ -20,11 +20,49 @@ from torch import Tensor
 
 from zoo.data.imresize import imresize
 from zoo.methods._common import check_images
+from zoo.methods._inference import InferenceModule
 from zoo.methods.base import TranslationMethod
 from zoo.metrics.report import SRMetrics
 from zoo.registry import register_method
 
 __all__ = ["Bicubic"]
+
+
+class BicubicInference(InferenceModule):
+    """MATLAB bicubic upscaling as :func:`zoo.data.imresize.imresize` computes it (float64, rows then columns,
+    optionally rounded to 8-bit levels after each pass), in torch ops: (B, C, h, w) -> (B, C, s h, s w) in [0, 1].
+
+    The tap indices and weights come from :func:`zoo.data.imresize.contributions` for the traced size, so the graph
+    holds them as constants: one input size per graph.
+    """
+
+    static_shapes_only = ("bicubic computes its kernel weights in NumPy from the image size, so its graph holds one "
+                          "size only: export it without dynamic shapes")
+
+    def __init__(self, scale: int, quantize: bool) -> None:
+        super().__init__()
+        self.scale, self.levels = scale, 255.0 if quantize else None
+
+    def forward(self, images: Tensor) -> Tensor:
+        from zoo.data.imresize import contributions, output_size_for
+
+        work = images.to(torch.float64)
+        if self.levels is not None:
+            work = torch.floor(work * self.levels + 0.5).clamp(0.0, self.levels)
+        for dim in (2, 3):  # equal scales: rows first, as imresize
+            length = int(images.shape[dim])
+            indices, weights = contributions(length, output_size_for(length, float(self.scale)), float(self.scale))
+            index = torch.from_numpy(indices).to(images.device)
+            weight = torch.from_numpy(weights).to(images.device)
+            shape = [1, 1, 1, 1]
+            shape[dim] = weight.shape[0]
+            out = weight[:, 0].reshape(shape) * work.index_select(dim, index[:, 0])
+            for k in range(1, weight.shape[1]):  # in tap order, as imresize sums
+                out = out + weight[:, k].reshape(shape) * work.index_select(dim, index[:, k])
+            work = out if self.levels is None else torch.floor(out + 0.5).clamp(0.0, self.levels)
+        if self.levels is not None:
+            work = work / self.levels
+        return work.to(images.dtype).clamp(0.0, 1.0)
 
 
 @register_method("bicubic")
@@ -69,6 +107,11 @@ class Bicubic(TranslationMethod):
     def forward(self, x: Tensor) -> Tensor:
         """Model space: (B, C, H, W) in [-1, 1] -> (B, C, scale*H, scale*W) in [-1, 1]."""
         return self.upscale((x + 1) / 2) * 2 - 1
+
+    def export_module(self, direction: str = "a2b") -> InferenceModule:
+        """MATLAB bicubic in torch ops, for one input size (``zoo export`` without dynamic shapes)."""
+        self.check_direction(direction)
+        return BicubicInference(int(self.scale), bool(self.hparams.quantize))
 
     def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None) -> Tensor:
         """Upscale a batch: (B, C, H, W) in [0, 1] -> (B, C, scale*H, scale*W) in [0, 1] (``seed`` is unused)."""

@@ -64,6 +64,7 @@ from zoo.methods._common import (
     to_model_range,
     to_unit_range,
 )
+from zoo.methods._inference import InferenceModule, frozen_copy
 from zoo.methods.base import TranslationMethod
 from zoo.nets import drit as nets
 from zoo.registry import register_method
@@ -121,6 +122,28 @@ _OFFICIAL_IGNORED = {"dataroot", "phase", "batch_size", "resize_size", "crop_siz
                      "no_display_img", "resume", "gpu", "a2b", "num"}
 
 EGUpdate = Literal["legacy", "clean"]
+
+
+class DRITInference(InferenceModule):
+    """DRIT: content of the source domain, decoded with the given attribute codes (z) into the target domain.
+
+    Shape: images (B, C_in, H, W) in [0, 1], style (B, nz) -> (B, C_out, H, W) in [0, 1].
+    """
+
+    input_names = ("images", "style")
+
+    def __init__(self, enc_c: nn.Module, gen: nn.Module, *, direction: str, style_dim: int) -> None:
+        super().__init__()
+        self.enc_c, self.gen, self.a2b, self.style_dim = enc_c, gen, direction == "a2b", style_dim
+
+    def forward(self, images: Tensor, style: Tensor) -> Tensor:
+        x = to_model_range(images)
+        if self.a2b:
+            return to_unit_range(self.gen.forward_b(self.enc_c.forward_a(x), style))
+        return to_unit_range(self.gen.forward_a(self.enc_c.forward_b(x), style))
+
+    def example_extras(self, images: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, ...]:
+        return (torch.randn(images.shape[0], self.style_dim, generator=generator),)
 
 
 @register_method("drit")
@@ -406,6 +429,14 @@ class DRIT(TranslationMethod):
         if attribute is None:
             attribute = torch.randn(x.shape[0], self.hparams.nz, device=x.device, dtype=content.dtype)
         return self.decode(content, attribute, domain="b")
+
+    def export_module(self, direction: str = "a2b") -> InferenceModule:
+        """``translate`` with given attribute codes as a traceable module (``zoo export``): images and ``style`` in."""
+        nets = self.generator_for(self.check_direction(direction))
+        what = type(self).__name__
+        return DRITInference(frozen_copy(nets["enc_c"], train_mode=False, what=what),
+                             frozen_copy(nets["gen"], train_mode=False, what=what), direction=direction,
+                             style_dim=self.style_dim)
 
     def translate(self, images: Tensor, *, direction: str = "a2b", style: Tensor | None = None, num_styles: int = 1,
                   reference: Tensor | None = None, seed: int | None = None) -> Tensor:

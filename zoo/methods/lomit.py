@@ -77,6 +77,7 @@ from zoo.methods._common import (
     to_model_range,
     to_unit_range,
 )
+from zoo.methods._inference import InferenceModule, frozen_copy
 from zoo.methods.base import LRStepPoint, TranslationMethod
 from zoo.nets.lomit import (
     Discriminator,
@@ -145,6 +146,43 @@ def _recording_inputs(modules: list[nn.Module]) -> Iterator[list[tuple[nn.Module
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _rectangle_masks(batch: int, height: int, width: int, generator: torch.Generator | None) -> Tensor:
+    """Random binary rectangles (B, 1, H, W) covering a quarter to half of each side."""
+    corners = torch.rand(batch, 4, generator=generator)
+    ys, xs = torch.arange(height)[None, :, None] / height, torch.arange(width)[None, None, :] / width
+    top, left = corners[:, 0, None, None] * 0.5, corners[:, 1, None, None] * 0.5
+    bottom, right = top + 0.25 + corners[:, 2, None, None] * 0.25, left + 0.25 + corners[:, 3, None, None] * 0.25
+    return ((ys >= top) & (ys < bottom) & (xs >= left) & (xs < right)).float()[:, None]
+
+
+class LOMITInference(InferenceModule):
+    """LOMIT: the exemplar's (masked) style given to the images.
+
+    Shape: images and exemplar (B, C, H, W) in [0, 1] (same size in the graph); with given masks also mask and
+    exemplar_mask (B, 1, H, W) in [0, 1] -> (B, C, H, W) in [0, 1].
+    """
+
+    def __init__(self, net: nn.Module, *, paste_outside_mask: bool) -> None:
+        super().__init__()
+        self.net, self.paste = net, paste_outside_mask
+        self.given_masks = net.mask is None
+        self.input_names = ("images", "exemplar", "mask", "exemplar_mask") if self.given_masks else ("images",
+                                                                                                   "exemplar")
+
+    def forward(self, images: Tensor, exemplar: Tensor, mask: Tensor | None = None,
+                exemplar_mask: Tensor | None = None) -> Tensor:
+        out, where = self.net.translate(to_model_range(images), to_model_range(exemplar), mask, exemplar_mask)
+        out = to_unit_range(out)
+        return where * out + (1 - where) * images if self.paste else out
+
+    def example_extras(self, images: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, ...]:
+        b, _, h, w = images.shape
+        exemplar = torch.rand(images.shape, generator=generator)
+        if not self.given_masks:
+            return (exemplar,)
+        return exemplar, _rectangle_masks(b, h, w, generator), _rectangle_masks(b, h, w, generator)
 
 
 @register_method("lomit")
@@ -351,6 +389,13 @@ class LOMIT(TranslationMethod):
         if mask.numel() and (mask.min() < 0 or mask.max() > 1):
             raise ValueError(f"{name} values must lie in [0, 1] (got [{mask.min():.3g}, {mask.max():.3g}])")
         return mask.to(like.dtype).expand(batch, -1, -1, -1)
+
+    def export_module(self, direction: str = "a2b") -> InferenceModule:
+        """``translate`` as a traceable module (``zoo export``): images and ``exemplar`` in (and the masks with
+        ``mask_source="given"``); train-mode inference normalises with the batch's statistics, as here."""
+        net = frozen_copy(self.generator_for(self.check_direction(direction)),
+                          train_mode=self.hparams.inference_mode == "train", what=type(self).__name__)
+        return LOMITInference(net, paste_outside_mask=bool(self.hparams.paste_outside_mask))
 
     def translate(self, images: Tensor, *, exemplar: Tensor, mask: Tensor | None = None,
                   exemplar_mask: Tensor | None = None, direction: str = "a2b", seed: int | None = None) -> Tensor:

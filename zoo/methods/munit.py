@@ -55,6 +55,7 @@ from zoo.methods._common import (
     to_model_range,
     to_unit_range,
 )
+from zoo.methods._inference import InferenceModule, frozen_copy
 from zoo.methods.base import TranslationMethod
 from zoo.nets.munit import (
     Activation,
@@ -86,6 +87,26 @@ def _l1(a: Tensor, b: Tensor) -> Tensor:
     a = a if a.dtype in (torch.float32, torch.float64) else a.float()
     b = b if b.dtype in (torch.float32, torch.float64) else b.float()
     return torch.mean(torch.abs(a - b))
+
+
+class MUNITInference(InferenceModule):
+    """MUNIT: content of the source auto-encoder, decoded with the given style codes by the target's.
+
+    Shape: images (B, C_in, H, W) in [0, 1], style (B, style_dim) -> (B, C_out, H, W) in [0, 1].
+    """
+
+    input_names = ("images", "style")
+
+    def __init__(self, source: nn.Module, target: nn.Module, style_dim: int) -> None:
+        super().__init__()
+        self.source, self.target, self.style_dim = source, target, style_dim
+
+    def forward(self, images: Tensor, style: Tensor) -> Tensor:
+        content = self.source.enc_content(to_model_range(images))
+        return to_unit_range(self.target.decode(content, style.reshape(style.shape[0], -1, 1, 1)))
+
+    def example_extras(self, images: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, ...]:
+        return (torch.randn(images.shape[0], self.style_dim, generator=generator),)
 
 
 @register_method("munit")
@@ -303,6 +324,14 @@ class MUNIT(TranslationMethod):
         return style
 
     @torch.inference_mode()
+    def export_module(self, direction: str = "a2b") -> InferenceModule:
+        """``translate`` with given style codes as a traceable module (``zoo export``): images and ``style`` in."""
+        nets = self.generator_for(self.check_direction(direction))
+        source, target = ("gen_a", "gen_b") if direction == "a2b" else ("gen_b", "gen_a")
+        what = type(self).__name__
+        return MUNITInference(frozen_copy(nets[source], train_mode=False, what=what),
+                              frozen_copy(nets[target], train_mode=False, what=what), self.style_dim)
+
     def translate(self, images: Tensor, *, direction: str = "a2b", style: Tensor | None = None, num_styles: int = 1,
                   reference: Tensor | None = None, seed: int | None = None) -> Tensor:
         """Translate a batch, with random, given or example-guided styles.

@@ -56,7 +56,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from zoo.losses import check_finite
 from zoo.losses.multiscale import feature_matching_loss, multiscale_gan_loss
@@ -69,8 +69,10 @@ from zoo.methods._common import (
     iteration_index,
     seeded,
     set_requires_grad,
+    to_model_range,
     to_unit_range,
 )
+from zoo.methods._inference import InferenceModule, frozen_copy
 from zoo.methods.base import TranslationMethod
 from zoo.nets.image_pool import ImagePool
 from zoo.nets.pix2pixhd import (
@@ -129,6 +131,50 @@ def official_learning_rates(lr: float, n_epochs: int, n_epochs_decay: int, n_epo
             if stepped_is_current:
                 lr_g = old_lr
     return rates
+
+
+class Pix2PixHDInference(InferenceModule):
+    """pix2pixHD: label map (+ instance ids, + instance features) -> photo.
+
+    Shape: images (B, 1, H, W) label ids / 255 (or (B, input_nc, H, W) images when ``label_nc`` is 0), instance
+    (B, 1, H, W) integer ids as float, features (B, feat_num, H, W) -> (B, output_nc, H, W) in [0, 1].
+    """
+
+    def __init__(self, net: nn.Module, *, label_nc: int, use_instance: bool, feat_num: int | None) -> None:
+        super().__init__()
+        self.net, self.label_nc, self.use_instance, self.feat_num = net, label_nc, use_instance, feat_num
+        self.input_names = ("images",) + (("instance",) if use_instance else ()) + (
+            ("features",) if feat_num else ())
+
+    def forward(self, images: Tensor, second: Tensor | None = None, third: Tensor | None = None) -> Tensor:
+        """``second`` and ``third`` are the inputs after ``images`` in ``input_names`` order (``instance``,
+        ``features``)."""
+        from zoo.nets.pix2pixhd import instance_edges
+
+        extras = [t for t in (second, third) if t is not None]
+        inputs = dict(zip(self.input_names[1:], extras, strict=True))
+        if self.label_nc:
+            ids = torch.round(images * 255).long()
+            # the one-hot of zoo.nets.pix2pixhd.one_hot_labels, without its Python-side range check
+            encoded = torch.zeros(ids.shape[0], self.label_nc, ids.shape[2], ids.shape[3], dtype=images.dtype,
+                                  device=images.device).scatter(1, ids, 1.0)
+        else:
+            encoded = to_model_range(images)
+        if self.use_instance:
+            encoded = torch.cat([encoded, instance_edges(inputs["instance"]).to(encoded.dtype)], 1)
+        if self.feat_num:
+            encoded = torch.cat([encoded, inputs["features"].to(encoded.dtype)], 1)
+        return to_unit_range(self.net(encoded))
+
+    def example_extras(self, images: Tensor, *, generator: torch.Generator | None = None) -> tuple[Tensor, ...]:
+        b, _, h, w = images.shape
+        extras: list[Tensor] = []
+        if self.use_instance:
+            ids = torch.round(images * 255) if self.label_nc else torch.zeros(b, 1, h, w)
+            extras.append(ids * 1000 + torch.randint(0, 2, (b, 1, h, w), generator=generator))
+        if self.feat_num:
+            extras.append(torch.randn(b, self.feat_num, h, w, generator=generator))
+        return tuple(extras)
 
 
 @register_method("pix2pixhd")
@@ -646,6 +692,16 @@ class Pix2PixHD(TranslationMethod):
         feature clusters with torch's global RNG)."""
         return self.generator(self.generator_inputs(real_a, instance)[1])
 
+    def export_module(self, direction: str = "a2b") -> InferenceModule:
+        """``translate`` as a traceable module (``zoo export``): the label map, the ``instance`` map (unless
+        ``no_instance``) and, for feature-encoder models, the instance ``features`` in."""
+        h = self.hparams
+        return Pix2PixHDInference(
+            frozen_copy(self.generator_for(self.check_direction(direction)), train_mode=False,
+                        what=type(self).__name__),
+            label_nc=int(h.label_nc), use_instance=not h.no_instance,
+            feat_num=int(h.feat_num) if self.uses_features else None)
+
     def translate(self, images: Tensor, *, direction: str = "a2b", seed: int | None = None,
                   instance: Tensor | None = None, features: Tensor | None = None,
                   feature_image: Tensor | None = None) -> Tensor:
@@ -690,6 +746,11 @@ class Pix2PixHD(TranslationMethod):
         """L1 (model space) between the translation of the label map (with its instance map) and the photo."""
         fake_b = self.translate(to_unit_range(batch["real_a"]), instance=batch.get("instance"), seed=0) * 2 - 1
         return {"l1": F.l1_loss(fake_b.float(), batch["real_b"].float())}
+
+    @property
+    def takes_label_maps(self) -> bool:
+        """Label maps in (``label_nc > 0``), not RGB pictures."""
+        return self.hparams.label_nc > 0
 
     def preview(self, images: Tensor, direction: str = "a2b") -> Tensor:
         """Label maps in Cityscapes colours (ids beyond Cityscapes' in a fixed palette); RGB inputs unchanged.

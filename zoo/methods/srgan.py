@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from zoo.losses import check_finite
 from zoo.losses.vgg_content import IMAGENET_MEAN, IMAGENET_STD, VGGArch, VGGContentLoss
 from zoo.methods._common import StepOutput, adam, backward, check_images, iteration_index, set_requires_grad
+from zoo.methods._inference import InferenceModule, frozen_copy
 from zoo.methods.base import LRStepPoint, TranslationMethod
 from zoo.metrics.image_quality import psnr
 from zoo.metrics.report import SRMetrics, quantize
@@ -375,6 +376,25 @@ def _init_args_from_official(cls: type[SRResNet | SRGAN], config: dict[str, Any]
 # --------------------------------------------------------------------------------------------------------------------
 
 
+class SuperResolutionInference(InferenceModule):
+    """SRResNet/SRGAN: LR (B, C, h, w) in [0, 1] goes in as it is -> (B, C, s h, s w) in [0, 1]."""
+
+    def __init__(self, net: nn.Module, *, symmetric: bool) -> None:
+        super().__init__()
+        self.net, self.symmetric = net, symmetric
+
+    def forward(self, images: Tensor) -> Tensor:
+        out = self.net(images)
+        return ((out + 1) / 2 if self.symmetric else out).clamp(0, 1)
+
+
+def _export_module(model: SRResNet | SRGAN, direction: str = "a2b") -> InferenceModule:
+    """``translate`` as a traceable module (``zoo export``): LR in [0, 1] -> HR in [0, 1]."""
+    net = model.generator_for(model.check_direction(direction))
+    return SuperResolutionInference(frozen_copy(net, train_mode=False, what=type(model).__name__),
+                                    symmetric=model.hparams.hr_range == "symmetric")
+
+
 class SuperResolutionContract:
     """The super-resolution side of the method contract, shared by :class:`SRResNet` and :class:`SRGAN` (a mixin,
     listed before :class:`~zoo.methods.base.TranslationMethod`): LR (B, C, h, w) in [0, 1] -> HR
@@ -385,6 +405,7 @@ class SuperResolutionContract:
     domain_channels = property(_domain_channels)
     forward = _forward
     translate = _translate
+    export_module = _export_module
     example_inputs = _example_inputs
     validation_metrics = _validation_metrics
     on_test_epoch_start = _start_test_metrics

@@ -14,7 +14,9 @@ Modules, each depending only on those listed before it:
 - :mod:`~zoo.data.toy_world.attributes`: binary scene attributes (:func:`scene_attributes`);
 - :mod:`~zoo.data.toy_world.render`: :func:`render_sim` and :func:`render_photo`;
 - :mod:`~zoo.data.toy_world.datasets`: :class:`ToyPairedDataset`, :class:`ToyUnpairedDataset`,
-  :class:`ToyMaskedDataset`, :class:`ToySRDataset` and :class:`ToyLabelMapDataset`.
+  :class:`ToyMaskedDataset`, :class:`ToySRDataset` and :class:`ToyLabelMapDataset`;
+- :mod:`~zoo.data.toy_world.export`: :func:`write_toy_dataset`, a labelled dataset on disk (images, Cityscapes
+  label-id maps, object boxes), as ``zoo toy-dataset`` writes it.
 
 Example:
     >>> scene = make_scene(0, 64, 128)
@@ -36,6 +38,7 @@ from .datasets import (
     ToyUnpairedDataset,
     cityscapes_instance_ids,
 )
+from .export import write_toy_dataset
 from .labels import CITYSCAPES_CLASSES, CityscapesClass, colorize, label_to_train_id
 from .layout import Camera, Layout, Scene
 from .raster import instance_mask, instance_masks, make_scene
@@ -67,4 +70,5 @@ __all__ = [
     "render_photo",
     "render_sim",
     "scene_attributes",
+    "write_toy_dataset",
 ]
