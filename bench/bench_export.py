@@ -13,8 +13,6 @@ ratios. Both sides get the same number of threads. Compare ratios taken in the s
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -22,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from machine import describe_machine
 
 #: constructor overrides per method: the paper widths (random weights time the same as trained ones)
 SETTINGS: dict[str, dict] = {
@@ -31,19 +30,6 @@ SETTINGS: dict[str, dict] = {
     "pix2pix": {"inference_mode": "eval"},
     "munit": {},
 }
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import onnxruntime
-
-    return (f"{model}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, onnxruntime "
-            f"{onnxruntime.__version__}, {torch.get_num_threads()} threads, python {platform.python_version()}")
 
 
 def _time(fn) -> float:
@@ -105,7 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads of both runtimes (default 2)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"machine: {_machine()}", flush=True)
+    import onnxruntime
+
+    print(f"machine: {describe_machine(f'onnxruntime {onnxruntime.__version__}')}", flush=True)
     print(f"{'method':10s} {'size':>10s} {'eager ms/img':>13s} {'onnxrt ms/img':>14s} {'eager/onnxrt':>13s} "
           f"{'verify diff':>12s}", flush=True)
     with tempfile.TemporaryDirectory() as folder:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -29,22 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import describe_machine
 from PIL import Image
 
 #: method -> (input height, input width) of the speed runs; bicubic x4 (no network) is the case where decoding and
 #: encoding dominate
 SIZES = {"cyclegan": (512, 1024), "vsait": (512, 1024), "srgan": (128, 128), "bicubic": (128, 128)}
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{model}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-            f"python {platform.python_version()}")
 
 
 def _write_images(folder: Path, count: int, height: int, width: int) -> None:
@@ -154,7 +142,7 @@ def main() -> None:
         folder, output, batch_size = args.memory_child
         _peak_memory_child(folder, output, int(batch_size))
         return
-    print(f"machine: {_machine()}", flush=True)
+    print(f"machine: {describe_machine()}", flush=True)
     with tempfile.TemporaryDirectory() as work:
         for name in args.methods:
             count = args.images * {"srgan": 4, "bicubic": 32}.get(name, 1)

@@ -29,25 +29,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import describe_machine
 from torch import Tensor
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{model}, {os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-            f"python {platform.python_version()}")
 
 
 def _load_folder(folder: Path, count: int, size: int) -> Tensor:
@@ -241,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     real, fake, description = _images(args)
     state, weights = _inception_state(args.inception_weights)
-    print(f"machine: {_machine()}")
+    print(f"machine: {describe_machine()}")
     print(f"images: {description}")
     print(f"Inception weights: {weights}")
     _inception_agreement(real, fake, state, args.batch_size)

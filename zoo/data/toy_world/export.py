@@ -29,9 +29,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from .labels import _INSTANCE_CLASSES, CITYSCAPES_CLASSES
+from .labels import CITYSCAPES_CLASSES
 from .layout import _BOX, _FLAT, _SPHERE, Layout, Scene, _make_layout
-from .raster import _check_seed, _Raster
+from .raster import _check_seed, rasterise_layout
 from .render import render_photo, render_sim
 
 __all__ = ["DEFAULT_SIZE", "STEP_METRES", "frame_boxes", "sequence_scene", "write_toy_dataset"]
@@ -79,37 +79,6 @@ def _advance(layout: Layout, metres: float) -> Layout:
     )
 
 
-def _rasterise(layout: Layout, seed: int, height: int, width: int) -> Scene:
-    """:func:`~zoo.data.toy_world.make_scene` of a given layout (the steps of ``make_scene`` after the layout)."""
-    raster = _Raster(layout, height, width)
-    raster.skyline(layout)
-    raster.ground(layout)
-    raster.facades(layout)
-    raster.fences(layout)
-    draw = {_BOX: raster.box, _SPHERE: raster.sphere, _FLAT: raster.flat}
-    visible, detailed = raster.visible_elements(layout)
-    for prim in layout.prims:
-        if detailed[prim.element]:
-            draw[prim.kind](prim)
-        elif visible[prim.element] and not prim.minor:
-            if prim.kind == _BOX:
-                raster.box(prim, front_only=True)
-            else:
-                draw[prim.kind](prim)
-    table = raster.table()
-    classes = layout.element_classes
-    pixels = np.bincount(raster.ids.ravel(), minlength=len(table))
-    seen = np.bincount(table[:, 1], weights=pixels, minlength=len(classes)) > 0
-    things = np.flatnonzero(seen & np.isin(classes, _INSTANCE_CLASSES))
-    lookup = np.zeros(len(classes), np.int32)
-    lookup[things] = np.arange(1, len(things) + 1, dtype=np.int32)
-    return Scene(
-        labels=table[:, 0].astype(np.uint8)[raster.ids], instances=lookup[table[:, 1]][raster.ids],
-        instance_classes={k + 1: int(classes[e]) for k, e in enumerate(things)}, seed=seed, depth=raster.depth,
-        surfaces=raster.ids, surface_table=table, layout=layout,
-    )
-
-
 def sequence_scene(seed: int, frame: int, height: int, width: int, *, step: float = STEP_METRES) -> Scene:
     """Frame ``frame`` of the street of scene seed ``seed``, the camera ``frame * step`` metres along the street.
 
@@ -123,7 +92,7 @@ def sequence_scene(seed: int, frame: int, height: int, width: int, *, step: floa
     if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
         raise ValueError(f"sequence_scene: frame must be a non-negative int; got {frame!r}.")
     layout = _advance(_make_layout(seed), frame * float(step))
-    return _rasterise(layout, seed, int(height), int(width))
+    return rasterise_layout(layout, seed, int(height), int(width))
 
 
 def frame_boxes(scene: Scene) -> list[dict[str, object]]:

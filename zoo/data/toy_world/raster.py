@@ -43,7 +43,7 @@ from .layout import (
 )
 from .statistics import SceneStatistics
 
-__all__ = ["instance_mask", "instance_masks", "make_scene"]
+__all__ = ["instance_mask", "instance_masks", "make_scene", "rasterise_layout"]
 
 
 def _convex_mask(pts: Sequence[tuple[float, float]], px: np.ndarray, py: np.ndarray):
@@ -375,8 +375,13 @@ def make_scene(seed: int, height: int, width: int, *, statistics: SceneStatistic
             raise ValueError(f"make_scene: {name} must be an int >= 4; got {value!r}.")
     if statistics is not None and not isinstance(statistics, SceneStatistics):
         raise TypeError(f"make_scene: statistics must be a SceneStatistics or None; got {type(statistics).__name__}.")
-    layout = _make_layout(seed, statistics)
-    raster = _Raster(layout, int(height), int(width))
+    return rasterise_layout(_make_layout(seed, statistics), seed, int(height), int(width))
+
+
+def rasterise_layout(layout: Layout, seed: int, height: int, width: int) -> Scene:
+    """The scene of a given layout at ``height`` x ``width`` (what :func:`make_scene` does once it has the layout of
+    ``seed``; for layouts changed afterwards, e.g. a camera moved along the street)."""
+    raster = _Raster(layout, height, width)
     raster.skyline(layout)
     raster.ground(layout)
     raster.facades(layout)
