@@ -323,7 +323,6 @@ class MUNIT(TranslationMethod):
                              f"{tuple(style.shape)}")
         return style
 
-    @torch.inference_mode()
     def export_module(self, direction: str = "a2b") -> InferenceModule:
         """``translate`` with given style codes as a traceable module (``zoo export``): images and ``style`` in."""
         nets = self.generator_for(self.check_direction(direction))
@@ -332,6 +331,7 @@ class MUNIT(TranslationMethod):
         return MUNITInference(frozen_copy(nets[source], train_mode=False, what=what),
                               frozen_copy(nets[target], train_mode=False, what=what), self.style_dim)
 
+    @torch.inference_mode()
     def translate(self, images: Tensor, *, direction: str = "a2b", style: Tensor | None = None, num_styles: int = 1,
                   reference: Tensor | None = None, seed: int | None = None) -> Tensor:
         """Translate a batch, with random, given or example-guided styles.
