@@ -22,7 +22,9 @@ from zoo.cli import main
 from zoo.config_files import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((REPO / "configs").rglob("*.yaml"))
+#: The configs of the shipped weights (configs/zoo_weights) are run by tests/test_shipped_weights.py through the
+#: command that made them, and parsed with the others by tests/test_configs.py.
+CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml") if p.parent.name != "zoo_weights")
 
 #: Per method: model and DataModule arguments that make a paper config small. Applied only to keys the config sets.
 SHRINK: dict[str, dict[str, dict[str, object]]] = {
@@ -118,7 +120,16 @@ def srresnet_run(workdir) -> Path:
     return run_dir
 
 
-@pytest.mark.parametrize("config_path", CONFIGS, ids=_config_id)
+def _fit_params() -> list:
+    """Every config; the tiny configs that ``tests/methods/test_training_modes.py`` already fits through ``zoo fit``
+    (under DDP) in the default run are run here with ``-m slow`` only (their paper configs run here by default)."""
+    from tests.methods.test_training_modes import DDP_DEFAULT
+
+    return [pytest.param(p, marks=pytest.mark.slow) if p.parent.name == "tiny" and p.stem in DDP_DEFAULT else p
+            for p in CONFIGS]
+
+
+@pytest.mark.parametrize("config_path", _fit_params(), ids=_config_id)
 def test_shipped_config_fits_and_evaluates(config_path, workdir, request, monkeypatch, capsys):
     config = load_config(config_path)
     monkeypatch.chdir(workdir)

@@ -12,7 +12,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from zoo.hf import resolve_hf_weights as _resolve_hf_weights
 from zoo.weights import add_catalog_loader as _add_catalog_loader
+from zoo.weights import add_url_resolver as _add_url_resolver
 
 try:
     __version__ = version("zoo")  # pyproject.toml is the one source of the version
@@ -23,12 +25,17 @@ __all__ = ["__version__", "list_models", "list_pretrained", "create", "load"]
 
 
 def _import_methods() -> None:
-    """Import every method file; each registers its method and its pretrained weights."""
+    """Import every method file (each registers its method and its pretrained weights), then the shipped weights."""
     import zoo.methods  # noqa: F401
+    from zoo.shipped_weights import register_shipped_weights
+
+    register_shipped_weights()
 
 
 # The registries never import the methods (the methods import them); they run this when asked for a name.
 _add_catalog_loader(_import_methods)
+# hf:// records are fetched through huggingface_hub's cache (zoo.hf); zoo.weights itself imports nothing of zoo.
+_add_url_resolver("hf://", lambda url, file_name: _resolve_hf_weights(url, filename=file_name))
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:

@@ -22,6 +22,8 @@ More commands work on trained models and do not build a Trainer::
     zoo toy-dataset OUTPUT [--sequences N] [--frames N] [--domain sim|photo] [--size H W] [--seed S]
     zoo export --model NAME|CKPT|BUNDLE --format onnx|torchscript|exported-program --output FILE
                [--direction a2b] [--dynamic-shapes] [--size H W] [--verify-input IMAGE ...]
+    zoo publish RUN_OR_CKPT_OR_BUNDLE --name METHOD.TAG [--output DIR] [--repo-id OWNER/REPO] [--license TEXT]
+                [--metric KEY=VALUE ...] [--metrics-file METRICS.json]
 
 ``main(args)`` is the entry point of the ``zoo`` script and of ``python -m zoo``; tests call ``main([...])``.
 This module parses arguments and wires them to the code that does the work: :class:`ZooCLI` (Lightning's CLI) for
@@ -50,7 +52,7 @@ from zoo.errors import (
 __all__ = ["main", "fit_summary", "ZooCLI"]  # noqa: F822 (ZooCLI: defined on first use)
 
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-EXTRA_COMMANDS = ("translate", "evaluate", "export", "list", "download", "configs", "toy-dataset")
+EXTRA_COMMANDS = ("translate", "evaluate", "export", "publish", "list", "download", "configs", "toy-dataset")
 
 HELP = """\
 usage: zoo <command> [options]
@@ -73,6 +75,8 @@ models:
               zoo evaluate --fake FOLDER --labels FOLDER [--metrics miou,pixel_accuracy]
   export      export a model's generator to ONNX, TorchScript or an ExportedProgram, verified against PyTorch:
               zoo export --model NAME|CKPT|BUNDLE --format onnx --output FILE.onnx [--dynamic-shapes]
+  publish     release trained weights as a bundle with a model card, optionally on the Hugging Face Hub:
+              zoo publish RUN_FOLDER --name METHOD.TAG [--repo-id OWNER/REPO] [--license TEXT]
   list        list registered methods and pretrained weights:  zoo list [PATTERN]
   download    fetch registered weights into the cache:  zoo download NAME
   configs     list the shipped configs, or copy one to edit:  zoo configs copy decent ./my.yaml
@@ -693,7 +697,9 @@ def _list_command(argv: list[str]) -> None:
         print(f"  {'name':<{width}}{'licence':<{licence_width}}{'verification':<{status_width}}notes")
     for name, entry in entries.items():
         notes = [f"direction {entry.direction}"] if entry.direction else []
-        if entry.url is None:
+        if entry.shipped:
+            notes.append("ships with zoo (toy world)")
+        elif entry.url is None:
             notes.append("no published file")
         print(f"  {name:<{width}}{entry.license or 'unknown':<{licence_width}}{statuses[name]:<{status_width}}"
               f"{', '.join(notes)}".rstrip())
@@ -767,10 +773,11 @@ def _configs_command(argv: list[str]) -> None:
     pattern = getattr(ns, "pattern", "*")
     names = [name for name in list_configs() if fnmatch.fnmatch(name, pattern)]
     print(f"shipped configs ({config_dir()}):")
+    width = max(map(len, names), default=0) + 2
     for name in names:
         first = (config_dir() / f"{name}.yaml").read_text().splitlines()[0]
         summary = first.lstrip("# ").strip() if first.startswith("#") else ""
-        print(f"  {name:<16}{summary[:100]}")
+        print(f"  {name:<{width}}{summary[:100]}")
     if not names:
         print("  (none)")
 
@@ -864,10 +871,81 @@ def _export_command(argv: list[str]) -> None:
     print("\n".join(f"zoo: {line}" for line in report.summary().splitlines()))
 
 
+def _parse_card_metric(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``zoo publish --metric``: the value as a number when it is one, else as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. a2b/fid=41.2), got {text!r}")
+    for number_type in (int, float):
+        try:
+            return key.strip(), number_type(value)
+        except ValueError:
+            pass
+    return key.strip(), value.strip()
+
+
+def _publish_command(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="zoo publish",
+        description="Release trained weights: write a bundle folder (model.safetensors, config.json, a model card "
+        "README.md with licence, training data, metrics and sha256, the run's config as training_config.yaml, and "
+        "SHA256SUMS) and, with --repo-id, upload it to <name>/ in a Hugging Face Hub model repository, from where "
+        "zoo.load('hf://OWNER/REPO/NAME') loads it. Metrics of `zoo evaluate` on the checkpoint are put on the card.",
+    )
+    parser.add_argument("source", metavar="RUN_OR_CKPT",
+                        help="a zoo fit run folder (its checkpoints/last.ckpt, else the newest .ckpt), a .ckpt file, "
+                             "or a zoo bundle (folder or .safetensors)")
+    parser.add_argument("--name", required=True,
+                        help="<method>.<tag>, e.g. vsait.gta2cityscapes (the tag: lowercase letters, digits, _)")
+    parser.add_argument("--output", default=None, help="bundle folder to write (default: ./published/<name>)")
+    parser.add_argument("--repo-id", default=None, metavar="OWNER/REPO",
+                        help="Hugging Face Hub model repository to upload to (created if missing); needs a token "
+                             "(hf auth login or $HF_TOKEN)")
+    parser.add_argument("--license", default=None, metavar="TEXT",
+                        help="licence of the weights for the card, e.g. CC-BY-NC-4.0 (default: unknown)")
+    parser.add_argument("--metric", action="append", type=_parse_card_metric, default=[], metavar="KEY=VALUE",
+                        help="a number for the card, e.g. a2b/fid=41.2; repeat for more; overrides zoo evaluate's")
+    parser.add_argument("--metrics-file", default=None, metavar="METRICS.json",
+                        help="metrics.json of zoo evaluate (default: <run>/evaluation/<checkpoint>/metrics.json)")
+    parser.add_argument("--trust-code", action="store_true",
+                        help="also load a model class that is not a registered zoo method; this imports, and so runs "
+                             "code from, the module the file names: use only for files you trust")
+    ns = parser.parse_args(argv)
+    from zoo.publish import DEFAULT_LICENSE, UploadError, publish
+
+    try:
+        result = publish(ns.source, name=ns.name, output_dir=ns.output, repo_id=ns.repo_id,
+                         card_metrics=dict(ns.metric), license=ns.license or DEFAULT_LICENSE,
+                         metrics_file=ns.metrics_file, trust_code=ns.trust_code)
+    except UploadError as error:
+        _fail(str(error))
+    except Exception as error:
+        message = None if os.environ.get("ZOO_TRACEBACK") else describe_run_error(error)
+        if message is None and isinstance(error, (ValueError, OSError)):
+            message = str(error)
+        if message is None:
+            raise
+        _fail(message)
+    print(f"zoo: published {result.name} to {result.folder}")
+    print(f"  model.safetensors  sha256 {result.sha256} ({result.size_bytes:,} bytes)")
+    print(f"  card               {result.card}")
+    print(f"  metrics            {', '.join(result.metrics) if result.metrics else '(none: run zoo evaluate first)'}")
+    if result.url:
+        commit = f" (commit {result.commit})" if result.commit else ""
+        print(f"  uploaded           {result.url}{commit}")
+        print(f'  load with          zoo.load("{result.url}")')
+        print("  register it in zoo (a method file) with:")
+        print("\n".join(f"    {line}" for line in result.registry_snippet().splitlines()))
+    else:
+        print(f'  load with          zoo.load("{result.folder}")')
+    if not ns.license:
+        print("zoo: the card says the licence is unknown; publish again with --license TEXT before sharing it")
+
 _EXTRA = {
     "translate": _translate_command,
     "evaluate": _evaluate_command,
     "export": _export_command,
+    "publish": _publish_command,
     "list": _list_command,
     "download": _download_command,
     "configs": _configs_command,

@@ -54,7 +54,7 @@ from zoo.utils.devices import deterministic_backends, resolve_device
 from zoo.weights import file_sha256
 
 __all__ = ["EVALUATE_METRICS", "FLICKER", "LABEL_ENCODINGS", "evaluate_folders", "evaluate_model", "evaluate_sequences",
-           "find_sequences", "load_datamodule", "load_segmenter", "markdown_table", "write_report"]
+           "find_sequences", "load_datamodule", "load_segmenter", "markdown_table", "test_batch", "write_report"]
 
 DIVERSITY = "diversity"
 #: How label maps of ``evaluate_folders(labels=...)`` store classes: Cityscapes label ids (0-33, the files GTA5 and
@@ -91,6 +91,20 @@ def load_datamodule(config: str | os.PathLike[str] | dict[str, Any]) -> Any:
     parser = ArgumentParser(exit_on_error=False)
     parser.add_subclass_arguments(ZooDataModule, "data", required=True)
     return parser.instantiate(parser.parse_object({"data": source["data"]})).data
+
+
+def test_batch(config: str | os.PathLike[str] | dict[str, Any], count: int = 4) -> dict[str, Any]:
+    """The first ``count`` items of the test split of a config's data, as one batch (tensors stacked: ``real_a``,
+    ``real_b`` (B, C, H, W) in [-1, 1], class maps, masks, instance maps; other values in lists). The notebooks and the
+    regression test of the shipped weights use it to get fixed inputs."""
+    datamodule = load_datamodule(config)
+    datamodule.setup("test")
+    dataset = datamodule.test_dataloader().dataset
+    if count > len(dataset):
+        raise ValueError(f"test_batch: asked for {count} items, the test split has {len(dataset)}")
+    items = [dataset[i] for i in range(count)]
+    return {key: torch.stack([item[key] for item in items]) if isinstance(items[0][key], Tensor)
+            else [item[key] for item in items] for key in items[0]}
 
 
 def load_segmenter(path: str | os.PathLike[str]) -> nn.Module:

@@ -36,10 +36,12 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import torch
 from torch import nn
 
+from zoo.hf import download_hf_bundle, is_hf_url
 from zoo.registry import (
     METHODS,
     PRETRAINED,
     PretrainedEntry,
+    default_pretrained,
     get_method,
     resolve_registered_class,
 )
@@ -54,6 +56,7 @@ from zoo.weights import (
     file_sha256,
     is_offline,
     load_catalog,
+    local_weights_path,
     resolve_weights,
     verification_status,
     verify_cached,
@@ -206,7 +209,7 @@ def _dedupe_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str
     return tensors, aliases
 
 
-def save_bundle(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
+def save_bundle(model: nn.Module, directory: str | os.PathLike[str], *, dtype: torch.dtype | None = None) -> Path:
     """Write ``model`` as a bundle: ``config.json`` plus ``model.safetensors`` (no pickle).
 
     ``config.json`` holds ``{"method", "class_path", "init_args", "zoo_version", "weights_sha256"}`` (the last the
@@ -218,6 +221,8 @@ def save_bundle(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
     Args:
         model: a module of a registered method (any ``nn.Module`` with ``hparams`` works).
         directory: bundle folder; created if missing, existing bundle files are replaced.
+        dtype: store floating-point tensors in this type (``torch.float16`` halves the file; loading casts them back
+            to the model's own parameter type); ``None`` keeps each tensor's type.
 
     Returns:
         The bundle folder.
@@ -229,6 +234,8 @@ def save_bundle(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
     config = _model_config(model)
     config_text = json.dumps(config, indent=2, default=_json_default, sort_keys=True)
     tensors, aliases = _dedupe_state_dict(model.state_dict())
+    if dtype is not None:
+        tensors = {name: t.to(dtype) if t.is_floating_point() else t for name, t in tensors.items()}
     metadata = {"format": "pt", "zoo_config": config_text, "zoo_aliases": json.dumps(aliases)}
     save_file(tensors, str(directory / BUNDLE_WEIGHTS), metadata=metadata)
     config["weights_sha256"] = file_sha256(directory / BUNDLE_WEIGHTS)
@@ -630,6 +637,7 @@ def load(
     init_args: dict[str, Any] | None = None,
     trust_code: bool = False,
     max_parameters: int | None = None,
+    verbose: bool = True,
 ) -> nn.Module:
     """Load a model with weights, ready for inference.
 
@@ -640,7 +648,9 @@ def load(
        the saved constructor arguments;
     2. a bundle folder written by :func:`save_bundle`, or its ``model.safetensors``;
     3. a registered pretrained name such as ``"cyclegan.horse2zebra"``, resolved by :func:`resolve_weights`
-       (local folders first, sha256 checked on every load);
+       (local folders first, sha256 checked on every load), or a method name (``"vsait"``): its best weights on
+       disk, real-data weights when their file is in ``weights_dir``, ``$ZOO_WEIGHTS_DIR`` or the cache, else the
+       small toy-world model that ships with zoo (:func:`zoo.registry.default_pretrained`; the choice is printed);
     4. an official authors' checkpoint, with ``method=`` and ``net=`` naming the method and the network it holds;
        it goes through the method's ``load_official_weights``.
 
@@ -664,31 +674,46 @@ def load(
             only for files you trust.
         max_parameters: largest parameter count a model read from a file may have; ``None`` uses
             ``$ZOO_MAX_PARAMETERS`` or :data:`DEFAULT_MAX_PARAMETERS` (500 M).
+        verbose: for a method name, print which weights were chosen and why (on stderr).
 
     Returns:
-        The model (a ``LightningModule`` of a registered method) in eval mode on ``map_location``.
+        The model (a ``LightningModule`` of a registered method) in eval mode on ``map_location``; it records what it
+        was loaded from in ``model.zoo_source`` (the registered name or the path).
 
     Raises:
         UnknownModelError: an unknown name (the message lists close matches).
-        ValueError: a bare method name (use :func:`create`), or a file zoo cannot identify.
+        ValueError: a method name without any registered weights (use :func:`create`), or a file zoo cannot
+            identify.
         UntrustedClassError: the file names a class that is not a registered method, and ``trust_code`` is off.
         ModelTooLargeError: the file's configuration describes more than ``max_parameters`` parameters.
     """
+    if is_hf_url(name_or_path):  # a bundle published with zoo publish --repo-id, fetched into huggingface_hub's cache
+        folder = download_hf_bundle(os.fspath(name_or_path))
+        model = _load_path(folder, map_location=map_location, check_hash=check_hash, method=method, net=net,
+                           init_args=init_args or {}, trust_code=trust_code, max_parameters=max_parameters)
+        return _with_source(model, os.fspath(name_or_path))
     path = Path(name_or_path).expanduser()
     if path.exists():
-        return _load_path(path, map_location=map_location, check_hash=check_hash, method=method, net=net,
-                          init_args=init_args or {}, trust_code=trust_code, max_parameters=max_parameters)
+        model = _load_path(path, map_location=map_location, check_hash=check_hash, method=method, net=net,
+                           init_args=init_args or {}, trust_code=trust_code, max_parameters=max_parameters)
+        return _with_source(model, str(path))
     name = os.fspath(name_or_path)
     load_catalog()
     if name in PRETRAINED:
-        return _load_pretrained(name, map_location=map_location, check_hash=check_hash, weights_dir=weights_dir,
-                                max_parameters=max_parameters)
+        model = _load_pretrained(name, map_location=map_location, check_hash=check_hash, weights_dir=weights_dir,
+                                 max_parameters=max_parameters)
+        return _with_source(model, name)
     if name in METHODS:
+        chosen = default_pretrained(name, weights_dir=weights_dir)
+        if chosen is not None:
+            weights_name, reason = chosen
+            model = _load_pretrained(weights_name, map_location=map_location, check_hash=check_hash,
+                                     weights_dir=weights_dir, max_parameters=max_parameters)
+            if verbose:
+                path = local_weights_path(weights_name, weights_dir=weights_dir)
+                print(f"zoo.load({name!r}): {weights_name} ({reason})\n  file: {path}", file=sys.stderr)
+            return _with_source(model, weights_name)
         tags = [n for n in sorted(PRETRAINED) if n.startswith(name + ".")]
-        default = [n for n in tags if getattr(PRETRAINED[n], "default", False)]
-        if default:  # e.g. a method without published weights: its entry says so (or finds a local copy)
-            return _load_pretrained(default[0], map_location=map_location, check_hash=check_hash,
-                                    weights_dir=weights_dir, max_parameters=max_parameters)
         offer = f"pretrained weights: {', '.join(tags)}" if tags else "no pretrained weights are registered for it yet"
         raise ValueError(
             f"{name!r} is a method, not a set of weights; use zoo.create({name!r}) for a randomly initialised model, "
@@ -697,6 +722,12 @@ def load(
     if os.sep in name or "/" in name or path.suffix in {".ckpt", ".safetensors", ".pth", ".pt", ".bin"}:
         raise FileNotFoundError(f"no such file or folder: {path}")
     raise _unknown(name)
+
+
+def _with_source(model: nn.Module, source: str) -> nn.Module:
+    """``model``, noting what it was loaded from (``model.zoo_source``: a registered name or a path)."""
+    model.zoo_source = source
+    return model
 
 
 def _load_path(

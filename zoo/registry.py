@@ -17,6 +17,7 @@ The licence of every registered set of weights is set in one table, :data:`PRETR
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -27,6 +28,7 @@ from zoo.weights import (
     UnknownModelError,
     WeightsFile,
     load_catalog,
+    local_weights_path,
     pretrained_license,
     register_weights,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "register_pretrained",
     "get_method",
     "get_pretrained",
+    "default_pretrained",
     "list_models",
     "list_pretrained",
     "registered_classes",
@@ -67,7 +70,9 @@ class PretrainedEntry(WeightsFile):
         direction: the translation direction these weights provide (``"a2b"``), if only one.
         paper_metrics: numbers the paper reports for these weights.
         measured_metrics: numbers we measured.
-        default: ``zoo.load("<method>")`` resolves this entry (e.g. a method whose weights are not published yet).
+        default: the method's preferred real-data entry: ``zoo.load("<method>")`` takes it when its file is on disk.
+        shipped: the file ships inside the package (a small model trained on the toy world, see
+            :mod:`zoo.shipped_weights`); ``zoo.load("<method>")`` falls back to it.
 
     The file fields (``url``, ``sha256``, ``filename``, ``license``, ``origin``, ``notes``) are those of
     :class:`~zoo.weights.WeightsFile`; ``owner`` may be left out (it is ``method``).
@@ -82,6 +87,7 @@ class PretrainedEntry(WeightsFile):
     paper_metrics: dict[str, Any] = field(default_factory=dict)
     measured_metrics: dict[str, Any] = field(default_factory=dict)
     default: bool = False
+    shipped: bool = False
 
     def __post_init__(self) -> None:
         if not self.owner:
@@ -141,6 +147,28 @@ def get_pretrained(name: str) -> PretrainedEntry:
         method = name.split(".", 1)[0]
         close = [n for n in entries if n.startswith(method + ".")] or sorted(entries)
         raise UnknownModelError(f"unknown pretrained weights {name!r}; known: {', '.join(sorted(close))}") from None
+
+
+def default_pretrained(method: str, *, weights_dir: str | os.PathLike[str] | None = None) -> tuple[str, str] | None:
+    """The weights ``zoo.load("<method>")`` takes, and why: ``(registered name, reason)``, or ``None`` if it has none.
+
+    The best entry on disk wins: a real-data entry whose file is already in ``weights_dir``, ``$ZOO_WEIGHTS_DIR`` or
+    the cache (the method's ``default`` entry first, then the others by name); else the method's shipped toy-world
+    model. Nothing is downloaded to decide.
+    """
+    load_catalog()
+    entries = {name: entry for name, entry in _method_entries().items() if entry.method == method}
+    real = sorted((name for name, entry in entries.items() if not entry.shipped),
+                  key=lambda name: (not entries[name].default, name))
+    for name in real:
+        path = local_weights_path(entries[name], weights_dir=weights_dir, shipped=False)
+        if path is not None:
+            return name, f"real-data weights found at {path}"
+    shipped = sorted(name for name, entry in entries.items() if entry.shipped)
+    if shipped:
+        others = f"; real-data weights: {', '.join(real)} (not on disk)" if real else ""
+        return shipped[0], f"the small model zoo ships, trained on its toy world{others}"
+    return None
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:

@@ -42,11 +42,14 @@ __all__ = [
     "DownloadError",
     "HashMismatchError",
     "PRETRAINED_LICENSES",
+    "SHIPPED_LICENSE",
+    "SHIPPED_WEIGHTS_DIR",
     "UnknownModelError",
     "WEIGHTS",
     "WeightsFile",
     "WeightsUnavailableError",
     "add_catalog_loader",
+    "add_url_resolver",
     "cached_weights_path",
     "download",
     "download_weights",
@@ -55,6 +58,7 @@ __all__ = [
     "is_offline",
     "list_weights",
     "load_catalog",
+    "local_weights_path",
     "pin_path",
     "pretrained_license",
     "read_pin",
@@ -70,6 +74,8 @@ __all__ = [
 ]
 
 PIN_SUFFIX = ".sha256"
+#: The weights that ship inside the package (small models trained on the toy world; see :mod:`zoo.shipped_weights`).
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parent / "pretrained"
 DOWNLOAD_TIMEOUT_S = 30.0
 _CHUNK = 1 << 20
 _TRUE = {"1", "true", "yes", "on"}
@@ -144,11 +150,14 @@ WEIGHTS: dict[str, WeightsFile] = {}
 _CYCLEGAN_CODE = "code BSD-2-Clause"
 _IMAGENET = "ImageNet data"  # research and educational use only
 _CITYSCAPES = "Cityscapes data"  # non-commercial use only
+#: Licence of the weights that ship with zoo: trained by zoo on its own procedural toy world, they are zoo's.
+SHIPPED_LICENSE = "BSD-3-Clause (trained by zoo on its procedural toy world)"
 
 #: Licence of each registered set of weights: (shell-style pattern of registered names, licence); the first match
 #: wins. Weights trained on data whose terms forbid commercial use, or published under a non-commercial licence, are
 #: marked ``non-commercial``; the code licence of the repository the weights come from is given in every case.
 PRETRAINED_LICENSES: tuple[tuple[str, str], ...] = (
+    ("*.toy_*", SHIPPED_LICENSE),
     ("cyclegan.cityscapes_*", f"non-commercial ({_CITYSCAPES}; {_CYCLEGAN_CODE})"),
     ("cyclegan.apple2orange", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
     ("cyclegan.orange2apple", f"non-commercial ({_IMAGENET}; {_CYCLEGAN_CODE})"),
@@ -192,6 +201,19 @@ def register_weights(name: str, record: WeightsFile) -> WeightsFile:
 
 
 _CATALOG_LOADERS: list[Callable[[], object]] = []
+
+
+_URL_RESOLVERS: dict[str, Callable[[str, str], Path]] = {}
+
+
+def add_url_resolver(prefix: str, resolver: Callable[[str, str], Path]) -> None:
+    """Resolve records whose ``url`` starts with ``prefix`` (``"hf://"``) with ``resolver(url, file_name)``, which
+    returns the local file (in its own cache, offline-aware) instead of a download into zoo's cache.
+
+    The package root installs the ``hf://`` resolver of :mod:`zoo.hf`, as it installs the catalogue loader, so that
+    this module imports nothing else of zoo.
+    """
+    _URL_RESOLVERS[prefix] = resolver
 
 
 def add_catalog_loader(loader: Callable[[], object]) -> None:
@@ -249,15 +271,28 @@ def is_offline() -> bool:
     return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-def _search_dirs(weights_dir: str | os.PathLike[str] | None) -> list[Path]:
-    """The folders :func:`resolve_weights` looks in, in order."""
+def _search_dirs(weights_dir: str | os.PathLike[str] | None, *, shipped: bool = True) -> list[Path]:
+    """The folders :func:`resolve_weights` looks in, in order (the package's own :data:`SHIPPED_WEIGHTS_DIR` last)."""
     dirs = []
     if weights_dir is not None:
         dirs.append(Path(weights_dir).expanduser())
     if os.environ.get("ZOO_WEIGHTS_DIR"):
         dirs.append(Path(os.environ["ZOO_WEIGHTS_DIR"]).expanduser())
     dirs.append(weights_cache_dir())
+    if shipped:
+        dirs.append(SHIPPED_WEIGHTS_DIR)
     return dirs
+
+
+def local_weights_path(name_or_record: str | WeightsFile, *, weights_dir: str | os.PathLike[str] | None = None,
+                       shipped: bool = True) -> Path | None:
+    """Where a registered weights file already is on disk (``weights_dir``, ``$ZOO_WEIGHTS_DIR``, the cache and, with
+    ``shipped``, the package's own folder), without downloading or hashing anything; ``None`` when it is nowhere."""
+    record = get_weights(name_or_record) if isinstance(name_or_record, str) else name_or_record
+    if record.file_name is None:
+        return None
+    return next((folder / record.file_name for folder in _search_dirs(weights_dir, shipped=shipped)
+                 if (folder / record.file_name).is_file()), None)
 
 
 def _where_to_put(file_name: str, weights_dir: str | os.PathLike[str] | None) -> str:
@@ -503,8 +538,9 @@ def resolve_weights(
     """Local path of a weights file, downloading it into the cache when needed.
 
     The file (named ``record.file_name``) is looked for in ``weights_dir``, then ``$ZOO_WEIGHTS_DIR``, then
-    :func:`weights_cache_dir`. If absent everywhere, it is downloaded into the cache, unless ``ZOO_OFFLINE=1`` or
-    ``HF_HUB_OFFLINE=1``, where the miss raises at once.
+    :func:`weights_cache_dir`, then the package's :data:`SHIPPED_WEIGHTS_DIR`. If absent everywhere, it is
+    downloaded into the cache (``hf://`` records through the resolver of :func:`add_url_resolver`, i.e.
+    huggingface_hub's cache), unless ``ZOO_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``, where the miss raises at once.
 
     The sha256 is checked on every call, for cached and local files alike. Records with ``sha256=None`` (official
     files nobody hashed yet) are pinned on first use: the digest is written to ``<file>.sha256`` beside the file (at
@@ -545,6 +581,15 @@ def resolve_weights(
     if record.url is None:
         err = _no_published_weights(label, record)
         raise WeightsUnavailableError(f"{err}\n(if you have {file_name}, put it at one of:\n{where})")
+    resolver = next((fn for prefix, fn in _URL_RESOLVERS.items() if record.url.startswith(prefix)), None)
+    if resolver is not None:  # e.g. hf://: the file lives in huggingface_hub's cache, which handles offline itself
+        try:
+            path = resolver(record.url, file_name)
+        except WeightsUnavailableError as err:
+            raise WeightsUnavailableError(f"{err}\nOr put {file_name} at one of:\n{where}") from err
+        if check_hash:
+            verify_file(path, record.sha256, pin_if_unknown=False)  # never write pins into another tool's cache
+        return path
     if is_offline():
         raise WeightsUnavailableError(
             f"weights {file_name} for {label} are not on disk and downloads are off (ZOO_OFFLINE/HF_HUB_OFFLINE).\n"

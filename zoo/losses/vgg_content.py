@@ -31,7 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.weights import HashMismatchError, WeightsFile, file_sha256, resolve_weights
+from zoo.weights import (
+    HashMismatchError,
+    WeightsFile,
+    WeightsUnavailableError,
+    file_sha256,
+    local_weights_path,
+    resolve_weights,
+)
 
 __all__ = ["VGGContentLoss", "exclude_frozen_features", "read_vgg_state", "vgg_layer_names", "resolve_vgg_layer",
            "vgg_weights_path", "IMAGENET_MEAN", "IMAGENET_STD"]
@@ -104,13 +111,14 @@ def resolve_vgg_layer(layer: str, arch: VGGArch = "vgg19", batch_norm: bool = Fa
 
 
 def vgg_weights_path(arch: VGGArch = "vgg19", batch_norm: bool = False, *,
-                     weights_dir: str | os.PathLike[str] | None = None) -> Path:
+                     weights_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Path:
     """Local path of torchvision's ImageNet weights of ``arch`` (e.g. ``vgg19-dcbb9e9d.pth``).
 
     Looked for in ``weights_dir``, ``$ZOO_WEIGHTS_DIR``, zoo's cache and torch's hub cache
     (``~/.cache/torch/hub/checkpoints``), then downloaded into zoo's cache unless offline (``ZOO_OFFLINE=1`` or
     ``HF_HUB_OFFLINE=1``: a clear error says where to put the file). The file's sha256 must start with the 8 hex
-    digits in its name, as torchvision publishes them.
+    digits in its name, as torchvision publishes them. ``download=False`` only looks: a missing file raises
+    :class:`~zoo.weights.WeightsUnavailableError`.
     """
     import torchvision.models as tvm
 
@@ -123,7 +131,12 @@ def vgg_weights_path(arch: VGGArch = "vgg19", batch_norm: bool = False, *,
         search = hub_file.parent
     record = WeightsFile(owner=__name__, url=url, filename=filename, license="torchvision (BSD-3-Clause)",
                          origin=f"torchvision.models.{enum.__name__}.IMAGENET1K_V1")
-    path = resolve_weights(record, weights_dir=search, check_hash=False)
+    if download:
+        path = resolve_weights(record, weights_dir=search, check_hash=False)
+    else:
+        path = local_weights_path(record, weights_dir=search, shipped=False)
+        if path is None:
+            raise WeightsUnavailableError(f"{filename} ({arch} ImageNet weights) is not on disk")
     prefix = filename.rsplit("-", 1)[-1].split(".")[0]
     digest = file_sha256(path)
     if not digest.startswith(prefix):

@@ -40,9 +40,11 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from zoo.losses import check_finite
+from zoo.losses.segmenter_content import SegmenterContentLoss, content_network_choice
 from zoo.losses.vgg_content import IMAGENET_MEAN, IMAGENET_STD, VGGArch, VGGContentLoss
 from zoo.methods._common import StepOutput, adam, backward, check_images, iteration_index, set_requires_grad
 from zoo.methods._inference import InferenceModule, frozen_copy
@@ -56,6 +58,7 @@ __all__ = ["SRGAN", "SRResNet", "total_variation"]
 
 HRRange = Literal["symmetric", "unit"]
 LRInterval = Literal["iteration", "epoch"]
+ContentNetwork = Literal["vgg", "toy_segmenter", "auto"]
 
 
 def _upcast(x: Tensor) -> Tensor:
@@ -199,11 +202,20 @@ def _build_generator_side(model: SRResNet | SRGAN) -> None:
                                         num_rcb=h.num_rcb, upscale=h.scale, prelu_per_channel=h.prelu_per_channel,
                                         output_activation=h.output_activation)
     model.content_loss = None
+    model.content_network_used = model.content_network_reason = None
     if h.lambda_content > 0:
-        model.content_loss = VGGContentLoss(
-            layers=tuple(h.vgg_layers), arch=h.vgg_arch, batch_norm=h.vgg_batch_norm, weights=h.vgg_weights,
-            feature_scale=h.vgg_feature_scale, input_range=h.hr_range, mean=tuple(h.vgg_mean), std=tuple(h.vgg_std),
-            detach=h.detach_content)
+        network, why = content_network_choice(h.get("content_network", "vgg"), h.vgg_weights, h.vgg_arch,
+                                               h.vgg_batch_norm)
+        if h.get("content_network") == "auto":
+            rank_zero_info(f"{type(model).__name__}: content loss on {network} features ({why})")
+        model.content_network_used, model.content_network_reason = network, why
+        if network == "toy_segmenter":
+            model.content_loss = SegmenterContentLoss(input_range=h.hr_range, detach=h.detach_content)
+        else:
+            model.content_loss = VGGContentLoss(
+                layers=tuple(h.vgg_layers), arch=h.vgg_arch, batch_norm=h.vgg_batch_norm, weights=h.vgg_weights,
+                feature_scale=h.vgg_feature_scale, input_range=h.hr_range, mean=tuple(h.vgg_mean),
+                std=tuple(h.vgg_std), detach=h.detach_content)
     model.test_metrics = None
 
 
@@ -445,6 +457,11 @@ class SRResNet(SuperResolutionContract, TranslationMethod):
         vgg_mean: normalisation mean of the VGG input (ImageNet).
         vgg_std: normalisation std of the VGG input (ImageNet).
         detach_content: reproduce the port's detached content loss (logged, but no gradient).
+        content_network: features of the content loss: ``vgg`` (the paper), ``toy_segmenter`` (the encoder of zoo's
+            toy-world segmenter, :class:`~zoo.losses.segmenter_content.SegmenterContentLoss`: a perceptual loss
+            without the 550 MB ImageNet file) or ``auto`` (the VGG when its ImageNet file is on disk, else the
+            segmenter; the choice is logged and kept in ``content_network_used``, the reason in
+            ``content_network_reason``).
         lr: Adam learning rate (1e-4, paper Sec. 3.2).
         beta1: Adam beta1 (0.9).
         beta2: Adam beta2 (0.999; not stated in the paper).
@@ -484,6 +501,7 @@ class SRResNet(SuperResolutionContract, TranslationMethod):
         vgg_mean: Sequence[float] = IMAGENET_MEAN,
         vgg_std: Sequence[float] = IMAGENET_STD,
         detach_content: bool = False,
+        content_network: ContentNetwork = "vgg",
         lr: float = 1e-4,
         beta1: float = 0.9,
         beta2: float = 0.999,
@@ -558,7 +576,7 @@ class SRGAN(SuperResolutionContract, TranslationMethod):
             al.'s Algorithm 1 with k = 1: D step, then G against the updated D).
         in_channels, out_channels, channels, num_rcb, scale, prelu_per_channel, output_activation, hr_range,
         lambda_tv, vgg_arch, vgg_batch_norm, vgg_weights, vgg_feature_scale, vgg_mean, vgg_std, detach_content,
-        lr, beta1, beta2, eps, weight_decay, lr_gamma, lr_interval, ema_decay, channels_last: as for
+        content_network, lr, beta1, beta2, eps, weight_decay, lr_gamma, lr_interval, ema_decay, channels_last: as for
         :class:`SRResNet`.
         diff_augment: DiffAugment policy for the discriminator's inputs, e.g. ``color,translation,cutout``, for
             small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
@@ -597,6 +615,7 @@ class SRGAN(SuperResolutionContract, TranslationMethod):
         vgg_mean: Sequence[float] = IMAGENET_MEAN,
         vgg_std: Sequence[float] = IMAGENET_STD,
         detach_content: bool = False,
+        content_network: ContentNetwork = "vgg",
         lr: float = 1e-4,
         beta1: float = 0.9,
         beta2: float = 0.999,

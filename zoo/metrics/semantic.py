@@ -18,9 +18,11 @@ How the toy-world segmenter is made
     and trains the network for a fixed number of iterations with a seeded generator, on the CPU, in a few seconds
     to a minute. :func:`toy_segmenter` caches the result as safetensors under
     ``$ZOO_HOME/segmenters/`` (``~/.cache/zoo`` by default), keyed by a hash of every training setting, so it is
-    trained once per setting and machine; nothing is stored in the repository. Training is deterministic for a given
-    PyTorch build and thread count (float reduction order may differ between machines, so two caches can differ in
-    the last bits; the score moves by far less than the differences it is meant to show).
+    trained once per setting and machine. Training is deterministic for a given PyTorch build and thread count (float
+    reduction order may differ between machines, so two caches can differ in the last bits). The segmenter of the
+    default settings ships with zoo (``zoo/pretrained/tinysegnet_<key>.safetensors``, fp16, written by
+    ``python bench/train_zoo_weights.py --segmenter``) and is used before any cache, so the default scores, and the
+    numbers on the shipped models' cards, are the same on every machine.
 
 Example::
 
@@ -46,7 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from zoo.nets.segmentation import TinySegNet
-from zoo.weights import zoo_home
+from zoo.weights import SHIPPED_WEIGHTS_DIR, zoo_home
 
 __all__ = [
     "CITYSCAPES_NUM_CLASSES",
@@ -300,10 +302,13 @@ def toy_segmenter(config: SegmenterConfig | None = None, *, cache: bool = True, 
         raise ValueError("toy_segmenter: give either a config or keyword settings, not both.")
     config = config or SegmenterConfig(**settings)
     path = toy_segmenter_path(config)
-    if cache and path.is_file():
-        net = _new_segmenter(config, load_backbone_weights=False)  # every weight comes from the cache file
+    shipped = SHIPPED_WEIGHTS_DIR / path.name  # the default segmenter ships with zoo: the same scores everywhere
+    if shipped.is_file() or (cache and path.is_file()):
+        path = shipped if shipped.is_file() else path
+        net = _new_segmenter(config, load_backbone_weights=False)  # every weight comes from the file
         try:
-            net.load_state_dict(load_file(str(path)))
+            state = load_file(str(path))
+            net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
         except Exception as error:  # a truncated or foreign file: say which one
             raise RuntimeError(f"toy_segmenter: cannot load the cached segmenter {path} ({error}); delete the file "
                                f"to retrain it.") from error

@@ -90,14 +90,19 @@ class TinySegNet(nn.Module):
         self.up1 = nn.Sequential(_conv(3 * w, w), _conv(w, w))
         self.head = nn.Conv2d(w, num_classes, 1)
 
+    def encode(self, images: Tensor) -> dict[str, Tensor]:
+        """Encoder feature maps of images ``(B, 3, H, W)`` in [0, 1] (padded to a multiple of 4):
+        ``{"stem": (B, w, H, W), "down1": (B, 2w, H/2, W/2), "down2": (B, 4w, H/4, W/4)}``."""
+        _check_images(images, "TinySegNet")
+        stem = self.stem(_pad_to_multiple((images - 0.5) / 0.25, 4))
+        down1 = self.down1(stem)
+        return {"stem": stem, "down1": down1, "down2": self.down2(down1)}
+
     def forward(self, images: Tensor) -> Tensor:
         """Logits ``(B, num_classes, H, W)`` of images ``(B, 3, H, W)`` in [0, 1]."""
-        _check_images(images, "TinySegNet")
         h, w = images.shape[-2:]
-        x = _pad_to_multiple((images - 0.5) / 0.25, 4)
-        s1 = self.stem(x)
-        s2 = self.down1(s1)
-        s3 = self.down2(s2)
+        features = self.encode(images)
+        s1, s2, s3 = features["stem"], features["down1"], features["down2"]
         y = self.up2(torch.cat([F.interpolate(s3, size=s2.shape[-2:], mode="bilinear", align_corners=False), s2], 1))
         y = self.up1(torch.cat([F.interpolate(y, size=s1.shape[-2:], mode="bilinear", align_corners=False), s1], 1))
         return self.head(y)[..., :h, :w]
