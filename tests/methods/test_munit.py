@@ -198,7 +198,8 @@ def test_official_gen_and_dis_files_import_with_stale_keys(tmp_path):
 
 def test_published_edges2shoes_entry_says_where_to_put_the_file():
     with pytest.raises(WeightsUnavailableError, match="edges2shoes.pt"):
-        zoo.load("munit")
+        zoo.load("munit.edges2shoes")
+    assert zoo.load("munit").zoo_source == "munit.toy_sim2photo", "without the file, the shipped model loads"
 
 
 def test_official_dis_with_spectral_norm_keeps_the_official_keys():

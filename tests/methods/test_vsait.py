@@ -208,12 +208,13 @@ def test_list_valued_lambda_is_the_deprecated_spelling_of_the_output_weights():
                                    current.generator_losses(source, hv).losses["adv"], rtol=0, atol=0)
 
 
-def test_zoo_load_says_no_published_weights_and_a_trained_tiny_bundle_loads_offline(tmp_path, monkeypatch):
+def test_real_data_entry_says_no_published_weights_and_a_trained_tiny_bundle_loads_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_OFFLINE", "1")
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("ZOO_WEIGHTS_DIR", raising=False)
     with pytest.raises(WeightsUnavailableError, match="no published weights.*zoo fit --config configs/vsait.yaml"):
-        zoo.load("vsait")
+        zoo.load("vsait.gta2cityscapes")
+    assert zoo.load("vsait").zoo_source == "vsait.toy_sim2photo", "without the file, the shipped model loads"
     model, size = _tiny()
     trainer = ZooTrainer(accelerator="cpu", default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
                          enable_model_summary=False, enable_image_grid=False, limit_val_batches=0, max_steps=2)
