@@ -570,12 +570,11 @@ def resolve_weights(
     if file_name is None:
         raise _no_published_weights(label, record)
 
-    for folder in _search_dirs(weights_dir):
-        path = folder / file_name
-        if path.is_file():
-            if check_hash:
-                verify_file(path, record.sha256, pin_if_unknown=True)
-            return path
+    path = local_weights_path(record, weights_dir=weights_dir)
+    if path is not None:
+        if check_hash:
+            verify_file(path, record.sha256, pin_if_unknown=True)
+        return path
 
     where = _where_to_put(file_name, weights_dir)
     if record.url is None:
