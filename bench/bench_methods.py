@@ -6,6 +6,8 @@ belongs to that method alone. Prints one row per method:
     python bench/bench_methods.py                       # every method, CPU, 2 threads, fp32
     python bench/bench_methods.py --methods cyclegan --iterations 5
     python bench/bench_methods.py --device cuda --precision bf16
+    python bench/bench_methods.py --methods pix2pix --compile --reference   # torch.compile (inductor) vs official
+    python bench/bench_methods.py --device cuda --precision bf16-mixed --compile --reference   # bench/gpu_check.sh
     python bench/bench_methods.py --methods pix2pix cyclegan --reference   # vs the official loop
     python bench/bench_methods.py --methods lomit --iterations 5 --reference
     python bench/bench_methods.py --methods cut srunit --iterations 1 --warmup 0 --reference
@@ -25,6 +27,12 @@ side alone, in its own process (the re-creation with glibc's default malloc, as 
 ``official_loops.OFFICIAL_CHECKS`` has a check for the method (pix2pixHD), an fp32 ``--reference`` run first takes one
 step of each side on the same weights and inputs, fails unless their losses agree within 1e-4 (relative), and prints
 them.
+
+With ``--compile`` every network is compiled (the methods' ``compile: true``); the first warm-up iteration, which
+compiles, is reported separately as ``compile s`` and is not in the averages. On CUDA the model FLOPs of one
+training iteration (counted by :class:`torch.utils.flop_counter.FlopCounterMode`, eager) divided by the measured
+time and the device's dense bf16 peak give the model FLOP utilisation (``MFU``); ``--peak-tflops`` overrides the
+peak looked up from the device name.
 
 Compare ratios taken in the same run: shared machines are noisy.
 """
@@ -152,6 +160,32 @@ def _setup(method: str, device: str, channels_last: bool, threads: int, size: tu
     return settings, model, inputs
 
 
+#: Dense bf16 tensor-core peaks (TFLOP/s) by a substring of ``torch.cuda.get_device_name()``, for MFU.
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 70.0,
+                    "L4": 121.0, "RTX 4090": 165.0, "V100": 125.0}
+
+PRECISIONS = {"fp32": None, "bf16": "bf16", "bf16-mixed": "bf16", "fp16": "fp16", "16-mixed": "fp16"}
+
+
+def _peak_tflops(device: str) -> float | None:
+    import torch
+
+    if not device.startswith("cuda"):
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in BF16_PEAK_TFLOPS.items() if key in name), None)
+
+
+def _iteration_flops(step) -> float:
+    """Model FLOPs of one training iteration (forward and backward of every network), counted eagerly."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return float(counter.get_total_flops())
+
+
 def _schedule_cycle(model) -> int:
     """Iterations per generator update: ``n_critic`` (LOMIT), else 1."""
     return int(getattr(model.hparams, "n_critic", 1))
@@ -188,7 +222,7 @@ def _zoo_infer_extra(settings: dict, inputs: tuple, infer_batch: int) -> dict:
 
 def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
             threads: int, with_reference: bool = False, keep_freed_memory: bool = True,
-            size: tuple[int, int] | None = None) -> dict:
+            size: tuple[int, int] | None = None, compile: bool = False, peak_tflops: float | None = None) -> dict:
     """zoo's training and inference times and the process's peak memory; with ``with_reference``, also the official
     loop's times, interleaved with zoo's."""
     import torch
@@ -199,7 +233,7 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
         keep_heap()
     settings, model, inputs = _setup(method, device, channels_last, threads, size)
     optimizers, _ = model.configure_optimizers()
-    dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    dtype = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}[PRECISIONS[precision]]
 
     def step():
         with torch.autocast(device_type=device.split(":")[0], dtype=dtype, enabled=dtype is not None):
@@ -217,6 +251,11 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
 
         if _method_of(method) in OFFICIAL_CHECKS:  # same weights, same inputs: the losses of one step must agree
             loss_check = OFFICIAL_CHECKS[_method_of(method)](model, inputs, optimizers)
+    flops = _iteration_flops(step) if device.startswith("cuda") else None  # eager, before compiling
+    compile_s = None
+    if compile:
+        model.use_compile(True)
+        compile_s = _timed(step, device)  # the first call compiles every graph of the iteration
     for _ in range(warmup):  # iteration 0 is also a G iteration of an n_critic schedule: the heaviest kind
         step()
         model.translate(images, **extra)
@@ -252,6 +291,8 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
             "device": device, "precision": precision, "threads": threads,
             "official_loop_s_per_it": sum(ref_times) / iterations if ref_times else None,
             "official_infer_s_per_call": sum(ref_infer) / iterations if ref_infer else None,
+            "compiled": compile, "compile_s": compile_s, "iteration_tflop": flops / 1e12 if flops else None,
+            "mfu": (flops / train_s / 1e12 / peak) if flops and (peak := peak_tflops or _peak_tflops(device)) else None,
             "schedule_cycle": _schedule_cycle(model), "train_s_each": zoo_times,
             "official_loop_s_each": ref_times or None, "loss_check": loss_check}
 
@@ -287,7 +328,10 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    parser.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                        help="autocast dtype of zoo's side (the official loops run fp32 eager, as their authors)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every network of zoo's side")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="device bf16 peak for MFU (default: by name)")
     parser.add_argument("--contiguous", action="store_true", help="train in NCHW instead of each method's default")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reference", action="store_true",
@@ -304,7 +348,8 @@ def main() -> None:
             result = run_official_alone(args.one, args.iterations, args.warmup, args.device, args.threads, args.size)
         else:
             result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision,
-                             not args.contiguous, args.threads, args.reference, not args.default_malloc, args.size)
+                             not args.contiguous, args.threads, args.reference, not args.default_malloc, args.size,
+                             args.compile, args.peak_tflops)
         print("RESULT " + json.dumps(result))
         return
 
@@ -324,7 +369,8 @@ def main() -> None:
                "--precision", args.precision, "--threads",
                str(args.threads)] + (["--contiguous"] if args.contiguous else []) + (
                    ["--default-malloc"] if args.default_malloc else []) + (
-                   ["--reference"] if args.reference else [])
+                   ["--reference"] if args.reference else []) + (["--compile"] if args.compile else []) + (
+                   ["--peak-tflops", str(args.peak_tflops)] if args.peak_tflops else [])
         r = _run_subprocess(cmd, args.threads)
         if isinstance(r, str):
             print(f"{method:15s} failed:\n{r}")
@@ -347,6 +393,11 @@ def main() -> None:
                   if r.get("official_loop_s_per_it") else "") + (
                   f"; official loop alone peaks at {r['official_peak_memory_gb']:.2f} GB"
                   if r.get("official_peak_memory_gb") else "") + _official_note(r))
+        if r.get("compiled") or r.get("mfu"):
+            print(f"{'':15s} " + (f"compiled in {r['compile_s']:.1f} s (first iteration, not in the average)"
+                                  if r.get("compiled") else "eager") + (
+                  f"; {r['iteration_tflop']:.3f} TFLOP per iteration, MFU {100 * r['mfu']:.1f}%"
+                  if r.get("mfu") else ""))
         if r.get("loss_check"):
             print(f"{'':15s} losses of one step on the same weights (zoo, official loop): " + ", ".join(
                 f"{name} {ours:.6g} / {theirs:.6g}" for name, (ours, theirs) in r["loss_check"].items()))

@@ -14,8 +14,10 @@ import torch  # noqa: E402
 
 from zoo.utils.memory import keep_freed_memory  # noqa: E402
 
-# ZOO_TEST_THREADS=1 keeps a busy machine usable (several test runs at once); CI uses the default.
-torch.set_num_threads(int(os.environ.get("ZOO_TEST_THREADS", min(2, os.cpu_count() or 1))))
+# The CPU cores shared among the pytest-xdist workers (pyproject's addopts); ZOO_TEST_THREADS overrides (1 keeps a
+# busy machine usable).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(int(os.environ.get("ZOO_TEST_THREADS", max(1, min(2, os.cpu_count() or 1) // _WORKERS))))
 keep_freed_memory()  # as every ZooTrainer does; from the start, so that timings do not depend on the test order
 
 

@@ -2,8 +2,8 @@
 
 For each file in ``configs/`` and ``configs/tiny/`` (new files are picked up automatically): ``zoo fit --config FILE
 --data.init_args.root=null --trainer.max_steps=1`` through the installed ``zoo`` command in a subprocess, with the
-config's own logger, callbacks, DataModule and method, must end with a checkpoint; then ``zoo validate``, ``zoo test``
-and ``zoo predict`` run on that checkpoint. Paper configs are shrunk by command-line overrides of widths and image
+config's own logger, callbacks, DataModule and method, must end with a checkpoint; then ``zoo test`` and ``zoo predict``
+run on that checkpoint. Paper configs are shrunk by command-line overrides of widths and image
 sizes only (integration bugs do not depend on size), and their pretrained feature networks are random (no download).
 """
 
@@ -121,12 +121,11 @@ def srresnet_run(workdir) -> Path:
 
 
 def _fit_params() -> list:
-    """Every config; the tiny configs that ``tests/methods/test_training_modes.py`` already fits through ``zoo fit``
-    (under DDP) in the default run are run here with ``-m slow`` only (their paper configs run here by default)."""
-    from tests.methods.test_training_modes import DDP_DEFAULT
-
-    return [pytest.param(p, marks=pytest.mark.slow) if p.parent.name == "tiny" and p.stem in DDP_DEFAULT else p
-            for p in CONFIGS]
+    """Every config; the tiny configs with ``-m slow`` only. Their models and DataModules are built and trained by the
+    shared method tests (``tests/methods``), the DDP tests fit six of them through ``zoo fit``, and
+    ``tests/test_configs.py`` parses each through the CLI; the paper configs, whose trainer, logger and callback
+    sections are what a user runs, are fitted here by default."""
+    return [pytest.param(p, marks=pytest.mark.slow) if p.parent.name == "tiny" else p for p in CONFIGS]
 
 
 @pytest.mark.parametrize("config_path", _fit_params(), ids=_config_id)
@@ -156,7 +155,8 @@ def test_shipped_config_fits_and_evaluates(config_path, workdir, request, monkey
         assert (run_dir / "metrics.csv").is_file() or (run_dir / "hparams.yaml").is_file()
 
     saved = str(run_dir / "config.yaml")
-    for command in ("validate", "test", "predict"):
+    # `validate` runs the same step as `test` (TranslationMethod.test_step); tests/test_cli.py runs it on a checkpoint
+    for command in ("test", "predict"):
         assert main([command, "--config", saved, "--ckpt_path", str(checkpoint), *EVALUATION]) == 0, command
     predictions = sorted((run_dir / "predictions").rglob("*.png"))
     assert predictions, f"zoo predict wrote no image under {run_dir / 'predictions'}"

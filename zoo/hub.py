@@ -402,6 +402,8 @@ def _build_from_file(
 ) -> nn.Module:
     """Check the arguments a file gives and the size they describe, then build the model."""
     args = _constructor_args(cls, init_args)
+    if args.get("compile"):  # a file gives weights, not how to run them: loaded models start eager
+        args = {**args, "compile": False}
     _check_init_args(cls, args, source)
     limit = _max_parameters(max_parameters)
     count = _count_parameters(cls, args, source)

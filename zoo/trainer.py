@@ -54,13 +54,14 @@ from typing import Any, Literal
 import torch
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.accelerators import Accelerator
+from lightning.pytorch.accelerators import Accelerator, CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.strategies import Strategy
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 
+from zoo.precision import PerOptimizerMixedPrecision
 from zoo.utils.checkpoint_io import with_atomic_checkpoint_io
 from zoo.utils.memory import keep_freed_memory as _keep_freed_memory
 from zoo.utils.progress import completed_iterations
@@ -458,6 +459,9 @@ class ZooTrainer(Trainer):
         if enable_progress_bar is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(_ProgressBar())
         kwargs["plugins"] = with_atomic_checkpoint_io(kwargs.get("plugins"), strategy)
+        if str(kwargs.get("precision")) in ("16-mixed", "16"):  # GANs: one gradient scaler per optimizer
+            kwargs.pop("precision")
+            kwargs["plugins"] = [*kwargs["plugins"], PerOptimizerMixedPrecision(_autocast_device(accelerator))]
 
         try:
             super().__init__(
@@ -577,3 +581,12 @@ class ZooTrainer(Trainer):
     def run_dir(self) -> Path | None:
         """This run's folder (``trainer.log_dir`` as seen when training was set up); ``None`` before that."""
         return Path(self._zoo_tracker.log_dir) if self._zoo_tracker.log_dir else None
+
+
+def _autocast_device(accelerator: str | Accelerator) -> str:
+    """``"cuda"`` or ``"cpu"``: where ``accelerator`` runs (``auto``: CUDA when available), for autocast."""
+    if isinstance(accelerator, Accelerator):
+        return "cpu" if isinstance(accelerator, CPUAccelerator) else "cuda"
+    if accelerator == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cpu" if accelerator == "cpu" else "cuda"

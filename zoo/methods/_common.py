@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo.losses import gan_loss
+from zoo.precision import amp_scaling_of
 from zoo.utils.tiling import translate_any_size
 
 if TYPE_CHECKING:
@@ -241,12 +242,27 @@ def to_memory_format(images: Tensor, channels_last: bool) -> Tensor:
 # -------------------------------------------------------------------------------------------------------------------
 
 
-def backward(model: L.LightningModule, loss: Tensor, *, retain_graph: bool = False) -> None:
-    """``manual_backward`` inside a Trainer (precision plugins, DDP), plain ``backward`` outside one."""
+def backward(model: L.LightningModule, loss: Tensor, *optimizers: Any, retain_graph: bool = False) -> None:
+    """``manual_backward`` inside a Trainer (precision plugins, DDP), plain ``backward`` outside one.
+
+    ``optimizers``: those the gradients are for, stepped next; under ``16-mixed`` the loss is scaled by the first
+    one's gradient scaler (:mod:`zoo.precision`: one scaler per optimizer).
+    """
     if getattr(model, "_trainer", None) is not None:
+        scaling = amp_scaling_of(model)
+        if scaling is not None and optimizers:
+            scaling.backward_for(model, optimizers)
         model.manual_backward(loss, retain_graph=retain_graph)
     else:
         loss.backward(retain_graph=retain_graph)
+
+
+def unscale_gradients(model: L.LightningModule, optimizer: Any) -> None:
+    """Make ``optimizer``'s gradients their true values before clipping them: under ``16-mixed`` they are still
+    multiplied by the loss scale (:mod:`zoo.precision`); a no-op otherwise."""
+    scaling = amp_scaling_of(model)
+    if scaling is not None:
+        scaling.unscale_gradients(model, optimizer)
 
 
 def discriminator_losses(discriminator: nn.Module, fake: Tensor, real: Tensor, gan_mode: str, *, joint: bool,

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss
 from zoo.methods._common import StepOutput, adam, backward, iteration_index, set_requires_grad
 from zoo.methods.base import TranslationMethod
@@ -58,6 +59,7 @@ class TemplateTranslator(TranslationMethod):
         diff_augment: DiffAugment policy for the discriminator's inputs (``None``: off); keep this argument in every
             GAN method (see ``TranslationMethod.use_diff_augment``).
         channels_last: train in the channels-last memory format (faster convolutions; same math).
+        compile: compile the networks with ``torch.compile`` (see :mod:`zoo.compile`).
     """
 
     optimizer_steps_per_iteration = 2
@@ -70,7 +72,8 @@ class TemplateTranslator(TranslationMethod):
     def __init__(self, *, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, ndf: int = 64,
                  generator: str = "resnet_6blocks", gan_mode: GANMode = "lsgan", lambda_l1: float = 10.0,
                  lr: float = 2e-4, beta1: float = 0.5, ema_decay: float | None = None,
-                 diff_augment: str | None = None, channels_last: bool = False) -> None:
+                 diff_augment: str | None = None, channels_last: bool = False,
+                 compile: CompileSetting = False) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.generator = build_generator(input_nc=input_nc, output_nc=output_nc, ngf=ngf, netG=generator,
@@ -78,6 +81,7 @@ class TemplateTranslator(TranslationMethod):
         self.discriminator = build_discriminator(input_nc=output_nc, ndf=ndf, norm="instance")
         self.build_ema(ema_decay)
         self.use_diff_augment(diff_augment)
+        self.use_compile(compile)
 
     @property
     def official_norm(self) -> str:
@@ -119,14 +123,14 @@ class TemplateTranslator(TranslationMethod):
         opt_d.zero_grad()
         d_losses = {k: weights[k] * v for k, v in self.discriminator_losses(real_b, fake_b).items()}
         check_finite(d_losses, iteration=iteration, epoch=epoch)
-        backward(self, sum(d_losses.values()))
+        backward(self, sum(d_losses.values()), opt_d)
         opt_d.step()
 
         set_requires_grad([self.discriminator], False)
         opt_g.zero_grad()
         g_losses = {k: weights[k] * v for k, v in self.generator_losses(real_b, fake_b).items()}
         check_finite(g_losses, iteration=iteration, epoch=epoch)
-        backward(self, sum(g_losses.values()))
+        backward(self, sum(g_losses.values()), opt_g)
         opt_g.step()
         set_requires_grad([self.discriminator], True)
         self.update_ema()

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.compile import CompileOptions, CompileSetting, compile_networks, compile_options
 from zoo.methods._common import (
     RESUME_RNG_KEY,
     StepOutput,
@@ -31,6 +32,7 @@ from zoo.methods._common import (
     to_unit_range,
 )
 from zoo.nets.diff_augment import augment_inputs_of
+from zoo.precision import amp_scaling_of
 
 __all__ = ["LRStepPoint", "TranslationMethod"]
 
@@ -77,7 +79,8 @@ class TranslationMethod(L.LightningModule):
     **A method must provide**:
 
     * ``__init__(self, *, ...)``: keyword-only, typed, calling ``self.save_hyperparameters()`` (checkpoints and
-      bundles rebuild the model from them); builds its networks, then calls :meth:`build_ema` with its ``ema_decay``.
+      bundles rebuild the model from them); builds its networks, then calls :meth:`build_ema` with its ``ema_decay``
+      and, last, :meth:`use_compile` with its ``compile`` argument.
     * ``domain_channels`` (property): ``(C_a, C_b)``, channels of domain A and domain B images (given when the
       hyperparameters are named ``input_nc`` and ``output_nc``).
     * ``configure_optimizers()``: ``(optimizers, schedulers)``; optimisation is manual.
@@ -130,6 +133,9 @@ class TranslationMethod(L.LightningModule):
     IMAGE_DISCRIMINATORS: ClassVar[tuple[str, ...]] = ()
     PAPER_METRICS: ClassVar[tuple[str, ...]] = ("fid", "kid")
     ALIGNED_INPUTS: ClassVar[dict[str, str]] = {}
+    #: networks the training step runs through methods other than ``forward`` (MUNIT's ``encode``/``decode``):
+    #: ``compile`` compiles their submodules instead (dotted paths name submodules that are split further)
+    COMPILE_BY_PARTS: ClassVar[tuple[str, ...]] = ()
     #: memory format ``translate`` runs the generator in (weights and inputs; None: as the module is)
     INFERENCE_MEMORY_FORMAT: ClassVar[torch.memory_format | None] = None
 
@@ -156,6 +162,31 @@ class TranslationMethod(L.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.ema: nn.ModuleDict | None = None
+        self.compile_options: CompileOptions | None = None
+
+    # ---------------------------------------------------------------- compilation
+
+    @property
+    def compiled_networks(self) -> tuple[str, ...]:
+        """Module paths ``compile`` compiles: every direct submodule holding parameters (generators, discriminators,
+        frozen feature networks of losses) except the EMA copies, which only run inference; the networks of
+        ``COMPILE_BY_PARTS`` are replaced by their own submodules holding parameters (recursively)."""
+
+        def expand(path: str, module: nn.Module) -> list[str]:
+            if path not in self.COMPILE_BY_PARTS:
+                return [path]
+            return [part for name, child in module.named_children() if _has_parameters(child)
+                    for part in expand(f"{path}.{name}", child)]
+
+        return tuple(part for name, child in self.named_children() if name != "ema" and _has_parameters(child)
+                     for part in expand(name, child))
+
+    def use_compile(self, setting: CompileSetting | CompileOptions) -> None:
+        """Compile :attr:`compiled_networks` in place with :func:`torch.compile` (:mod:`zoo.compile`); ``False``
+        or ``None`` leaves them eager. Called at the end of a method's ``__init__`` with its ``compile`` argument;
+        call it on a loaded model to compile it (files always load eager)."""
+        self.compile_options = compile_options(setting)
+        compile_networks((self.get_submodule(name) for name in self.compiled_networks), self.compile_options)
 
     # ---------------------------------------------------------------- directions and channels
 
@@ -347,6 +378,9 @@ class TranslationMethod(L.LightningModule):
         batch_size = batch["real_a"].shape[0]
         self.log_losses(out.losses, batch_size=batch_size)
         self.log("train/lr", optimizers[self.logged_lr_optimizer].param_groups[0]["lr"], batch_size=batch_size)
+        scaling = amp_scaling_of(self)
+        if scaling is not None:  # 16-mixed: optimizer steps skipped for inf/NaN gradients so far, all optimizers
+            self.log("amp/skipped_steps", float(sum(scaling.skipped_steps.values())), batch_size=batch_size)
 
     def log_losses(self, losses: Mapping[str, Tensor], *, batch_size: int, prefix: str = "train") -> None:
         """Log each loss term as ``<prefix>/<name>``."""
@@ -477,3 +511,7 @@ class TranslationMethod(L.LightningModule):
     def official_state_dict(self, net: str | None = None) -> dict[str, Tensor]:
         """The state dict of one network in the official layout (for export back to the official code)."""
         return getattr(self, official_attribute(self, self._official_net(net))).state_dict()
+
+
+def _has_parameters(module: nn.Module) -> bool:
+    return next(module.parameters(), None) is not None

@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss
 from zoo.methods._common import (
     StepOutput,
@@ -160,6 +161,8 @@ class CUT(TranslationMethod):
             small datasets (``None``: off; zoo addition).
         channels_last: train in the channels-last memory format (same math). Off by default: on CPU the residual
             blocks' convolution backward is slower channels-last (13.8 vs 10.0 s per 256² CUT iteration measured).
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
 
     optimizer_steps_per_iteration = 3
@@ -215,6 +218,7 @@ class CUT(TranslationMethod):
         ema_decay: float | None = None,
         diff_augment: str | None = None,
         channels_last: bool = False,
+        compile: CompileSetting = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -244,6 +248,7 @@ class CUT(TranslationMethod):
         init_weights(self.patch_sampler, init_type, init_gain)
         self.build_ema(ema_decay)
         self.use_diff_augment(diff_augment)
+        self.use_compile(compile)
 
     # ---------------------------------------------------------------- training
 
@@ -365,7 +370,7 @@ class CUT(TranslationMethod):
         losses = discriminator_losses(self.discriminator, fake_b.detach(), real_b, h.gan_mode,
                                       joint=h.norm_d in ("instance", "none"))
         check_finite(losses, iteration=iteration, epoch=epoch_index)
-        backward(self, losses["d_fake"] + losses["d_real"])
+        backward(self, losses["d_fake"] + losses["d_real"], opt_d)
         opt_d.step()
         images = {"fake_b": fake_b} if idt_b is None else {"fake_b": fake_b, "idt_b": idt_b}
         if not trains_g:  # the G objective is still computed, for the logs (as officially)
@@ -384,7 +389,7 @@ class CUT(TranslationMethod):
         extra, extra_diagnostics = self.regularizer(real_a, keys_a, draws, epoch)
         diagnostics.update(extra_diagnostics)
         check_finite({**g_losses, **extra}, iteration=iteration, epoch=epoch_index)
-        self.generator_backward(g_total, extra)
+        self.generator_backward(g_total, extra, (opt_g, opt_f) if opt_f is not None else (opt_g,))
         opt_g.step()
         if opt_f is not None:
             opt_f.step()
@@ -420,9 +425,9 @@ class CUT(TranslationMethod):
         """Whether the NCE keys' graph is needed (SRUNIT's regulariser differentiates through them)."""
         return False
 
-    def generator_backward(self, g_total: Tensor, extra: Mapping[str, Tensor]) -> None:
-        """Back-propagate the G objective (plus the regulariser terms in ``extra``)."""
-        backward(self, g_total + sum(extra.values()) if extra else g_total)
+    def generator_backward(self, g_total: Tensor, extra: Mapping[str, Tensor], optimizers: tuple[Any, ...]) -> None:
+        """Back-propagate the G objective (plus the regulariser terms in ``extra``) for ``optimizers`` (G's, F's)."""
+        backward(self, g_total + sum(extra.values()) if extra else g_total, *optimizers)
 
     def validation_metrics(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """``idt``: L1 in model space between ``G(real_b)`` (live generator) and ``real_b``, (B, C, H, W) each."""

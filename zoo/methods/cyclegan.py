@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
 from zoo.methods._common import (
     StepOutput,
@@ -111,6 +112,8 @@ class CycleGAN(TranslationMethod):
             identical for the paper's instance-norm, dropout-free generators).
         seed: seed of the image-pool random source.
         channels_last: train in the channels-last memory format (faster convolutions on CPU and GPU; same math).
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
 
     optimizer_steps_per_iteration = 2
@@ -161,6 +164,7 @@ class CycleGAN(TranslationMethod):
         inference_mode: Literal["eval", "train"] = "eval",
         seed: int = 0,
         channels_last: bool = True,
+        compile: CompileSetting = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -180,6 +184,7 @@ class CycleGAN(TranslationMethod):
         self.pool_fake_a = ImagePool(pool_size, rng)
         self.build_ema(ema_decay)
         self.use_diff_augment(diff_augment)
+        self.use_compile(compile)
 
     # ---------------------------------------------------------------- training
 
@@ -274,7 +279,7 @@ class CycleGAN(TranslationMethod):
         g_losses = {k: weights[k] * v for k, v in out.losses.items()}
         g_losses["g_total"] = sum(g_losses.values())
         check_finite(g_losses, iteration=iteration, epoch=epoch)
-        backward(self, g_losses["g_total"])
+        backward(self, g_losses["g_total"], opt_g)
         opt_g.step()
         self.update_ema()
 
@@ -283,7 +288,7 @@ class CycleGAN(TranslationMethod):
         d_terms = self.discriminator_losses(real_a, real_b, out.images["fake_a"], out.images["fake_b"])
         d_losses = {k: weights[k] * v for k, v in d_terms.items()}
         check_finite(d_losses, iteration=iteration, epoch=epoch)
-        backward(self, sum(d_losses.values()))
+        backward(self, sum(d_losses.values()), opt_d)
         opt_d.step()
         return StepOutput({**g_losses, **d_losses}, out.images)
 

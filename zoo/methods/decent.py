@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss
 from zoo.methods._common import (
     StepOutput,
@@ -51,6 +52,7 @@ from zoo.methods._common import (
     discriminator_losses,
     iteration_index,
     set_requires_grad,
+    unscale_gradients,
 )
 from zoo.methods.base import TranslationMethod
 from zoo.nets.cut import CUTDiscriminatorType, build_cut_discriminator, build_cut_generator, generator_taps
@@ -186,6 +188,8 @@ class DECENT(TranslationMethod):
             small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an EMA copy of G with this decay for ``translate`` (``None``: off; zoo addition).
         channels_last: train in the channels-last memory format (same math).
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
 
     optimizer_steps_per_iteration = 3
@@ -242,6 +246,7 @@ class DECENT(TranslationMethod):
         ema_decay: float | None = None,
         diff_augment: str | None = None,
         channels_last: bool = True,
+        compile: CompileSetting = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -270,6 +275,7 @@ class DECENT(TranslationMethod):
         self.density_b_ema = FlowEMA(self.density_b)
         self.build_ema(ema_decay)
         self.use_diff_augment(diff_augment)
+        self.use_compile(compile)
 
     # ---------------------------------------------------------------- training
 
@@ -320,7 +326,8 @@ class DECENT(TranslationMethod):
         loss_f, nll_a, nll_b = flow_nll(lp_a, lp_b)
         losses: dict[str, Tensor] = {"flow_nll": loss_f}
         check_finite(losses, iteration=iteration, epoch=epoch)
-        backward(self, loss_f)
+        backward(self, loss_f, opt_f)
+        unscale_gradients(self, opt_f)
         torch.nn.utils.clip_grad_norm_(self.density_a.parameters(), max_norm=h.flow_grad_clip)
         torch.nn.utils.clip_grad_norm_(self.density_b.parameters(), max_norm=h.flow_grad_clip)
         self._official_flow_eps(opt_f)
@@ -334,7 +341,7 @@ class DECENT(TranslationMethod):
                                         joint=h.norm_d in ("instance", "none"),
                                         weights=(weights["d_fake"], weights["d_real"]))
         check_finite(d_losses, iteration=iteration, epoch=epoch)
-        backward(self, d_losses["d_fake"] + d_losses["d_real"])
+        backward(self, d_losses["d_fake"] + d_losses["d_real"], opt_d)
         opt_d.step()
 
         # (3) generator against the updated D, with the flows' averaged weights
@@ -356,7 +363,7 @@ class DECENT(TranslationMethod):
         diagnostics.update(var=var.detach(), exp_a=exp_a.detach(), exp_b=exp_b.detach())
         g_losses["g_total"] = sum(g_losses.values())
         check_finite(g_losses, iteration=iteration, epoch=epoch)
-        backward(self, g_losses["g_total"])
+        backward(self, g_losses["g_total"], opt_g)
         opt_g.step()
         set_requires_grad([self.discriminator], True)
         self.update_ema()

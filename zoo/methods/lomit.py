@@ -61,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.compile import CompileSetting
 from zoo.losses import check_finite
 from zoo.methods._common import (
     StepOutput,
@@ -231,6 +232,8 @@ class LOMIT(TranslationMethod):
             small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of the generator (``None``: off); ``translate`` uses it.
         channels_last: train in the channels-last memory format (same math, faster on CPU and GPU).
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
 
     optimizer_steps_per_iteration = 2  # an iteration with a generator step (every iteration when n_critic == 1)
@@ -238,6 +241,7 @@ class LOMIT(TranslationMethod):
     directions = ("a2b", "b2a")  # one generator; the exemplar decides the target
     GENERATORS = {"a2b": "generator", "b2a": "generator"}
     IMAGE_DISCRIMINATORS = ("discriminator",)
+    COMPILE_BY_PARTS = ("generator", "generator.s_encoder")  # run through methods other than forward
     OFFICIAL_NETWORKS = {"G": "generator", "D": "discriminator"}
     #: zoo loss name(s) -> official ``self.loss`` entry (the official values are already weighted)
     OFFICIAL_LOSS_NAMES = {
@@ -291,6 +295,7 @@ class LOMIT(TranslationMethod):
         ema_decay: float | None = None,
         diff_augment: str | None = None,
         channels_last: bool = True,
+        compile: CompileSetting = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -313,6 +318,7 @@ class LOMIT(TranslationMethod):
         self._iterations_done = 0  # iteration counter used without a Trainer
         self.build_ema(ema_decay)
         self.use_diff_augment(diff_augment)
+        self.use_compile(compile)
 
     # ---------------------------------------------------------------- inference
 
@@ -663,7 +669,7 @@ class LOMIT(TranslationMethod):
         losses["d_total"] = sum(losses.values())
         check_finite(losses, iteration=iteration, epoch=epoch)
         opt_d.zero_grad()
-        backward(self, losses["d_total"])
+        backward(self, losses["d_total"], opt_d)
         opt_d.step()
         images = dict(d_out.images)
 
@@ -674,7 +680,7 @@ class LOMIT(TranslationMethod):
             g_losses["g_total"] = sum(g_losses.values())
             check_finite(g_losses, iteration=iteration, epoch=epoch)
             opt_g.zero_grad()
-            backward(self, g_losses["g_total"])
+            backward(self, g_losses["g_total"], opt_g)
             opt_g.step()
             set_requires_grad([self.discriminator], True)
             self.update_ema()

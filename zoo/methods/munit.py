@@ -44,6 +44,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
+from zoo.compile import CompileSetting
 from zoo.losses import check_finite
 from zoo.methods._common import (
     StepOutput,
@@ -155,6 +156,8 @@ class MUNIT(TranslationMethod):
             small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of both generators (``None``: off); inference then uses it.
         channels_last: train in the channels-last memory format (same math).
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
 
     optimizer_steps_per_iteration = 2
@@ -169,6 +172,7 @@ class MUNIT(TranslationMethod):
     lr_step_point = "iteration_start"
     #: official network name -> attribute (``gen``/``dis`` files hold ``{'a': ..., 'b': ...}``).
     IMAGE_DISCRIMINATORS = ("dis_a", "dis_b")
+    COMPILE_BY_PARTS = ("gen_a", "gen_b")  # run through methods other than forward
     OFFICIAL_NETWORKS = {"gen_a": "gen_a", "gen_b": "gen_b", "dis_a": "dis_a", "dis_b": "dis_b"}
     #: zoo loss name -> official trainer attribute ``loss_<name>`` (the same names).
     OFFICIAL_LOSS_NAMES = {n: n for n in (
@@ -214,6 +218,7 @@ class MUNIT(TranslationMethod):
         ema_decay: float | None = None,
         diff_augment: str | None = None,
         channels_last: bool = True,
+        compile: CompileSetting = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -240,6 +245,7 @@ class MUNIT(TranslationMethod):
         self._perceptual: list[nn.Module] = []  # built on first use, kept out of the state dict
         self.build_ema(ema_decay)
         self.use_diff_augment(diff_augment)
+        self.use_compile(compile)
 
     # ---------------------------------------------------------------- inference
 
@@ -471,7 +477,7 @@ class MUNIT(TranslationMethod):
                                      "dis_b": self.dis_b.calc_dis_loss(x_ab, real_b)}
         losses["dis_total"] = h.gan_w * losses["dis_a"] + h.gan_w * losses["dis_b"]
         check_finite({k: losses[k] for k in ("dis_a", "dis_b")}, iteration=iteration, epoch=epoch)
-        backward(self, losses["dis_total"])
+        backward(self, losses["dis_total"], opt_dis)
         opt_dis.step()
 
         # ------------------------------------------------------------ gen_update
@@ -506,7 +512,7 @@ class MUNIT(TranslationMethod):
                      "gen_recon_s_b", "gen_recon_c_b", "gen_cycrecon_x_a", "gen_cycrecon_x_b", "gen_vgg_a",
                      "gen_vgg_b")
             total = sum(weights[k] * terms[k] for k in order if k in terms)
-            backward(self, total)
+            backward(self, total, opt_gen)
             opt_gen.step()
         finally:
             set_requires_grad(discriminators, True)

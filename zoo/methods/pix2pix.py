@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
 from zoo.methods._common import (
     StepOutput,
@@ -95,6 +96,8 @@ class Pix2Pix(TranslationMethod):
         ema_decay: keep an exponential moving average of the generator (``None``: off).
         inference_mode: ``train`` (paper and official test.py: dropout + test-batch statistics) or ``eval``.
         channels_last: train in the channels-last memory format (faster convolutions on CPU and GPU; same math).
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
 
     optimizer_steps_per_iteration = 2
@@ -138,6 +141,7 @@ class Pix2Pix(TranslationMethod):
         diff_augment: str | None = None,
         inference_mode: Literal["train", "eval"] = "train",
         channels_last: bool = True,
+        compile: CompileSetting = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -149,6 +153,7 @@ class Pix2Pix(TranslationMethod):
                                                  init_gain=init_gain)
         self.build_ema(ema_decay)
         self.use_diff_augment(diff_augment)
+        self.use_compile(compile)
 
     # ---------------------------------------------------------------- training
 
@@ -195,7 +200,7 @@ class Pix2Pix(TranslationMethod):
         # the discriminator objective is halved (paper Sec. 3.3): d_total = 0.5 (fake + real) + penalty
         d_losses["d_total"] = 0.5 * (d_losses["d_fake"] + d_losses["d_real"]) + d_losses.get("gp", 0.0)
         check_finite(d_losses, iteration=iteration, epoch=epoch)
-        backward(self, d_losses["d_total"])
+        backward(self, d_losses["d_total"], opt_d)
         opt_d.step()
 
         set_requires_grad([self.discriminator], False)
@@ -203,7 +208,7 @@ class Pix2Pix(TranslationMethod):
         g_losses = {k: weights[k] * v for k, v in self.generator_losses(real_a, real_b, fake_b).items()}
         g_losses["g_total"] = sum(g_losses.values())
         check_finite(g_losses, iteration=iteration, epoch=epoch)
-        backward(self, g_losses["g_total"])
+        backward(self, g_losses["g_total"], opt_g)
         opt_g.step()
         set_requires_grad([self.discriminator], True)
         self.update_ema()

@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.compile import CompileSetting
 from zoo.losses import check_finite
 from zoo.losses.multiscale import feature_matching_loss, multiscale_gan_loss
 from zoo.losses.vgg_feature_matching import VGGFeatureMatchingLoss
@@ -226,6 +227,8 @@ class Pix2PixHD(TranslationMethod):
             (official ``--load_pretrain``); its width must equal ``ngf * 2**n_local_enhancers``.
         ema_decay: keep an exponential moving average of the generator (None: off).
         channels_last: train in the channels-last memory format.
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
 
     optimizer_steps_per_iteration = 2
@@ -282,6 +285,7 @@ class Pix2PixHD(TranslationMethod):
         global_generator_weights: str | None = None,
         ema_decay: float | None = None,
         channels_last: bool = False,
+        compile: CompileSetting = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -315,6 +319,7 @@ class Pix2PixHD(TranslationMethod):
             self.register_buffer("feature_cluster_counts", torch.zeros(classes, dtype=torch.long))
         self.image_pool = ImagePool(pool_size, random.Random(seed))
         self.build_ema(ema_decay)
+        self.use_compile(compile)
 
     # ---------------------------------------------------------------- inputs
 
@@ -482,10 +487,10 @@ class Pix2PixHD(TranslationMethod):
         input_label, fake_b = self.generate(real_a, real_b, instance)
         d_losses, pred_real = self.discriminator_terms(input_label, fake_b, real_b)
         check_finite(d_losses, iteration=iteration, epoch=epoch)
-        backward(self, d_losses["d_total"])
+        backward(self, d_losses["d_total"], opt_d)
         g_losses = self.generator_terms(input_label, fake_b, real_b, pred_real)
         check_finite(g_losses, iteration=iteration, epoch=epoch)
-        backward(self, g_losses["g_total"])
+        backward(self, g_losses["g_total"], opt_g)
         opt_g.step()
         self.update_ema()
         opt_d.step()

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
+from zoo.compile import CompileSetting
 from zoo.losses import check_finite
 from zoo.losses.segmenter_content import SegmenterContentLoss, content_network_choice
 from zoo.losses.vgg_content import IMAGENET_MEAN, IMAGENET_STD, VGGArch, VGGContentLoss
@@ -473,6 +474,8 @@ class SRResNet(SuperResolutionContract, TranslationMethod):
         lr_interval: whether ``lr_milestones`` count ``iteration`` s (paper) or ``epoch`` s (the port).
         ema_decay: keep an exponential moving average of the generator (``None``: off).
         channels_last: train in the channels-last memory format.
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
 
     optimizer_steps_per_iteration = 1
@@ -512,11 +515,13 @@ class SRResNet(SuperResolutionContract, TranslationMethod):
         lr_interval: LRInterval = "iteration",
         ema_decay: float | None = None,
         channels_last: bool = True,
+        compile: CompileSetting = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         _build_generator_side(self)
         self.build_ema(ema_decay)
+        self.use_compile(compile)
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -577,6 +582,8 @@ class SRGAN(SuperResolutionContract, TranslationMethod):
         in_channels, out_channels, channels, num_rcb, scale, prelu_per_channel, output_activation, hr_range,
         lambda_tv, vgg_arch, vgg_batch_norm, vgg_weights, vgg_feature_scale, vgg_mean, vgg_std, detach_content,
         content_network, lr, beta1, beta2, eps, weight_decay, lr_gamma, lr_interval, ema_decay, channels_last: as for
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
         :class:`SRResNet`.
         diff_augment: DiffAugment policy for the discriminator's inputs, e.g. ``color,translation,cutout``, for
             small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
@@ -628,6 +635,7 @@ class SRGAN(SuperResolutionContract, TranslationMethod):
         ema_decay: float | None = None,
         diff_augment: str | None = None,
         channels_last: bool = True,
+        compile: CompileSetting = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -639,6 +647,7 @@ class SRGAN(SuperResolutionContract, TranslationMethod):
                                                 channels=d_channels, image_size=image_size)
         self.build_ema(ema_decay)
         self.use_diff_augment(diff_augment)
+        self.use_compile(compile)
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -672,7 +681,7 @@ class SRGAN(SuperResolutionContract, TranslationMethod):
         losses["d_total"] = losses["d_real"] + losses["d_fake"]
         check_finite(losses, iteration=iteration, epoch=epoch)
         opt_d.zero_grad()
-        backward(self, losses["d_total"])
+        backward(self, losses["d_total"], opt_d)
         opt_d.step()
         return losses
 

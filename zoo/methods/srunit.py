@@ -68,6 +68,8 @@ class SRUNIT(CUT):
     OFFICIAL_LOSS_NAMES = {**CUT.OFFICIAL_LOSS_NAMES, "reg": "reg"}
     PAPER_METRICS = ("fid", "kid", "miou")  # FID and the semantic consistency (mIoU) of the translations
     PATCH_NORMALIZE = "srunit"
+    # the regulariser projects one randomly chosen layer: compiled head by head, each head has one graph
+    COMPILE_BY_PARTS = ("patch_sampler",)
     JOINT_FORWARD = False
 
     def __init__(self, *, reg: float = 0.001, reg_noise: float = 0.001, reg_type: Literal["v1", "v2"] = "v2",
@@ -137,15 +139,15 @@ class SRUNIT(CUT):
         self.last_perturbation = {"feat_perturbed": perturbed.detach(), "noise_magnitude": magnitude.detach()}
         return {"g_reg": h.reg * loss}, {"reg": loss.detach(), "reg_choice": torch.tensor(float(choice))}
 
-    def generator_backward(self, g_total: Tensor, extra: Mapping[str, Tensor]) -> None:
+    def generator_backward(self, g_total: Tensor, extra: Mapping[str, Tensor], optimizers: tuple[Any, ...]) -> None:
         """v2: one backward of ``g_total + reg * loss``; v1: ``g_total``, then the regulariser with F frozen."""
         if not extra or self.hparams.reg_type == "v2":
-            super().generator_backward(g_total, extra)
+            super().generator_backward(g_total, extra, optimizers)
             return
-        backward(self, g_total, retain_graph=True)
+        backward(self, g_total, *optimizers, retain_graph=True)
         set_requires_grad([self.patch_sampler], False)
         try:
-            backward(self, sum(extra.values()))
+            backward(self, sum(extra.values()), *optimizers)
         finally:
             set_requires_grad([self.patch_sampler], True)
 

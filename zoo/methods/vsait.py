@@ -50,6 +50,7 @@ import torch
 import yaml
 from torch import Tensor, nn
 
+from zoo.compile import CompileSetting
 from zoo.losses import check_finite
 from zoo.losses.vsa import GAN_LOSS_NAMES, HypervectorEncoder, VSAGanLoss, gan_list_loss, vsa_loss
 from zoo.methods._common import (
@@ -161,6 +162,8 @@ class VSAIT(TranslationMethod):
         ema_decay: keep an EMA of the generator, used by ``translate`` (``None``: off).
         channels_last: train in the channels-last memory format (faster on CPU; the generator's instance norms keep
             the layout).
+        compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
+            ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
 
     optimizer_steps_per_iteration = 2
@@ -169,6 +172,7 @@ class VSAIT(TranslationMethod):
     PAPER_METRICS = ("fid", "kid", "miou")  # mIoU of a segmenter on GTA->Cityscapes translations
     GENERATORS = {"a2b": "generator"}
     #: official sub-module name (``model.<net>.`` in the Lightning checkpoint) -> attribute of this module.
+    COMPILE_BY_PARTS = ("feature_extractor",)  # run through methods other than forward
     OFFICIAL_NETWORKS = {"g_net": "generator", "d_net": "discriminator", "g_net_map": "mapping",
                          "feature_extractor": "feature_extractor", "lsh_feat": "encoder"}
 
@@ -220,6 +224,7 @@ class VSAIT(TranslationMethod):
         lr_interval: Literal["step", "epoch"] = "step",
         ema_decay: float | None = None,
         channels_last: bool = True,
+        compile: CompileSetting = False,
     ) -> None:
         lambda_adv, adv_output_weights = _split_output_weights("adv", lambda_adv, adv_output_weights)
         lambda_discr, discr_output_weights = _split_output_weights("discr", lambda_discr, discr_output_weights)
@@ -257,6 +262,7 @@ class VSAIT(TranslationMethod):
             *(f"encoder.{n}" for n, _ in self.encoder.named_buffers()),
         ]
         self.build_ema(ema_decay)
+        self.use_compile(compile)
 
     # ---------------------------------------------------------------- inference
 
@@ -401,7 +407,7 @@ class VSAIT(TranslationMethod):
         if g_losses:
             g_losses["g_total"] = sum(g_losses.values())
             check_finite(g_losses, iteration=iteration, epoch=epoch)
-            backward(self, g_losses["g_total"])
+            backward(self, g_losses["g_total"], opt_g)
             opt_g.step()
             self.update_ema()
         set_requires_grad([self.discriminator], True)
@@ -413,7 +419,7 @@ class VSAIT(TranslationMethod):
             d_out = self.discriminator_losses(real_a, real_b, hv_source)
             d_losses = {"discr": weights["discr"] * d_out.losses["discr"]}
             check_finite(d_losses, iteration=iteration, epoch=epoch)
-            backward(self, d_losses["discr"])
+            backward(self, d_losses["discr"], opt_d)
             opt_d.step()
             images.update(d_out.images)
         return StepOutput({**g_losses, **d_losses}, images)

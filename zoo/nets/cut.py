@@ -415,6 +415,7 @@ class PatchSampleF(nn.Module):
                 x, ids = flat, torch.empty(0, dtype=torch.long, device=feat.device)
             if self.use_mlp:
                 x = getattr(self, f"mlp_{i}")(x)
+            x = x.float()  # under fp16 autocast the squared norm of a 256-d sample can overflow (inf/inf: NaN grads)
             # official Normalize sums over dim 1: the feature dim of (N, C), the positions of the (B, HW, C) case
             if self.normalize == "cut":
                 # vector_norm: the official sum-of-squares-then-root values, with a finite gradient at a zero row

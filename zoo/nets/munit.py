@@ -220,19 +220,21 @@ class SpectralNorm(nn.Module):
         module.register_parameter("weight_bar", nn.Parameter(w.detach().clone()))
 
     def normalized_weight(self) -> Tensor:
-        """Update ``u``/``v`` in place (one power iteration each) and return ``weight_bar / sigma``."""
+        """Update ``u``/``v`` in place (one power iteration each) and return ``weight_bar / sigma``, in float32
+        under autocast (an fp16 power iteration would turn the float32 ``u``/``v`` buffers into fp16)."""
         m = self.module
         w = m.weight_bar
         height = w.shape[0]
-        w_mat = w.detach().reshape(height, -1)
-        u, v = m.weight_u, m.weight_v
-        # ``.data`` assignment as officially: no version bump, so a backward through an earlier forward reads the
-        # latest u/v (the official numbers when the discriminator runs twice before one backward)
-        for _ in range(self.power_iterations):
-            v.data = _l2normalize(torch.mv(w_mat.t(), u.data))
-            u.data = _l2normalize(torch.mv(w_mat, v.data))
-        sigma = u.dot(w.reshape(height, -1).mv(v))
-        return w / sigma
+        with torch.autocast(device_type=w.device.type, enabled=False):
+            w_mat = w.detach().reshape(height, -1)
+            u, v = m.weight_u, m.weight_v
+            # ``.data`` assignment as officially: no version bump, so a backward through an earlier forward reads the
+            # latest u/v (the official numbers when the discriminator runs twice before one backward)
+            for _ in range(self.power_iterations):
+                v.data = _l2normalize(torch.mv(w_mat.t(), u.data))
+                u.data = _l2normalize(torch.mv(w_mat, v.data))
+            sigma = u.dot(w.reshape(height, -1).mv(v))
+            return w / sigma
 
     def forward(self, x: Tensor) -> Tensor:
         weight = self.normalized_weight()

@@ -1,0 +1,156 @@
+"""The ``compile`` option of every method (:mod:`zoo.compile`): what it compiles, that it keeps state dicts and files
+as they are, and that compiled training traces without graph breaks and without recompiling.
+
+By default the training checks trace with dynamo and run the captured graphs eagerly (``backend: eager``: graph
+breaks and recompiles are decided by dynamo, so they are the same as with inductor, in seconds); ``-m slow`` runs
+the same checks with inductor, the default backend, generating C++ code on this CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch._dynamo.utils import counters
+
+import zoo
+from tests.methods.test_common import METHODS, _build_model
+from zoo.compile import CompileOptions, compile_options, count_graph_breaks, is_compiled, reset
+from zoo.hub import load_bundle, save_bundle
+
+REPO = Path(__file__).resolve().parents[2]
+#: Graph breaks measured in one compiled training iteration of each tiny config (a ceiling: lower is fine).
+GRAPH_BREAKS_AT_MOST: dict[str, int] = {}
+ITERATIONS = 10
+
+
+def test_compile_option_values():
+    assert compile_options(False) is None and compile_options(None) is None
+    assert compile_options(True) == CompileOptions()
+    assert compile_options(True).kwargs() == {"dynamic": False, "fullgraph": False, "backend": "inductor"}
+    options = compile_options({"mode": "max-autotune-no-cudagraphs", "dynamic": True})
+    assert options.kwargs()["mode"] == "max-autotune-no-cudagraphs" and options.dynamic is True
+    with pytest.raises(ValueError, match="unknown compile option.*'modes'"):
+        compile_options({"modes": "default"})
+    with pytest.raises(ValueError, match="compile mode must be one of"):
+        compile_options({"mode": "fast"})
+    with pytest.raises(ValueError, match="inductor mode"):
+        compile_options({"mode": "max-autotune", "backend": "eager"})
+    with pytest.raises(ValueError, match="true, false or a mapping"):
+        compile_options("yes")
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_compile_keeps_parameter_names_and_copies_stay_eager(name):
+    torch.manual_seed(0)
+    eager, _ = _build_model(name)
+    torch.manual_seed(0)
+    compiled, _ = _build_model(name, compile=True)
+    assert compiled.compile_options == CompileOptions() and eager.compile_options is None
+    assert compiled.compiled_networks, f"{name} compiles nothing"
+    assert all(is_compiled(compiled.get_submodule(path)) for path in compiled.compiled_networks)
+    assert not any(is_compiled(m) for m in eager.modules())
+    # the same names and values: checkpoints, bundles and official weights are unchanged by compile
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    pairs = zip(compiled.state_dict().values(), eager.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert not any(is_compiled(m) for m in copy.deepcopy(compiled).modules())
+
+
+def test_files_load_eager_and_a_loaded_model_compiles_on_request(tmp_path):
+    model, _ = _build_model("pix2pix", compile=True)
+    save_bundle(model, tmp_path / "bundle")
+    loaded = load_bundle(tmp_path / "bundle")
+    assert loaded.compile_options is None and not any(is_compiled(m) for m in loaded.modules())
+    loaded.use_compile({"backend": "eager"})
+    assert all(is_compiled(loaded.get_submodule(p)) for p in loaded.compiled_networks)
+    assert zoo.load(str(tmp_path / "bundle")).compile_options is None
+
+
+def _channels_last_inputs(model, size: int) -> tuple:
+    inputs = model.example_inputs(2, size, generator=torch.Generator().manual_seed(0))
+    layout = torch.channels_last if model.uses_channels_last else torch.contiguous_format
+    return tuple(x.contiguous(memory_format=layout) if isinstance(x, torch.Tensor) and x.dim() == 4 else x
+                 for x in inputs)
+
+
+def _schedule_cycle(model) -> int:
+    """Iterations until every kind of iteration of the method's schedule has run once (LOMIT's ``n_critic``,
+    DRIT's ``d_iter``)."""
+    hparams = model.hparams
+    return max(int(hparams.get("n_critic", 1)), int(hparams.get("d_iter", 1)))
+
+
+def _compiled_training(name: str, backend: str) -> None:
+    reset()
+    counters.clear()
+    torch.manual_seed(0)
+    model, size = _build_model(name, compile={"backend": backend})
+    model.setup("fit")
+    model.train()
+    inputs = _channels_last_inputs(model, size)
+    optimizers, _ = model.configure_optimizers()
+    optimizers = optimizers if isinstance(optimizers, (list, tuple)) else [optimizers]
+    warmup = _schedule_cycle(model)
+    for iteration in range(ITERATIONS):
+        if iteration == warmup:
+            graphs = counters["stats"]["unique_graphs"]
+        out = model.optimization_step(*inputs, *optimizers, **model.optimization_options(iteration))
+        assert all(math.isfinite(float(v)) for v in out.losses.values()), f"iteration {iteration}: {out.losses}"
+    frames = counters["frames"]
+    assert frames["total"] == frames["ok"], f"frames run eagerly after all: {dict(counters['unimplemented'])}"
+    breaks = sum(counters["graph_break"].values())
+    assert breaks <= GRAPH_BREAKS_AT_MOST.get(name, 0), dict(counters["graph_break"])
+    assert counters["stats"]["unique_graphs"] >= len(model.compiled_networks) // 2  # the networks did run compiled
+    assert counters["stats"]["unique_graphs"] == graphs, (
+        f"{name} compiled new graphs after iteration {warmup}: static shapes should compile each graph once")
+    reset()
+
+
+#: One method of each compile pattern in the default run: whole networks (pix2pix, CycleGAN), networks compiled part
+#: by part (MUNIT, DRIT, LOMIT, VSAIT), a random choice among compiled heads (SRUNIT); the others with ``-m slow``.
+TRACED_DEFAULT = {"pix2pix", "cyclegan", "munit", "drit", "lomit", "vsait", "srunit"}
+
+
+@pytest.mark.parametrize("name", [n if n in TRACED_DEFAULT else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in METHODS])
+def test_compiled_training_has_no_graph_breaks_and_no_recompiles(name):
+    _compiled_training(name, "eager")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", METHODS)
+def test_compiled_training_with_inductor(name):
+    _compiled_training(name, "inductor")
+
+
+def test_count_graph_breaks_reports_a_break_and_its_reason():
+    def fn(x):
+        x = x * 2
+        print("side effect")  # dynamo cannot trace print: one break
+        return x + 1
+
+    count, reasons = count_graph_breaks(fn, torch.ones(2))
+    assert count == 1 and reasons and "print" in " ".join(reasons).lower()
+
+
+def test_zoo_fit_with_compile_as_a_user_runs_it(tmp_path):
+    """The README's command: a shipped tiny config, ``--model.init_args.compile``, the default logger."""
+    env = {**os.environ, "WANDB_MODE": "offline", "ZOO_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    zoo_command = Path(sys.executable).with_name("zoo")
+    command = [str(zoo_command)] if zoo_command.is_file() else [sys.executable, "-m", "zoo"]
+    result = subprocess.run([*command, "fit", "--config", str(REPO / "configs/tiny/pix2pix.yaml"),
+                             "--model.init_args.compile={backend: aot_eager}", "--trainer.max_steps=3"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "fit finished after 3 iterations" in result.stdout
+    checkpoint = next(tmp_path.rglob("last.ckpt"))
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    assert state["hyper_parameters"]["compile"] == {"backend": "aot_eager"}
+    assert not any("_orig_mod" in key for key in state["state_dict"])  # compiled in place: the eager names

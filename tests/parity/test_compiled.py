@@ -1,0 +1,90 @@
+"""The training-step parity cases again, with every network of the method compiled (``compile``).
+
+Each method's own parity check runs unchanged, at the manifests' tolerances; only the method's ``use_compile`` is
+forced to the backend under test, so the model the check builds is compiled. Inductor's random numbers are its own
+(``fallback_random`` keeps torch's, as the fixtures' dropout and noise draws need).
+
+Default run: dynamo's tracing with the captured graphs run eagerly (``eager``), which proves that tracing keeps
+every in-place update the official step makes (BatchNorm statistics, spectral-norm vectors, EMA, hooks). ``-m slow``:
+inductor, the default backend, with its generated C++ kernels.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import torch
+import torch._inductor.config
+
+from tests.parity.manifest import cases
+from zoo.compile import CompileOptions, reset
+from zoo.methods.base import TranslationMethod
+
+pytestmark = pytest.mark.parity
+
+#: parity folder -> (test module, its per-case test function)
+PARITY_TESTS = {
+    "pix2pix_cyclegan": ("tests.parity.test_pix2pix_cyclegan", "test_official_parity"),
+    "munit": ("tests.parity.test_munit", "test_munit_case"),
+    "drit": ("tests.parity.test_drit", "test_case"),
+    "lomit": ("tests.parity.test_lomit", "test_lomit_case"),
+    "vsait": ("tests.parity.test_vsait", "test_vsait_case"),
+    "decent": ("tests.parity.test_decent", "test_decent_case"),
+    "cut": ("tests.parity.test_cut", "test_cut_case"),
+    "srunit": ("tests.parity.test_srunit", "test_srunit_case"),
+    "pix2pixhd": ("tests.parity.test_pix2pixhd", "test_official_parity"),
+    "srgan": ("tests.parity.test_srgan", "test_srgan_case"),
+}
+#: Methods whose training cases the default run traces (the others: ``-m slow``).
+DEFAULT = ("pix2pix_cyclegan",)
+
+
+def _is_training_case(case: dict) -> bool:
+    """A case that runs the method's training iteration (kinds ``*train_step*``, ``train``; DECENT and VSAIT name
+    theirs ``train_step``)."""
+    kind = case.get("kind")
+    return kind == "train" or "step" in str(kind or "") or (kind is None and "train_step" in case["name"])
+
+
+def _training_cases(backend: str) -> list:
+    params = []
+    for folder, (module, function) in PARITY_TESTS.items():
+        for param in cases(folder):
+            case = param.values[0]
+            if not isinstance(case, dict) or not _is_training_case(case):
+                continue
+            slow = backend != "eager" or folder not in DEFAULT
+            params.append(pytest.param(module, function, case, id=f"{folder}-{case['name']}",
+                                       marks=[pytest.mark.slow] if slow else []))
+    return params
+
+
+def _run_compiled(module: str, function: str, case: dict, backend: str, monkeypatch) -> None:
+    use_compile = TranslationMethod.use_compile
+    options = CompileOptions(backend=backend)
+    monkeypatch.setattr(TranslationMethod, "use_compile", lambda self, setting: use_compile(self, options))
+    reset()
+    try:
+        with torch._inductor.config.patch(fallback_random=True):
+            getattr(importlib.import_module(module), function)(case)
+    finally:
+        reset()
+
+
+@pytest.mark.parametrize(("module", "function", "case"), _training_cases("eager"))
+def test_training_step_parity_traced(module, function, case, monkeypatch):
+    _run_compiled(module, function, case, "eager", monkeypatch)
+
+
+@pytest.mark.parametrize(("module", "function", "case"), _training_cases("inductor"))
+def test_training_step_parity_with_inductor(module, function, case, monkeypatch):
+    _run_compiled(module, function, case, "inductor", monkeypatch)
+
+
+def test_every_parity_folder_is_run_compiled():
+    from tests.parity.manifest import reference_dir
+
+    folders = {p.parent.name for p in reference_dir().glob("*/MANIFEST.json")}
+    missing = sorted(folders - set(PARITY_TESTS) - {"instaformer"})  # no zoo method yet
+    assert not missing, f"add the parity tests of {missing} to PARITY_TESTS"
