@@ -137,7 +137,9 @@ trainer:
 def test_values_equal_translation_metrics_on_the_same_validation_data(tmp_path, inception_weights):
     callback = MetricsCallback(metrics="fid,kid", every_n_iterations=2, directions=["a2b"],
                                inception_weights=inception_weights)
-    model, data = CycleGAN(**TINY_CYCLEGAN), _toy_data(val_size=2)
+    # trained in the layout the values are computed in afterwards: channels-last convolutions differ in the last
+    # bits, which FID over two images turns into differences of 1e-4
+    model, data = CycleGAN(**TINY_CYCLEGAN, channels_last=False), _toy_data(val_size=2)
     trainer = _tiny_trainer(tmp_path, callback, max_steps=2, logger="csv")
     trainer.fit(model, datamodule=data)
 
