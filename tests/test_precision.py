@@ -19,13 +19,12 @@ class _PoisonDiscriminatorGradient(Callback):
     put an inf into one discriminator gradient: that step must be skipped, and only the discriminator's scale drop."""
 
     def __init__(self, at: int) -> None:
-        self.at, self.backwards, self.before = at, 0, None
+        self.at, self.backwards = at, 0
 
     def on_after_backward(self, trainer, pl_module) -> None:
         if self.backwards == 2 * self.at:
             param = next(pl_module.discriminator.parameters())
             param.grad[(0,) * param.grad.dim()] = math.inf
-            self.before = [p.detach().clone() for p in pl_module.discriminator.parameters()]
         self.backwards += 1
 
 

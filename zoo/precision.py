@@ -49,7 +49,6 @@ class PerOptimizerMixedPrecision(MixedPrecision):
         self._unscaled: set[int] = set()  # optimizers unscaled for clipping, before their step
         self._targets: tuple[int, ...] | None = None
         self._recent_owner = SHARED
-        self._loaded: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- which scaler
 
@@ -63,11 +62,7 @@ class PerOptimizerMixedPrecision(MixedPrecision):
 
     def _scaler(self, index: int) -> torch.amp.GradScaler:
         if index not in self.scalers:
-            scaler = torch.amp.GradScaler(self.device, **self._scaler_args)
-            state = (self._loaded or {}).get("scalers", {}).get(index)
-            if state is not None:
-                scaler.load_state_dict(state)
-            self.scalers[index] = scaler
+            self.scalers[index] = torch.amp.GradScaler(self.device, **self._scaler_args)
             self.skipped_steps.setdefault(index, 0)
         return self.scalers[index]
 
@@ -125,12 +120,13 @@ class PerOptimizerMixedPrecision(MixedPrecision):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if "scalers" not in state_dict:  # a checkpoint of Lightning's single scaler: every optimizer starts from it
-            state_dict = {"scalers": {}, "single": state_dict}
-        self._loaded = state_dict
+            if state_dict:
+                self._scaler_args = {**self._scaler_args, "init_scale": float(state_dict.get("scale", 2.0**16))}
+            state_dict = {"scalers": {}}
         self.scalers.clear()
         self.skipped_steps = {int(k): int(v) for k, v in state_dict.get("skipped_steps", {}).items()}
-        if state_dict.get("single"):
-            self._scaler_args = {**self._scaler_args, "init_scale": float(state_dict["single"].get("scale", 2.0**16))}
+        for index, state in state_dict["scalers"].items():
+            self._scaler(int(index)).load_state_dict(state)
 
 
 def amp_scaling_of(model: Any) -> PerOptimizerMixedPrecision | None:

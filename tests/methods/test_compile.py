@@ -73,20 +73,6 @@ def test_files_load_eager_and_a_loaded_model_compiles_on_request(tmp_path):
     assert zoo.load(str(tmp_path / "bundle")).compile_options is None
 
 
-def _channels_last_inputs(model, size: int) -> tuple:
-    inputs = model.example_inputs(2, size, generator=torch.Generator().manual_seed(0))
-    layout = torch.channels_last if model.uses_channels_last else torch.contiguous_format
-    return tuple(x.contiguous(memory_format=layout) if isinstance(x, torch.Tensor) and x.dim() == 4 else x
-                 for x in inputs)
-
-
-def _schedule_cycle(model) -> int:
-    """Iterations until every kind of iteration of the method's schedule has run once (LOMIT's ``n_critic``,
-    DRIT's ``d_iter``)."""
-    hparams = model.hparams
-    return max(int(hparams.get("n_critic", 1)), int(hparams.get("d_iter", 1)))
-
-
 def _compiled_training(name: str, backend: str) -> None:
     reset()
     counters.clear()
@@ -94,10 +80,10 @@ def _compiled_training(name: str, backend: str) -> None:
     model, size = _build_model(name, compile={"backend": backend})
     model.setup("fit")
     model.train()
-    inputs = _channels_last_inputs(model, size)
+    inputs = model.in_training_layout(model.example_inputs(2, size, generator=torch.Generator().manual_seed(0)))
     optimizers, _ = model.configure_optimizers()
     optimizers = optimizers if isinstance(optimizers, (list, tuple)) else [optimizers]
-    warmup = _schedule_cycle(model)
+    warmup = model.schedule_cycle
     for iteration in range(ITERATIONS):
         if iteration == warmup:
             graphs = counters["stats"]["unique_graphs"]
@@ -128,6 +114,23 @@ def test_compiled_training_has_no_graph_breaks_and_no_recompiles(name):
 @pytest.mark.parametrize("name", METHODS)
 def test_compiled_training_with_inductor(name):
     _compiled_training(name, "inductor")
+
+
+@pytest.mark.parametrize("name, options", [("pix2pix", {"gan_mode": "wgangp", "lambda_gp": 10.0}), ("lomit", {})])
+def test_networks_under_a_gradient_penalty_stay_eager_and_train(name, options):
+    """``aot_autograd`` (inductor's and ``aot_eager``'s autograd) cannot differentiate a compiled backward again."""
+    reset()
+    torch.manual_seed(0)
+    model, size = _build_model(name, compile={"backend": "aot_eager"}, **options)
+    assert model.double_backward_networks == ("discriminator",)
+    assert "discriminator" not in model.compiled_networks and not is_compiled(model.discriminator)
+    assert is_compiled(model.get_submodule(model.compiled_networks[0]))
+    model.train()
+    optimizers, _ = model.configure_optimizers()
+    inputs = model.in_training_layout(model.example_inputs(2, size, generator=torch.Generator().manual_seed(0)))
+    out = model.optimization_step(*inputs, *optimizers, **model.optimization_options(0))
+    assert all(math.isfinite(float(v)) for v in out.losses.values())
+    reset()
 
 
 def test_count_graph_breaks_reports_a_break_and_its_reason():

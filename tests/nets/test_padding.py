@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from zoo.nets.padding import ReflectionPad2d, reflection_pad2d
+from zoo.nets.padding import ReflectionPad2d, ReplicationPad2d, reflection_pad2d, replication_pad2d
 
 
 def _saved_storages(fn, x: torch.Tensor) -> set[int]:
@@ -97,3 +97,26 @@ def test_mixed_precision_backward():
     grad = input_grad(lambda t: reflection_pad2d(t, 3))
     assert grad.dtype == torch.bfloat16
     torch.testing.assert_close(grad, input_grad(lambda t: F.pad(t, (3, 3, 3, 3), mode="reflect")), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_replication_padding_trains_under_inductor_with_the_values_and_gradients_of_f_pad(memory_format):
+    """ATen's replicate padding fails in inductor's first backward (torch 2.14, CPU); the compiled path indexes."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3).to(memory_format=memory_format)
+    x = torch.randn(2, 3, 6, 7).to(memory_format=memory_format)
+    padding = (1, 2, 2, 1)
+
+    def run(pad) -> tuple[torch.Tensor, ...]:
+        conv.zero_grad()
+        leaf = x.clone().requires_grad_()
+        out = conv(pad(leaf))
+        out.square().sum().backward()
+        return out.detach(), leaf.grad, conv.weight.grad.clone()
+
+    expected = run(lambda t: F.pad(t, padding, mode="replicate"))
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda t: replication_pad2d(t, padding), backend="inductor")
+    for got, want in zip(run(compiled), expected, strict=True):
+        torch.testing.assert_close(got, want)
+    assert ReplicationPad2d(padding)(x).equal(F.pad(x, padding, mode="replicate"))  # eager: ATen's kernel

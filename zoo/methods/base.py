@@ -169,8 +169,9 @@ class TranslationMethod(L.LightningModule):
     @property
     def compiled_networks(self) -> tuple[str, ...]:
         """Module paths ``compile`` compiles: every direct submodule holding parameters (generators, discriminators,
-        frozen feature networks of losses) except the EMA copies, which only run inference; the networks of
-        ``COMPILE_BY_PARTS`` are replaced by their own submodules holding parameters (recursively)."""
+        frozen feature networks of losses) except the EMA copies, which only run inference, and the
+        :attr:`double_backward_networks`; the networks of ``COMPILE_BY_PARTS`` are replaced by their own submodules
+        holding parameters (recursively)."""
 
         def expand(path: str, module: nn.Module) -> list[str]:
             if path not in self.COMPILE_BY_PARTS:
@@ -178,8 +179,15 @@ class TranslationMethod(L.LightningModule):
             return [part for name, child in module.named_children() if _has_parameters(child)
                     for part in expand(f"{path}.{name}", child)]
 
-        return tuple(part for name, child in self.named_children() if name != "ema" and _has_parameters(child)
+        eager = {"ema", *self.double_backward_networks}
+        return tuple(part for name, child in self.named_children() if name not in eager and _has_parameters(child)
                      for part in expand(name, child))
+
+    @property
+    def double_backward_networks(self) -> tuple[str, ...]:
+        """Networks whose backward pass training differentiates again (gradient penalties); ``compile`` leaves them
+        eager, because compiled autograd graphs (``aot_autograd``, under inductor) cannot be differentiated twice."""
+        return ()
 
     def use_compile(self, setting: CompileSetting | CompileOptions) -> None:
         """Compile :attr:`compiled_networks` in place with :func:`torch.compile` (:mod:`zoo.compile`); ``False``
@@ -348,6 +356,18 @@ class TranslationMethod(L.LightningModule):
     def uses_channels_last(self) -> bool:
         """Whether training runs in the channels-last memory format (the ``channels_last`` hyperparameter)."""
         return bool(self.hparams.get("channels_last", False))
+
+    def in_training_layout(self, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``inputs`` with every (B, C, H, W) tensor in the training memory format (channels-last when training uses
+        it); other entries unchanged."""
+        return tuple(to_memory_format(x, self.uses_channels_last) if isinstance(x, Tensor) and x.dim() == 4 else x
+                     for x in inputs)
+
+    @property
+    def schedule_cycle(self) -> int:
+        """Iterations until every kind of training iteration of the method's schedule has run once (1 unless the
+        method alternates iterations, like LOMIT's ``n_critic`` or DRIT's ``d_iter``)."""
+        return 1
 
     def training_inputs(self, batch: dict[str, Any]) -> tuple[Any, ...] | None:
         """The leading arguments of :meth:`optimization_step` from a training batch; ``None`` skips the batch.

@@ -292,6 +292,13 @@ class CycleGAN(TranslationMethod):
         opt_d.step()
         return StepOutput({**g_losses, **d_losses}, out.images)
 
+    @property
+    def double_backward_networks(self) -> tuple[str, ...]:
+        """Both discriminators when ``gan_mode="wgangp"`` adds their gradient penalties."""
+        if self.hparams.gan_mode == "wgangp" and self.hparams.lambda_gp > 0:
+            return ("discriminator_a", "discriminator_b")
+        return ()
+
     def configure_optimizers(self):
         h = self.hparams
         betas = (h.beta1, h.beta2)

@@ -788,6 +788,11 @@ class DRIT(TranslationMethod):
 
     # ---------------------------------------------------------------- Trainer loop, validation, prediction
 
+    @property
+    def schedule_cycle(self) -> int:
+        """``d_iter``: one full update every ``d_iter`` batches, content-discriminator-only ones in between."""
+        return int(self.hparams.d_iter)
+
     def training_inputs(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor] | None:
         """``(real_a, real_b)``, (B, C, H, W) in [-1, 1] (channels-last when training uses it); ``None`` for an
         incomplete batch, which the official loop skips."""

@@ -693,6 +693,16 @@ class LOMIT(TranslationMethod):
         """None: :meth:`optimization_step` sets the learning rate of each iteration itself (:meth:`lr_at`)."""
         return None
 
+    @property
+    def double_backward_networks(self) -> tuple[str, ...]:
+        """The discriminator: its WGAN-GP gradient penalty differentiates its input gradient."""
+        return ("discriminator",)
+
+    @property
+    def schedule_cycle(self) -> int:
+        """``n_critic``: D every iteration, G every ``n_critic``-th."""
+        return int(self.hparams.n_critic)
+
     def training_inputs(self, batch: dict[str, Any]) -> tuple[Tensor | None, ...]:
         """``(real_a, real_b, attr_a, attr_b, mask_a, mask_b)`` of :meth:`optimization_step` from a batch.
 

@@ -214,6 +214,11 @@ class Pix2Pix(TranslationMethod):
         self.update_ema()
         return StepOutput({**d_losses, **g_losses}, {"fake_b": fake_b})
 
+    @property
+    def double_backward_networks(self) -> tuple[str, ...]:
+        """The discriminator when ``gan_mode="wgangp"`` adds its gradient penalty."""
+        return ("discriminator",) if self.hparams.gan_mode == "wgangp" and self.hparams.lambda_gp > 0 else ()
+
     def configure_optimizers(self):
         h = self.hparams
         opt_g = adam(self.generator.parameters(), lr=h.lr, betas=(h.beta1, h.beta2))

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from zoo.nets.few_output_conv import Conv2dFewOutputs
 from zoo.nets.init import InitType, init_weights
 from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
-from zoo.nets.padding import ReflectionPad2d
+from zoo.nets.padding import ReflectionPad2d, ReplicationPad2d
 from zoo.nets.patch_discriminator import PixelDiscriminator
 from zoo.nets.resnet_generator import PaddingType, ResnetBlock
 
@@ -62,7 +62,7 @@ def _pad_layer(pad_type: str, sizes: Sequence[int]) -> nn.Module:
     if pad_type in ("refl", "reflect"):
         return ReflectionPad2d(tuple(sizes))
     if pad_type in ("repl", "replicate"):
-        return nn.ReplicationPad2d(tuple(sizes))
+        return ReplicationPad2d(tuple(sizes))
     if pad_type == "zero":
         return nn.ZeroPad2d(tuple(sizes))
     raise ValueError(f"pad_type must be reflect, replicate or zero; got {pad_type!r}")

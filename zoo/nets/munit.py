@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from zoo.nets.few_output_conv import conv2d_class
 from zoo.nets.norm import ChannelsLastInstanceNorm2d, is_channels_last
-from zoo.nets.padding import ReflectionPad2d
+from zoo.nets.padding import ReflectionPad2d, ReplicationPad2d
 from zoo.nets.upsample_conv import upsample2x_conv2d, upsampled_sequential
 
 __all__ = [
@@ -103,7 +103,7 @@ def make_padding(pad_type: PadType, padding: int) -> nn.Module:
     if pad_type == "reflect":
         return ReflectionPad2d(padding)
     if pad_type == "replicate":
-        return nn.ReplicationPad2d(padding)
+        return ReplicationPad2d(padding)
     return nn.ZeroPad2d(padding)
 
 
@@ -298,7 +298,7 @@ class Conv2dBlock(nn.Module):
         """
         if not isinstance(self.conv, nn.Conv2d) or self.conv.stride != (1, 1):
             return self.forward(F.interpolate(x, scale_factor=2, mode="nearest"))
-        mode = {ReflectionPad2d: "reflect", nn.ReplicationPad2d: "replicate", nn.ZeroPad2d: "zeros"}[type(self.pad)]
+        mode = {ReflectionPad2d: "reflect", ReplicationPad2d: "replicate", nn.ZeroPad2d: "zeros"}[type(self.pad)]
         return self._norm_activation(upsample2x_conv2d(x, self.conv.weight, self.conv.bias, self.pad.padding[0],
                                                        mode))
 

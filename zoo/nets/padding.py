@@ -10,6 +10,11 @@ about 1 GB of LOMIT's 7 GB generator graph at its CelebA setting.
 and keep only the input's shape. Gradients use ATen's kernel, except for channels-last gradients: they are folded in
 their own layout (as fast as ATen's channels-last kernel, which needs the input itself), so sums over the mirrored
 borders may differ from ATen's in the last bit.
+
+:func:`replication_pad2d` and :class:`ReplicationPad2d` are ``F.pad(mode="replicate")`` that ``torch.compile`` can
+train: inductor (torch 2.14, CPU) generates a ``replication_pad2d_backward`` whose output strides do not match the
+input's, and the first backward fails. Under compilation they pad by clamped row and column indices instead (same
+values; the gradient sums the copies back, in another order); eager runs keep ATen's kernel.
 """
 
 from __future__ import annotations
@@ -67,12 +72,17 @@ def _fold_reflections(grad: Tensor, padding: list[int], size: Sequence[int]) -> 
     return grad_input
 
 
-def reflection_pad2d(x: Tensor, padding: int | Sequence[int]) -> Tensor:
-    """``F.pad(x, padding, mode="reflect")`` for (B, C, H, W) or (C, H, W) ``x``; ``padding`` an int or
-    (left, right, top, bottom). Same result and gradients, without keeping ``x`` for the backward pass."""
+def _four_pads(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
     pads = (padding,) * 4 if isinstance(padding, int) else tuple(padding)
     if len(pads) != 4:
         raise ValueError(f"padding must be an int or (left, right, top, bottom), got {padding!r}")
+    return pads
+
+
+def reflection_pad2d(x: Tensor, padding: int | Sequence[int]) -> Tensor:
+    """``F.pad(x, padding, mode="reflect")`` for (B, C, H, W) or (C, H, W) ``x``; ``padding`` an int or
+    (left, right, top, bottom). Same result and gradients, without keeping ``x`` for the backward pass."""
+    pads = _four_pads(padding)
     if not (torch.is_grad_enabled() and x.requires_grad):
         return F.pad(x, pads, mode="reflect")
     return _ReflectionPad2dFunction.apply(x, pads)
@@ -84,3 +94,23 @@ class ReflectionPad2d(nn.ReflectionPad2d):
 
     def forward(self, x: Tensor) -> Tensor:
         return reflection_pad2d(x, self.padding)
+
+
+def replication_pad2d(x: Tensor, padding: int | Sequence[int]) -> Tensor:
+    """``F.pad(x, padding, mode="replicate")`` for (..., H, W) ``x``; ``padding`` an int or (left, right, top,
+    bottom). Under ``torch.compile`` it indexes clamped rows and columns (see the module docstring)."""
+    left, right, top, bottom = _four_pads(padding)
+    if not torch.compiler.is_compiling():
+        return F.pad(x, (left, right, top, bottom), mode="replicate")
+    height, width = x.shape[-2:]
+    rows = torch.arange(-top, height + bottom, device=x.device).clamp(0, height - 1)
+    columns = torch.arange(-left, width + right, device=x.device).clamp(0, width - 1)
+    return x.index_select(-2, rows).index_select(-1, columns)
+
+
+class ReplicationPad2d(nn.ReplicationPad2d):
+    """:class:`torch.nn.ReplicationPad2d` (same constructor, no parameters) that ``torch.compile`` can train (see
+    :func:`replication_pad2d`). ``(B, C, H, W) -> (B, C, H + top + bottom, W + left + right)``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return replication_pad2d(x, self.padding)

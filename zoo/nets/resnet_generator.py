@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from zoo.nets.few_output_conv import Conv2dFewOutputs
 from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
-from zoo.nets.padding import ReflectionPad2d
+from zoo.nets.padding import ReflectionPad2d, ReplicationPad2d
 
 PaddingType = Literal["reflect", "replicate", "zero"]
 
@@ -25,7 +25,7 @@ def _padding_layers(padding_type: PaddingType) -> tuple[list[nn.Module], int]:
     if padding_type == "reflect":
         return [ReflectionPad2d(1)], 0
     if padding_type == "replicate":
-        return [nn.ReplicationPad2d(1)], 0
+        return [ReplicationPad2d(1)], 0
     if padding_type == "zero":
         return [], 1
     raise ValueError(f"padding_type must be 'reflect', 'replicate' or 'zero'; got {padding_type!r}")

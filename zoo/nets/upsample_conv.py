@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.nets.padding import reflection_pad2d
+from zoo.nets.padding import reflection_pad2d, replication_pad2d
 
 PadMode = Literal["zeros", "reflect", "replicate"]
 
@@ -83,8 +83,8 @@ def upsample2x_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None, padding: i
     low, kernel = phase_weights(weight, padding)
     span = kernel.shape[-1]
     before, after = -low, span - 1 + low  # input padding so that every phase reads offsets low .. low + span - 1
-    mode = "constant" if pad_mode == "zeros" else pad_mode
-    padded = F.pad(x, [before, after, before, after], mode=mode if mode != "reflect" else "replicate")
+    pads = [before, after, before, after]
+    padded = F.pad(x, pads) if pad_mode == "zeros" else replication_pad2d(x, pads)
     phases = F.conv2d(padded, kernel, None if bias is None else bias.repeat_interleave(4))
     out = F.pixel_shuffle(phases, 2)
     if pad_mode != "reflect" or padding == 0:

@@ -31,7 +31,7 @@ from torch.nn import init
 
 from zoo.nets.few_output_conv import conv2d_class
 from zoo.nets.norm import ChannelsLastInstanceNorm2d
-from zoo.nets.padding import ReflectionPad2d
+from zoo.nets.padding import ReflectionPad2d, ReplicationPad2d
 from zoo.weights import WeightsFile, resolve_weights
 
 __all__ = [
@@ -106,7 +106,7 @@ def _pad(pad_type: str | None, padding: Any) -> nn.Module:
     if kind == "reflect":
         return ReflectionPad2d(padding)
     if kind == "replicate":
-        return nn.ReplicationPad2d(padding)
+        return ReplicationPad2d(padding)
     if kind == "zero":
         return nn.ZeroPad2d(padding)
     raise ValueError(f"unknown pad_type {pad_type!r}; expected reflect, replicate or zero")
