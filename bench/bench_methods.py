@@ -13,6 +13,7 @@ belongs to that method alone. Prints one row per method:
     python bench/bench_methods.py --methods cut srunit --iterations 1 --warmup 0 --reference
     python bench/bench_methods.py --methods decent --default-malloc   # without zoo's heap setting (see below)
     python bench/bench_methods.py --methods pix2pixhd pix2pixhd_local --device cuda --reference
+    python bench/bench_methods.py --methods instaformer --iterations 2 --reference
 
 A method with two paper settings has a second entry in ``PAPER_SETTINGS`` whose ``method`` names the registered
 method (``pix2pixhd_local``: pix2pixHD's local enhancer); ``--methods`` takes either name, and the default list holds
@@ -24,9 +25,9 @@ Like ``zoo fit`` (:class:`zoo.trainer.ZooTrainer`) and ``zoo translate``, each r
 With ``--reference``, a re-creation of the official training loop (``bench/official_loops.py``) runs interleaved
 with zoo's in the same process, for the speed ratios; the peak memory of each side then comes from a run of that
 side alone, in its own process (the re-creation with glibc's default malloc, as the authors' code runs). Where
-``official_loops.OFFICIAL_CHECKS`` has a check for the method (pix2pixHD), an fp32 ``--reference`` run first takes one
-step of each side on the same weights and inputs, fails unless their losses agree within 1e-4 (relative), and prints
-them.
+``official_loops.OFFICIAL_CHECKS`` has a check for the method (pix2pixHD, InstaFormer), an fp32 ``--reference`` run
+first takes one step of each side on the same weights and inputs (InstaFormer: zoo's step replays the official loop's
+random draws), fails unless their losses agree within 1e-4 (relative), and prints them.
 
 With ``--compile`` every network is compiled (the methods' ``compile: true``); the first warm-up iteration, which
 compiles, is reported separately as ``compile s`` and is not in the averages. On CUDA the model FLOPs of one
@@ -77,6 +78,10 @@ PAPER_SETTINGS: dict[str, dict] = {
     "pix2pixhd_local": {"method": "pix2pixhd", "init_args": {
         "label_nc": 35, "generator": "local", "ngf": 32, "num_d": 3, "n_local_enhancers": 1, "n_blocks_local": 3,
         "vgg_weights": None}, "size": (512, 1024), "batch_size": 1, "infer_extra": {"instance": 2}},
+    # INIT at 352x352 (img_size 88), the official widths (zoo's defaults: ngf 64, embed_C 1024, depth 6, mlp_dim 4096)
+    # and num_box 20; example_inputs gives 1-2 valid boxes per image (the instance branch runs on both sides);
+    # inference as translate without boxes (random style)
+    "instaformer": {"init_args": {"num_box": 20}, "size": (352, 352), "batch_size": 1},
 }
 
 #: The official implementations measured on a 2-core CPU machine like CI's at the settings above (fp32, 2 threads):
@@ -153,11 +158,8 @@ def _setup(method: str, device: str, channels_last: bool, threads: int, size: tu
         init_args["channels_last"] = False
     model = zoo.create(_method_of(method), **init_args).to(device)
     model.setup("fit")  # what the Trainer does first: e.g. the channels-last conversion
-    memory_format = torch.channels_last if getattr(model.hparams, "channels_last", False) else torch.contiguous_format
     model.train()
-    inputs = tuple(x.contiguous(memory_format=memory_format) if x is not None and x.dim() == 4 else x
-                   for x in _batch(model, settings["size"], settings["batch_size"], device))
-    return settings, model, inputs
+    return settings, model, model.in_training_layout(_batch(model, settings["size"], settings["batch_size"], device))
 
 
 #: Dense bf16 tensor-core peaks (TFLOP/s) by a substring of ``torch.cuda.get_device_name()``, for MFU.
@@ -186,15 +188,10 @@ def _iteration_flops(step) -> float:
     return float(counter.get_total_flops())
 
 
-def _schedule_cycle(model) -> int:
-    """Iterations per generator update: ``n_critic`` (LOMIT), else 1."""
-    return int(getattr(model.hparams, "n_critic", 1))
-
-
 def _whole_cycles(model, iterations: int) -> int:
-    """Methods that update G every ``n_critic`` iterations (LOMIT) are timed over whole cycles: any ``n_critic``
-    consecutive iterations hold exactly one G step."""
-    cycle = _schedule_cycle(model)
+    """Methods that alternate kinds of iterations (``model.schedule_cycle``, e.g. LOMIT's G step every ``n_critic``)
+    are timed over whole cycles: any ``schedule_cycle`` consecutive iterations hold each kind once."""
+    cycle = model.schedule_cycle
     return -(-iterations // cycle) * cycle
 
 
@@ -293,7 +290,7 @@ def run_one(method: str, iterations: int, warmup: int, device: str, precision: s
             "official_infer_s_per_call": sum(ref_infer) / iterations if ref_infer else None,
             "compiled": compile, "compile_s": compile_s, "iteration_tflop": flops / 1e12 if flops else None,
             "mfu": (flops / train_s / 1e12 / peak) if flops and (peak := peak_tflops or _peak_tflops(device)) else None,
-            "schedule_cycle": _schedule_cycle(model), "train_s_each": zoo_times,
+            "schedule_cycle": model.schedule_cycle, "train_s_each": zoo_times,
             "official_loop_s_each": ref_times or None, "loss_check": loss_check}
 
 

@@ -1,4 +1,5 @@
-"""Re-creations of official training iterations (pix2pix, CycleGAN, DECENT, VSAIT, LOMIT, CUT, SRUNIT, pix2pixHD), used
+"""Re-creations of official training iterations (pix2pix, CycleGAN, DECENT, VSAIT, LOMIT, CUT, SRUNIT, pix2pixHD,
+InstaFormer), used
 as the speed and memory reference.
 
 The official ``optimize_parameters`` is reproduced call for call on the same networks (zoo's networks have the
@@ -876,10 +877,213 @@ def check_pix2pixhd_losses(model, inputs: tuple, optimizers: list | None = None,
     return compared
 
 
+
+class OfficialInstaFormerLoop:
+    """InstaFormer's ``train.py`` iteration (``loss.model_forward`` I2I and RECON, ``compute_D_loss``, D step,
+    ``compute_G_loss``, G and F steps) on the networks of a zoo ``InstaFormer`` (deep-copied).
+
+    The five generator networks are separate copies (the official ``model_G`` dict: ``ContentEncoder``,
+    ``StyleEncoder``, ``Transformer``, ``MLP_Adain``, ``Decoder``), called one by one as the official code does:
+
+    * ``model_forward(I2I)``: ``ContentEncoder(A, feat_layers)`` (content and NCE taps in one pass), the random style
+      ``torch.randn(B, 8, 1, 1)``, ``MLP_Adain`` -> ``assign_adain_params`` on the transformer, ``Transformer(content,
+      A_box)`` (it extracts the box features itself), ``Decoder(patch tokens)`` and the box branch ``Decoder(box
+      tokens, A_box)`` **with** a graph (officially nothing detaches it; no loss uses it), and
+      ``extract_box_feature(content, A_box)`` again for the instance-NCE keys;
+    * ``model_forward(RECON)``: ``ContentEncoder(B)``, ``StyleEncoder(B)``, ``MLP_Adain`` -> assign,
+      ``Transformer(content, B_box)``, ``Decoder(patch tokens)`` (the RECON box branch is not recorded in the
+      fixtures' call order and is left out: if the official code decodes it, the official loop is a little slower
+      and hungrier than timed here);
+    * D step: ``set_requires_grad(D, True)``, ``0.5 * (lsgan(D(fake.detach()), 0) + lsgan(D(B), 1))``, backward,
+      Adam step;
+    * G step: ``set_requires_grad(D, False)``, ``lsgan(D(fake), 1)`` (D in train mode), ``L1(recon, B)``,
+      ``L1(StyleEncoder(recon), style_code)`` (not detached), ``ContentEncoder(fake, feat_layers)`` (a second
+      encoder pass on the fake), ``extract_box_feature(content(fake), A_box)``, ``compute_NCE_loss`` with
+      ``MLP_head`` (one ``torch.randperm(H*W)`` per tap for the keys, reused for the queries, one ``PatchNCELoss``
+      call per tap) and with ``MLP_head_inst`` on the valid boxes (``PatchNCELoss(#valid)``, one ``randperm(64)``;
+      ``tensor(0.)`` without a valid box), one backward, Adam steps G then F.
+
+    Plain ``torch.optim.Adam``: G (all five networks, the never-reached box branch included) and D with (beta1,
+    beta2), the heads with the default betas; ``zero_grad`` sets gradients to None. The MLP heads exist from the
+    start (officially created lazily on the first batch, with the same architecture). The losses of the last step
+    are kept in ``losses`` (official names) and its draws in ``drawn`` (``(phase, value)`` in call order).
+    """
+
+    def __init__(self, model) -> None:
+        from zoo.nets.instaformer import INSTANCE_PATCHES, assign_adain_params, extract_box_features
+
+        self.h = h = model.hparams
+        self.assign_adain_params, self.extract_box_feature = assign_adain_params, extract_box_features
+        self.inst_patches = INSTANCE_PATCHES
+        self.layers = list(model.feat_layers)
+        gen = model.generator
+        self.CE, self.SE, self.T, self.MLP_Adain, self.Dec, self.D, self.MLP_head, self.MLP_head_inst = (
+            official_copy(net) for net in (gen.content_encoder, gen.style_encoder, gen.transformer, gen.mlp_adain,
+                                           gen.decoder, model.discriminator, model.mlp_head, model.mlp_head_inst))
+        self.G_nets = [self.CE, self.SE, self.T, self.MLP_Adain, self.Dec]
+        betas = (h.beta1, h.beta2)
+        self.optimizer_G = torch.optim.Adam(chain(*(net.parameters() for net in self.G_nets)), lr=h.lr, betas=betas)
+        self.optimizer_D = torch.optim.Adam(self.D.parameters(), lr=h.lr, betas=betas)
+        self.optimizer_F = torch.optim.Adam(chain(self.MLP_head.parameters(), self.MLP_head_inst.parameters()),
+                                            lr=h.lr)
+        self.losses: dict[str, Tensor] = {}
+        self.drawn: list[tuple[str, Tensor]] = []
+
+    # ------------------------------------------------------------------ official helpers
+
+    def mlp_head(self, head: nn.Module, feats: list[Tensor], num_patches: int, phase: str,
+                 patch_ids: list[Tensor] | None = None) -> tuple[list[Tensor], list[Tensor]]:
+        """``MLP_Head.forward``: per tap a ``torch.randperm`` of the positions (unless given), its first
+        ``num_patches`` gathered, the tap's MLP, ``Normalize(2)`` (``x / (||x|| + 1e-7)``)."""
+        samples, ids = [], []
+        for feat_id, feat in enumerate(feats):
+            feat_reshape = feat.permute(0, 2, 3, 1).flatten(1, 2)
+            if patch_ids is not None:
+                patch_id = patch_ids[feat_id]
+            else:
+                perm = torch.randperm(feat_reshape.shape[1])
+                self.drawn.append((phase, perm))
+                patch_id = perm[:int(min(num_patches, perm.shape[0]))].to(feat.device)
+            x_sample = feat_reshape[:, patch_id, :].flatten(0, 1)
+            x_sample = getattr(head, f"mlp_{feat_id}")(x_sample)
+            norm = x_sample.pow(2).sum(1, keepdim=True).pow(0.5)
+            samples.append(x_sample.div(norm + 1e-7))
+            ids.append(patch_id)
+        return samples, ids
+
+    def compute_nce_loss(self, feat_q: list[Tensor], feat_k: list[Tensor], head: nn.Module, batch_size: int,
+                         num_patches: int, phase: str) -> Tensor:
+        """``compute_NCE_loss``: positions drawn for the keys and reused for the queries, the mean of each tap's
+        ``PatchNCELoss``, averaged over the taps."""
+        feat_k_pool, sample_ids = self.mlp_head(head, feat_k, num_patches, phase)
+        feat_q_pool, _ = self.mlp_head(head, feat_q, num_patches, phase, sample_ids)
+        total = 0.0
+        for f_q, f_k in zip(feat_q_pool, feat_k_pool, strict=True):
+            total = total + official_patch_nce(f_q, f_k, batch_size, self.h.nce_t, False).mean()
+        return total / len(feat_k)
+
+    def model_forward(self, real: Tensor, box: Tensor, mode: str) -> tuple:
+        """``loss.model_forward``: I2I -> (fake, fake_box, [taps of A..., box features of A]); RECON -> (recon,
+        None, style code of B)."""
+        if mode == "I2I":
+            content, features = self.CE(real, self.layers)
+            style = torch.randn(real.shape[0], self.h.style_dim, 1, 1).to(real)
+            self.drawn.append(("I2I", style))
+        else:
+            content, _ = self.CE(real)
+            style = self.SE(real)
+        self.assign_adain_params(self.MLP_Adain(style), self.T.transformer)
+        agg, agg_box = self.T(content, box)
+        img = self.Dec(agg)
+        if mode == "I2I":
+            fake_box = self.Dec(agg_box, box)
+            return img, fake_box, [*features, self.extract_box_feature(content, box)]
+        return img, None, style
+
+    # ------------------------------------------------------------------ the iteration
+
+    def step(self, real_A: Tensor, real_B: Tensor, A_box: Tensor | None, B_box: Tensor | None) -> None:
+        h = self.h
+        self.drawn = []
+        batch = real_A.shape[0]
+        A_box, B_box = (torch.full((batch, h.num_box, 5), -1.0, dtype=real_A.dtype) if box is None else box
+                        for box in (A_box, B_box))
+        fake_img, fake_box, features = self.model_forward(real_A, A_box, "I2I")
+        recon_img, _, style_code = self.model_forward(real_B, B_box, "RECON")
+        features, box_feature = features[:-1], features[-1]
+        # compute_D_loss, D step
+        _set_requires_grad([self.D], True)
+        self.optimizer_D.zero_grad()
+        D_fake_loss = gan_loss(self.D(fake_img.detach()), False, h.gan_mode)
+        D_real_loss = gan_loss(self.D(real_B), True, h.gan_mode)
+        total_D_loss = 0.5 * (D_fake_loss + D_real_loss)
+        total_D_loss.backward()
+        self.optimizer_D.step()
+        # compute_G_loss, G and F steps
+        _set_requires_grad([self.D], False)
+        self.optimizer_G.zero_grad()
+        self.optimizer_F.zero_grad()
+        G_losses: dict[str, Tensor] = {}
+        if h.w_gan > 0:
+            G_losses["GAN_loss"] = h.w_gan * gan_loss(self.D(fake_img), True, h.gan_mode)
+        if h.w_recon > 0:
+            G_losses["recon_loss"] = h.w_recon * F.l1_loss(recon_img, real_B)
+        if h.w_style > 0:
+            G_losses["style_loss"] = h.w_style * F.l1_loss(self.SE(recon_img), style_code)
+        if h.w_nce > 0 or h.w_instance_nce > 0:
+            fake_content, fake_features = self.CE(fake_img, self.layers)
+            fake_box_feature = self.extract_box_feature(fake_content, A_box)
+            if h.w_nce > 0:
+                G_losses["NCE_loss"] = h.w_nce * self.compute_nce_loss(fake_features, features, self.MLP_head, batch,
+                                                                       h.num_patches, "NCE")
+            if h.w_instance_nce > 0:
+                valid = (A_box[..., 0] != -1).reshape(-1)
+                count = int(valid.sum())
+                G_losses["instNCE_loss"] = (h.w_instance_nce * self.compute_nce_loss(
+                    [fake_box_feature[valid]], [box_feature[valid]], self.MLP_head_inst, count, self.inst_patches,
+                    "instNCE") if count else torch.tensor(0.0))
+        total_G_loss = sum(G_losses.values())
+        total_G_loss.backward()
+        self.optimizer_G.step()
+        self.optimizer_F.step()
+        self.losses = {"D_fake_loss": D_fake_loss.detach(), "D_real_loss": D_real_loss.detach(),
+                       "total_D_loss": total_D_loss.detach(),
+                       **{name: value.detach() for name, value in G_losses.items()},
+                       "total_G_loss": total_G_loss.detach()}
+
+    def zoo_draws(self, num_patches: int | None = None) -> dict[str, Any]:
+        """The last step's draws as ``InstaFormer.optimization_step``'s ``draws`` (style, NCE ids, instance ids)."""
+        num_patches = self.h.num_patches if num_patches is None else num_patches
+        draws: dict[str, Any] = {"nce": []}
+        for phase, value in self.drawn:
+            if phase == "I2I":
+                draws["style"] = value
+            elif phase == "NCE":
+                draws["nce"].append(value[:num_patches])
+            else:
+                draws["inst_nce"] = value[:self.inst_patches]
+        return draws
+
+    @torch.no_grad()
+    def infer(self, real_A: Tensor) -> Tensor:
+        """Inference without boxes (the official code has no test.py; as zoo's ``translate``): ``ContentEncoder``,
+        a random style ``torch.randn(B, 8, 1, 1)``, ``MLP_Adain`` -> assign, ``Transformer(content)`` (patch tokens
+        only), ``Decoder``; no_grad, the networks in train mode."""
+        content, _ = self.CE(real_A)
+        style = torch.randn(real_A.shape[0], self.h.style_dim, 1, 1).to(real_A)
+        self.assign_adain_params(self.MLP_Adain(style), self.T.transformer)
+        agg, _ = self.T(content)
+        return self.Dec(agg)
+
+
+def check_instaformer_losses(model, inputs: tuple, optimizers: list | None = None,
+                             rtol: float = 1e-4) -> dict[str, tuple[float, float]]:
+    """One official iteration (a fresh :class:`OfficialInstaFormerLoop` of ``model``) and one zoo
+    ``optimization_step`` replaying its draws (style code, NCE and instance-NCE positions), on identical weights and
+    inputs: raise ``AssertionError`` unless every loss agrees within ``rtol`` (relative). Both sides take their step
+    (``optimizers``: zoo's, default new ones); returns ``{official name: (zoo, official)}``."""
+    reference = OfficialInstaFormerLoop(model)
+    if optimizers is None:
+        optimizers, _ = model.configure_optimizers()
+    reference.step(*_official_inputs_of(inputs))
+    out = model.optimization_step(*inputs, *optimizers, draws=reference.zoo_draws())
+    ours = model.official_losses(out.losses)
+    compared = {name: (float(ours[name]), float(value)) for name, value in reference.losses.items() if name in ours}
+    bad = {k: v for k, v in compared.items() if abs(v[0] - v[1]) > rtol * max(abs(v[0]), abs(v[1]), 1e-12)}
+    if bad or len(compared) != len(reference.losses):
+        raise AssertionError(f"InstaFormer losses differ from the official loop's (zoo, official): {bad or compared}")
+    return compared
+
+
+def _official_inputs_of(inputs: tuple) -> tuple:
+    """zoo's inputs as the official loop takes them: contiguous NCHW (None stays None)."""
+    return tuple(None if x is None else x.contiguous() for x in inputs)
+
 OFFICIAL_LOOPS = {"cyclegan": OfficialCycleGANLoop, "pix2pix": OfficialPix2PixLoop, "decent": OfficialDECENTLoop,
                   "vsait": OfficialVSAITLoop, "lomit": OfficialLOMITLoop, "cut": OfficialCUTLoop,
-                  "srunit": OfficialSRUNITLoop, "pix2pixhd": OfficialPix2PixHDLoop}
+                  "srunit": OfficialSRUNITLoop, "pix2pixhd": OfficialPix2PixHDLoop,
+                  "instaformer": OfficialInstaFormerLoop}
 
 #: Same-weights loss checks ``check(model, inputs, optimizers) -> {name: (zoo, official)}`` that
 #: ``bench_methods.py --reference`` runs once before timing (fp32).
-OFFICIAL_CHECKS = {"pix2pixhd": check_pix2pixhd_losses}
+OFFICIAL_CHECKS = {"pix2pixhd": check_pix2pixhd_losses, "instaformer": check_instaformer_losses}

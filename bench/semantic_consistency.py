@@ -91,9 +91,29 @@ DEFAULTS = {"methods": ["cyclegan", "vsait", "decent", "cut", "fastcut", "srunit
             "statistics": "unmatched"}
 
 
-def _train(method: str, *, iterations: int, image_size: int, batch_size: int, seed: int, statistics: str,
-           root_dir: str, overrides: dict[str, Any]) -> tuple[Any, float]:
-    """Trains benchmark method ``method`` (a key of :data:`METHOD_SETTINGS`) for ``iterations`` steps on the toy world.
+def toy_datamodule(*, iterations: int, image_size: int, batch_size: int, seed: int, statistics: str,
+                   data_class: type | None = None, **options: Any) -> Any:
+    """The training data of every benchmark run: the toy world's sim → photo domains, one epoch of ``iterations``
+    batches.
+
+    Args:
+        data_class: :class:`~zoo.data.UnpairedDataModule` (None) or a subclass taking its arguments (e.g.
+            :class:`~zoo.data.BoxDataModule`, which adds object boxes to the same images).
+        options: Further arguments of ``data_class`` (e.g. ``num_box``).
+    """
+    from zoo.data import UnpairedDataModule
+
+    return (data_class or UnpairedDataModule)(
+        root=None, toy_domain_a="sim", toy_domain_b="photo", image_size=image_size,
+        toy_length=max(iterations * batch_size, 1), batch_size=batch_size, val_size=1, seed=seed,
+        toy_statistics=statistics, **options)
+
+
+def train_toy(registered_name: str, init_args: dict[str, Any], *, iterations: int, image_size: int, batch_size: int,
+              seed: int, statistics: str, root_dir: str, data_class: type | None = None,
+              data_options: dict[str, Any] | None = None) -> tuple[Any, float]:
+    """Trains ``zoo.create(registered_name, **init_args)`` for ``iterations`` steps on :func:`toy_datamodule`, on the
+    CPU, seeded with ``seed`` (data and initialisation).
 
     Returns:
         The model in eval mode and the training time in seconds.
@@ -101,20 +121,30 @@ def _train(method: str, *, iterations: int, image_size: int, batch_size: int, se
     import lightning as L
 
     import zoo
-    from zoo.data import UnpairedDataModule
     from zoo.trainer import ZooTrainer
 
     L.seed_everything(seed, verbose=False)
-    data = UnpairedDataModule(root=None, toy_domain_a="sim", toy_domain_b="photo", image_size=image_size,
-                              toy_length=max(iterations * batch_size, 1), batch_size=batch_size, val_size=1,
-                              seed=seed, toy_statistics=statistics)
-    model = zoo.create(REGISTERED_NAME[method], **{**METHOD_SETTINGS.get(method, {}), **overrides})
+    data = toy_datamodule(iterations=iterations, image_size=image_size, batch_size=batch_size, seed=seed,
+                          statistics=statistics, data_class=data_class, **(data_options or {}))
+    model = zoo.create(registered_name, **init_args)
     trainer = ZooTrainer(max_steps=iterations, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                          enable_image_grid=False, enable_model_summary=False, enable_progress_bar=False,
                          limit_val_batches=0, default_root_dir=root_dir)
     start = time.perf_counter()
     trainer.fit(model, datamodule=data)
     return model.eval(), time.perf_counter() - start
+
+
+def _train(method: str, *, iterations: int, image_size: int, batch_size: int, seed: int, statistics: str,
+           root_dir: str, overrides: dict[str, Any]) -> tuple[Any, float]:
+    """Trains benchmark method ``method`` (a key of :data:`METHOD_SETTINGS`) for ``iterations`` steps on the toy world.
+
+    Returns:
+        The model in eval mode and the training time in seconds.
+    """
+    return train_toy(REGISTERED_NAME[method], {**METHOD_SETTINGS.get(method, {}), **overrides},
+                     iterations=iterations, image_size=image_size, batch_size=batch_size, seed=seed,
+                     statistics=statistics, root_dir=root_dir)
 
 
 def eval_set(num_images: int, image_size: int, *, split: str, seed: int, statistics: str,

@@ -77,6 +77,10 @@ ENTRIES: dict[str, ToyEntry] = {
     "vsait.toy_sim2photo": ToyEntry(
         "vsait", _SIM2PHOTO, "VSAIT (hypervector-algebra semantic consistency, feature-space discriminator) trained "
         "on unpaired toy-world renders; its VGG-19 keeps random weights (no download).", _SEMANTIC),
+    "instaformer.toy_sim2photo": ToyEntry(
+        "instaformer", "toy-world simulator render -> photo-like render, 64 x 64, with or without object boxes",
+        "InstaFormer (transformer over patch and object-box tokens, global and instance-level PatchNCE) trained on "
+        "unpaired toy-world renders with the boxes of their cars, people, poles and signs.", _SEMANTIC),
     "munit.toy_sim2photo": ToyEntry(
         "munit", "toy-world simulator render <-> photo-like render, 64 x 64, one output per style code",
         "MUNIT (content and style codes, AdaIN decoder) trained on unpaired toy-world renders.", _SEMANTIC),

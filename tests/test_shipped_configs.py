@@ -41,6 +41,9 @@ SHRINK: dict[str, dict[str, dict[str, object]]] = {
                                         "global_generator_weights": None},  # no global run to start from
                               "data": {"load_size": 64, "fine_size": 32}},
     "zoo.methods.DRIT": {"model": {"ch": 4}},  # the content discriminator's 4x4 kernels need the official 216 crop
+    "zoo.methods.InstaFormer": {"model": {"ngf": 4, "ndf": 4, "img_size": 16, "embed_c": 16, "mlp_dim": 32,
+                                          "adain_dim": 16, "nc_patch": 16, "nc_inst": 16, "num_patches": 16},
+                                "data": {"load_size": 64, "crop_size": 64, "batch_size": 2}},  # 64 px: img_size 16
     "zoo.methods.MUNIT": {"model": {"dim": 4, "mlp_dim": 8, "dis_dim": 4}, "data": {"load_size": 64, "crop_size": 64}},
     "zoo.methods.LOMIT": {"model": {"g_conv_dim": 4, "d_conv_dim": 4, "mlp_dim": 8}, "data": {"batch_size": 2}},
     "zoo.methods.VSAIT": {"model": {"ngf": 4, "hv_dim": 32, "disc_channels": [16, 16, 1], "feature_weights": None},

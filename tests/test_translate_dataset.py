@@ -317,3 +317,41 @@ def test_per_sequence_styles_do_not_flicker_where_per_image_styles_do(tmp_path):
         flicker[policy] = evaluate_sequences(tmp_path / "in", out, device="cpu", progress=False)
     assert flicker[None]["metrics"]["folders"]["flicker"] == 1.0
     assert flicker["per-image"]["metrics"]["folders"]["flicker"] > 1.0
+
+
+def test_boxes_give_an_instance_aware_model_its_instance_tokens(tmp_path):
+    """``zoo translate --boxes`` on a ``zoo toy-dataset`` folder (box files beside the frames): each frame's boxes are
+    read, normalised and used, as ``translate(boxes=...)`` uses them; without ``--boxes`` the no-box inference."""
+    from zoo.data.toy_world import write_toy_dataset
+    from zoo.translate import read_boxes
+
+    data = tmp_path / "toy"
+    write_toy_dataset(data, sequences=1, frames=2, size=(64, 64))
+    torch.manual_seed(0)
+    model = build_tiny_model("instaformer")[0].eval()
+    bundle = save_bundle(model, tmp_path / "bundle")
+    outputs = {}
+    for name, extra in (("with", ["--boxes", str(data / "images")]), ("without", [])):
+        outputs[name] = tmp_path / name
+        result = subprocess.run([sys.executable, "-m", "zoo", "translate", "--model", str(bundle), "--input",
+                                 str(data / "images"), "--output", str(outputs[name]), "--device", "cpu",
+                                 "--image-format", "png", *extra], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+    frames = sorted((data / "images").rglob("*.png"))
+    assert len(frames) == 2
+    for frame in frames:
+        relative = frame.relative_to(data / "images")
+        boxes = read_boxes(frame.with_suffix(".json"), (64, 64), model.hparams.num_box)
+        assert (boxes[:, 0] >= 0).any(), "the toy frame should show objects"
+        image = torch.from_numpy(_pixels(frame)).permute(2, 0, 1)[None].float() / 255
+        style = style_codes(model.style_dim, [style_key("per-image", image=relative.as_posix(), sequence="")],
+                            seed=0)[:, 0]  # the command's per-image style code
+        expected = model.translate(image, style=style, boxes=boxes[None])
+        got = torch.from_numpy(_pixels(outputs["with"] / relative)).permute(2, 0, 1)[None].float() / 255
+        assert (got - expected).abs().max() <= 1 / 255 + 1e-6
+        assert not np.array_equal(_pixels(outputs["with"] / relative), _pixels(outputs["without"] / relative))
+    with pytest.raises(FileNotFoundError, match="no box file"):
+        translate_images(bundle, data / "images", tmp_path / "missing", boxes=tmp_path, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="--boxes is not supported by CycleGAN"):
+        translate_images(build_tiny_model("cyclegan")[0], data / "images", tmp_path / "cyclegan", boxes=data / "images",
+                         device="cpu", progress=False)

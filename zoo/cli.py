@@ -15,6 +15,7 @@ More commands work on trained models and do not build a Trainer::
                   [--num-styles K | --reference IMAGE]                      # MUNIT, DRIT
                   [--exemplar IMAGE [--exemplar-mask M] [--mask M] [--mask-ids 26,27]]   # LOMIT
                   [--instance INSTANCE_MAP_OR_FOLDER]                       # pix2pixHD label maps
+                  [--boxes BOX_FOLDER]                                      # InstaFormer instance boxes
                   [--tile 256 --tile-overlap 32]                            # super-resolution
     zoo evaluate --model NAME|CKPT|BUNDLE --config CONFIG [--metrics fid,kid,...] [--directions a2b,b2a]
     zoo evaluate --real FOLDER --fake FOLDER [--metrics fid,kid,lpips,psnr,ssim]
@@ -478,6 +479,9 @@ def _translate_command(argv: list[str]) -> None:
     labels.add_argument("--instance", help="instance maps (integer ids, e.g. Cityscapes *_gtFine_instanceIds.png): a "
                         "file, or a folder of maps with the inputs' relative paths or their Cityscapes names "
                         "(X_gtFine_labelIds.png -> X_gtFine_instanceIds.png)")
+    instances = parser.add_argument_group("instance-aware models (InstaFormer)")
+    instances.add_argument("--boxes", help="folder of zoo box files (<relative path of the input>.json, as zoo "
+                           "toy-dataset writes them beside the images): each object becomes an instance token")
     sr = parser.add_argument_group("super-resolution models")
     sr.add_argument("--tile", type=int, default=None,
                     help="translate in TILE x TILE blocks so memory stays bounded (default: 256 for upscaling models, "
@@ -518,6 +522,7 @@ def _translate_command(argv: list[str]) -> None:
             exemplar_mask=ns.exemplar_mask,
             mask_ids=mask_ids,
             instance=ns.instance,
+            boxes=ns.boxes,
             images=ns.images,
             annotations=None if ns.annotations is None else [glob for glob in ns.annotations if glob],
             image_suffixes=ns.image_suffix or DEFAULT_IMAGE_SUFFIXES,

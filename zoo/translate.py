@@ -38,6 +38,12 @@ are read as integer ids, never normalised, and padded like the label maps::
     translate_images("runs/pix2pixhd/version_0/checkpoints/last.ckpt", "test_label/", "out/", instance="test_inst/",
                      annotations=[])
 
+Instance-aware models (InstaFormer) translate without boxes; ``boxes=`` gives them each image's object boxes in zoo's
+box files (:mod:`zoo.data.boxes`, ``<name>.json`` beside the image or under a folder with the inputs' relative paths,
+as ``zoo toy-dataset`` writes them), so that every object becomes an instance token::
+
+    translate_images("instaformer.toy_sim2photo", "toy/images/", "out/", boxes="toy/images/")
+
 A model exported with ``zoo export --format onnx`` runs through onnxruntime: pass the ``.onnx`` file as ``model``.
 """
 
@@ -58,6 +64,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from zoo.data.boxes import fit_boxes, identity_geometry, read_box_file
 from zoo.data.dataset_files import DEFAULT_IMAGE_SUFFIXES, LABEL_MAP_ANNOTATION_GLOBS, SourceFile, plan_dataset
 from zoo.data.io import (
     IMG_EXTENSIONS,
@@ -154,6 +161,7 @@ def translate_images(
     exemplar_mask: str | os.PathLike[str] | None = None,
     mask_ids: Sequence[int] | None = None,
     instance: str | os.PathLike[str] | None = None,
+    boxes: str | os.PathLike[str] | None = None,
     images: Sequence[str] | None = None,
     annotations: Sequence[str] | None = None,
     image_suffixes: Sequence[str] = DEFAULT_IMAGE_SUFFIXES,
@@ -215,6 +223,10 @@ def translate_images(
             (``X_gtFine_labelIds.png`` -> ``X_gtFine_instanceIds.png``). Instance maps are read as integer ids (8-
             or 16-bit grayscale, 32-bit ``I``; values kept, not scaled to [0, 1]) and must have the input's size.
             Without it such a model uses the label map's class boundaries.
+        boxes: instance-aware models (InstaFormer, whose ``translate`` takes ``boxes``): a folder of zoo box files
+            (:func:`zoo.data.boxes.read_box_file`), ``<relative path of the input>.json`` for every input (the input
+            folder itself when the files sit beside the images). Coordinates are pixels of the box file's ``size``
+            (or of the image); every labelled box is used, the ``num_box`` largest when there are more.
         images: globs of the image files to translate (None: all; see :mod:`zoo.data.dataset_files`).
         annotations: globs of the image files that are annotations, copied unchanged (None:
             :data:`zoo.data.dataset_files.DEFAULT_ANNOTATION_GLOBS`, or ``LABEL_MAP_ANNOTATION_GLOBS`` for models that
@@ -235,9 +247,9 @@ def translate_images(
         A :class:`TranslationReport` (outputs, what was skipped, images/s).
 
     Raises:
-        FileNotFoundError: ``input``, ``reference``, ``exemplar``, ``mask``, ``exemplar_mask`` or ``instance`` does
-            not exist, the input holds no image or video, or a mask or instance folder has no map for an input (the
-            message names the expected file).
+        FileNotFoundError: ``input``, ``reference``, ``exemplar``, ``mask``, ``exemplar_mask``, ``instance`` or
+            ``boxes`` does not exist, the input holds no image or video, or a mask, instance or box folder has no file
+            for an input (the message names the expected file).
         ValueError: two inputs that would be written to the same file, a ``direction`` the model does not offer,
             options the model does not take (``num_styles`` for a unimodal model, ``tile`` together with styles,
             exemplars or masks, ...), an output folder made with other settings (without ``overwrite``); the
@@ -262,7 +274,7 @@ def translate_images(
     if not source.exists():
         raise FileNotFoundError(f"input '{source}' does not exist")
     for flag, path in (("--reference", reference), ("--exemplar", exemplar), ("--mask", mask),
-                       ("--exemplar-mask", exemplar_mask), ("--instance", instance)):
+                       ("--exemplar-mask", exemplar_mask), ("--instance", instance), ("--boxes", boxes)):
         if path is not None and not Path(path).exists():
             raise FileNotFoundError(f"{flag} '{path}' does not exist")
     torch_device = resolve_device(device)
@@ -270,7 +282,7 @@ def translate_images(
     if annotations is None and images is None and getattr(model, "takes_label_maps", False):
         annotations = LABEL_MAP_ANNOTATION_GLOBS
     _check_model_options(model, direction=direction, num_styles=num_styles, reference=reference, exemplar=exemplar,
-                         mask=mask, exemplar_mask=exemplar_mask, mask_ids=mask_ids, instance=instance)
+                         mask=mask, exemplar_mask=exemplar_mask, mask_ids=mask_ids, instance=instance, boxes=boxes)
     plan = plan_dataset(source, skip=target, images=images, annotations=annotations, image_suffixes=image_suffixes)
     destinations = _output_paths(plan.sources, target, num_styles, image_format)
     styles = _Styles.build(model, direction=direction, seed=seed, num_styles=num_styles, policy=style_policy,
@@ -278,8 +290,8 @@ def translate_images(
                            device=torch_device)
     if tile is None:
         tile = default_tile(model)
-    if tile and (styles.uses_conditions or mask is not None or instance is not None):
-        raise ValueError("--tile works for models without style, exemplar, mask or instance inputs; pass --tile 0")
+    if tile and (styles.uses_conditions or mask is not None or instance is not None or boxes is not None):
+        raise ValueError("--tile works for models without style, exemplar, mask, instance or box inputs; pass --tile 0")
     channels = model.input_channels(direction) if hasattr(model, "input_channels") else 3
     aligned_files = {}
     if mask is not None:
@@ -287,15 +299,18 @@ def translate_images(
     if instance is not None:
         aligned_files["instance"] = {s.path: _instance_for(s.path, Path(s.relative), Path(instance))
                                      for s in plan.images}
+    if boxes is not None:
+        aligned_files["boxes"] = {s.path: _box_file_for(s.path, Path(s.relative), Path(boxes)) for s in plan.images}
     if plan.videos and aligned_files:
-        raise ValueError("--mask and --instance apply to image inputs, not to videos")
+        raise ValueError("--mask, --instance and --boxes apply to image inputs, not to videos")
 
     settings = {"model": _model_fingerprint(model), "direction": direction, "seed": seed, "num_styles": num_styles,
                 "style_policy": style_policy, "precision": precision, "image_format": image_format, "tile": tile,
                 "tile_overlap": tile_overlap if tile else None, "mask_ids": list(mask_ids) if mask_ids else None,
                 **{name: _file_fingerprint(path) for name, path in (("reference", reference), ("exemplar", exemplar),
                                                                      ("mask", mask), ("exemplar_mask", exemplar_mask),
-                                                                     ("instance", instance))}}
+                                                                     ("instance", instance))},
+                **({"boxes": _file_fingerprint(boxes)} if boxes is not None else {})}
     target.mkdir(parents=True, exist_ok=True)
     remove_partial_files(target)
     manifest = TranslationManifest(target, settings, overwrite=overwrite)
@@ -367,12 +382,14 @@ class _Run:
         for indices, per_style, unaligned in self.styles.groups(keys):
             part = images if len(indices) == len(keys) else images[indices]
             masks = aligned if len(indices) == len(keys) else {k: v[indices] for k, v in aligned.items()}
+            instances = {"boxes": masks.pop("boxes")} if "boxes" in masks else {}  # normalised, not pixel-aligned
             results = []
             for conditions in per_style:
                 with _autocast(self.device, self.precision):
                     results.append(translate_any_size(
                         self.model, part, direction=self.direction, seed=self.seed + self.batch_index, masks=masks,
-                        unaligned=unaligned, tile=self.tile, tile_overlap=self.tile_overlap, **conditions).float())
+                        unaligned=unaligned, tile=self.tile, tile_overlap=self.tile_overlap, **instances,
+                        **conditions).float())
             result = torch.stack(results, 1)
             if len(indices) == len(keys):
                 merged = result
@@ -403,7 +420,7 @@ class _Run:
         if num_workers is None:
             num_workers = 2 if len(batches) >= 3 else 0
         reader = _ImageReader([[readable[p] for p in batch] for batch in batches], channels, aligned_files,
-                              self.mask_ids)
+                              self.mask_ids, num_box=int(dict(getattr(self.model, "hparams", {})).get("num_box", 20)))
         loader = torch.utils.data.DataLoader(reader, batch_size=None, shuffle=False, num_workers=num_workers,
                                              pin_memory=self.device.type == "cuda",
                                              prefetch_factor=2 if num_workers else None)
@@ -511,8 +528,9 @@ class _ImageReader(torch.utils.data.Dataset):
     why the others could not; their aligned inputs (masks, instance maps) beside them."""
 
     def __init__(self, batches: list[list[SourceFile]], channels: int, aligned_files: dict[str, dict[Path, Path]],
-                 mask_ids: Sequence[int] | None) -> None:
+                 mask_ids: Sequence[int] | None, num_box: int = 20) -> None:
         self.batches, self.channels, self.aligned_files, self.mask_ids = batches, channels, aligned_files, mask_ids
+        self.num_box = num_box
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -533,6 +551,9 @@ class _ImageReader(torch.utils.data.Dataset):
                 if "instance" in self.aligned_files:
                     aligned["instance"].append(_read_instance_matching(self.aligned_files["instance"][item.path],
                                                                        item.path, (image.shape[-1], image.shape[-2])))
+                if "boxes" in self.aligned_files:
+                    aligned["boxes"].append(read_boxes(self.aligned_files["boxes"][item.path],
+                                                       (image.shape[-1], image.shape[-2]), self.num_box))
             except Exception as failure:  # a bad mask or instance map is the caller's error: raised in the main process
                 error = failure
                 break
@@ -773,6 +794,23 @@ def _mask_for(image: Path, relative: Path, mask: Path) -> Path:
     raise FileNotFoundError(f"no mask for '{image}': expected '{mask / relative.with_suffix('.png')}'")
 
 
+def _box_file_for(image: Path, relative: Path, folder: Path) -> Path:
+    """The box file of ``image``: ``<folder>/<relative path>.json``."""
+    candidate = folder / relative.with_suffix(".json")
+    if not candidate.is_file():
+        raise FileNotFoundError(f"no box file for '{image}' in --boxes folder '{folder}': expected '{candidate}'")
+    return candidate
+
+
+def read_boxes(path: Path, size: tuple[int, int], num_box: int) -> Tensor:
+    """An image's boxes from its zoo box file, for ``translate(boxes=...)``: (num_box, 5) ``[label, x1, y1, x2, y2]``
+    normalised to the image of ``size`` (W, H), padded with -1 rows. Class names become their index in order of
+    appearance, integer labels stay (instance-aware models use a box's label only to tell it from padding)."""
+    annotation = read_box_file(path)
+    classes = list(dict.fromkeys(box["label"] for box in annotation.boxes if isinstance(box["label"], str)))
+    return fit_boxes(annotation, identity_geometry(*size), classes=classes, num_box=num_box)
+
+
 _LABEL_SUFFIX, _INSTANCE_SUFFIX = "_gtFine_labelIds", "_gtFine_instanceIds"  # Cityscapes names
 
 
@@ -833,8 +871,10 @@ def _check_model_options(
     exemplar_mask: Any,
     mask_ids: Sequence[int] | None,
     instance: Any = None,
+    boxes: Any = None,
 ) -> None:
-    """Refuse, naming the flag, a direction or a style/exemplar/mask/instance option that ``model`` does not take."""
+    """Refuse, naming the flag, a direction or a style/exemplar/mask/instance/box option that ``model`` does not
+    take."""
     name = type(model).__name__
     directions = tuple(getattr(model, "directions", ("a2b",)))
     if direction not in directions:
@@ -842,7 +882,8 @@ def _check_model_options(
     accepted = set(inspect.signature(model.translate).parameters)
     for flag, value, parameter in (("--num-styles", num_styles > 1, "num_styles"),
                                    ("--reference", reference, "reference"), ("--exemplar", exemplar, "exemplar"),
-                                   ("--mask", mask, "mask"), ("--exemplar-mask", exemplar_mask, "exemplar_mask")):
+                                   ("--mask", mask, "mask"), ("--exemplar-mask", exemplar_mask, "exemplar_mask"),
+                                   ("--boxes", boxes, "boxes")):
         if value and parameter not in accepted:
             raise ValueError(f"{flag} is not supported by {name}: its translate() takes no '{parameter}'")
     if instance is not None and "instance" not in dict(getattr(model, "ALIGNED_INPUTS", {})):

@@ -82,7 +82,8 @@ def test_every_method_has_a_tiny_config():
 
 #: What the paper-setting networks of each method accept: the strides of their encoders (pix2pix: the 256 U-Net).
 PAPER_SIZE_MULTIPLES = {"bicubic": 1, "cut": 4, "cyclegan": 4, "decent": 4, "drit": 4, "lomit": 4, "munit": 4,
-                        "pix2pix": 256, "pix2pixhd": 16, "srgan": 1, "srresnet": 1, "srunit": 4, "vsait": 4}
+                        "pix2pix": 256, "pix2pixhd": 16, "srgan": 1, "srresnet": 1, "srunit": 4, "vsait": 4,
+                        "instaformer": 1}  # one square size, which translate resizes any input to
 
 
 @pytest.mark.parametrize("name", zoo.list_models())

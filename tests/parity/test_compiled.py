@@ -35,9 +35,16 @@ PARITY_TESTS = {
     "srunit": ("tests.parity.test_srunit", "test_srunit_case"),
     "pix2pixhd": ("tests.parity.test_pix2pixhd", "test_official_parity"),
     "srgan": ("tests.parity.test_srgan", "test_srgan_case"),
+    "instaformer": ("tests.parity.test_instaformer", "test_instaformer_case"),
 }
 #: Methods whose training cases the default run traces (the others: ``-m slow``).
 DEFAULT = ("pix2pix_cyclegan",)
+#: Methods whose inductor run is known to miss the manifests' float32 tolerances, and by how much.
+INDUCTOR_OUTSIDE_TOLERANCE = {
+    "instaformer": "InstaFormer's generator gradients hinge on float32 rounding (a ReLU input of 9e-7 in exact "
+                   "arithmetic changes side with two threads): inductor's fused kernels put Decoder.model.9.bias "
+                   "2.8e-4 off against a tolerance of 1.9e-4",
+}
 
 
 def _is_training_case(case: dict) -> bool:
@@ -55,8 +62,10 @@ def _training_cases(backend: str) -> list:
             if not isinstance(case, dict) or not _is_training_case(case):
                 continue
             slow = backend != "eager" or folder not in DEFAULT
-            params.append(pytest.param(module, function, case, id=f"{folder}-{case['name']}",
-                                       marks=[pytest.mark.slow] if slow else []))
+            marks = [pytest.mark.slow] if slow else []
+            if backend == "inductor" and folder in INDUCTOR_OUTSIDE_TOLERANCE:
+                marks.append(pytest.mark.xfail(reason=INDUCTOR_OUTSIDE_TOLERANCE[folder], strict=True))
+            params.append(pytest.param(module, function, case, id=f"{folder}-{case['name']}", marks=marks))
     return params
 
 
@@ -86,5 +95,5 @@ def test_every_parity_folder_is_run_compiled():
     from tests.parity.manifest import reference_dir
 
     folders = {p.parent.name for p in reference_dir().glob("*/MANIFEST.json")}
-    missing = sorted(folders - set(PARITY_TESTS) - {"instaformer"})  # no zoo method yet
+    missing = sorted(folders - set(PARITY_TESTS))
     assert not missing, f"add the parity tests of {missing} to PARITY_TESTS"

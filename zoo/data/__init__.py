@@ -1,4 +1,5 @@
-"""Data: image and mask I/O, the official preprocessing, paired/unpaired datasets and DataModules, GPU augmentation.
+"""Data: image and mask I/O, the official preprocessing, paired/unpaired datasets and DataModules, GPU augmentation,
+object boxes (:mod:`zoo.data.boxes`, :class:`BoxDataModule`).
 
 The embedded toy world (``ToyPairedDataset``, ``ToyUnpairedDataset``, ...) is importable from here too; it is loaded
 on first access only.
@@ -10,6 +11,8 @@ import importlib
 from typing import Any
 
 from .augment import BatchAugment
+from .boxed import BoxDataModule, BoxImageDataset
+from .boxes import TOY_CLASSES, fit_boxes, pad_boxes, read_box_file, read_coco, read_init, write_box_file
 from .datamodule import EpochDataset, EpochSampler, SizeGroupedBatchSampler, ZooDataModule
 from .imresize import imresize
 from .io import IMG_EXTENSIONS, ImageReadError, list_images, load_image, read_image, read_image_size, save_image
@@ -23,6 +26,8 @@ from .unpaired import UnpairedDataModule, UnpairedImageDataset
 
 __all__ = [
     "BatchAugment",
+    "BoxDataModule",
+    "BoxImageDataset",
     "EpochDataset",
     "EpochSampler",
     "IMG_EXTENSIONS",
@@ -37,20 +42,27 @@ __all__ = [
     "SRDataModule",
     "SRImageDataset",
     "SizeGroupedBatchSampler",
+    "TOY_CLASSES",
     "TransformParams",
     "UnpairedDataModule",
     "UnpairedImageDataset",
     "ZooDataModule",
+    "fit_boxes",
     "get_params",
     "get_transform",
     "imresize",
     "item_rng",
     "list_images",
     "load_image",
+    "pad_boxes",
+    "read_box_file",
+    "read_coco",
     "read_image",
     "read_image_size",
+    "read_init",
     "read_mask",
     "save_image",
+    "write_box_file",
 ]
 
 _TOY_NAMES = ("ToyPairedDataset", "ToyUnpairedDataset", "ToyMaskedDataset", "ToySRDataset", "ToyLabelMapDataset")

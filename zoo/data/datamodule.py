@@ -32,6 +32,7 @@ from torch.utils.data import (
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from .augment import AugmentSetting, BatchAugmentBase, build_batch_augment
+from .boxes import mirror_boxes
 from .file_checks import BadFilesError, FileProblem, check_image_files, describe_problems
 from .transforms import item_rng
 
@@ -179,7 +180,8 @@ class ToyAdapter(EpochDataset):
     """Adds the training-time random horizontal flip and channel selection to an embedded toy-world dataset.
 
     Toy items are already tensors (C, H, W) in [-1, 1]. Every tensor with at least two dimensions (images, masks,
-    label maps) is flipped along its width; with ``same_flip`` one draw covers the whole item (paired data), otherwise
+    label maps) is flipped along its width, and object boxes (keys ``box_*``, see :mod:`zoo.data.boxes`) are mirrored
+    with their side; with ``same_flip`` one draw covers the whole item (paired data), otherwise
     keys ending in ``_b`` share one draw and all other keys another (unpaired data).
 
     Args:
@@ -222,7 +224,11 @@ class ToyAdapter(EpochDataset):
             if not isinstance(value, torch.Tensor) or value.ndim < 2:
                 continue
             group = "b" if key.endswith("_b") and not self.same_flip else "a"
-            if not self.no_flip and flips[group]:
+            flip = not self.no_flip and flips[group]
+            if key.startswith("box_"):  # object boxes (N, 5) [label, x1, y1, x2, y2], normalised: mirrored
+                item[key] = mirror_boxes(value) if flip else value
+                continue
+            if flip:
                 value = value.flip(-1)
             wanted = self.channels.get(key)
             if wanted is not None and wanted != value.shape[-3]:

@@ -19,6 +19,9 @@ Random draws follow the official order: :func:`get_params` draws the crop x, the
 (``rng.random() > 0.5``). Without ``params`` a side draws its crop x, y, then its flip (``rng.random() < 0.5``) from the
 given ``rng`` instead of torch's global generator, so data are a pure function of the ``rng`` seed; use
 :func:`item_rng` to seed one generator per (seed, epoch, index).
+
+Steps 2-5 are drawn first as an :class:`ImageGeometry` (:meth:`ImageTransform.geometry`), then applied; the geometry
+also maps boxes (:meth:`ImageGeometry.map_boxes`), so annotations follow the image exactly.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from PIL import Image
 __all__ = [
     "PREPROCESS_OPTIONS",
     "TransformParams",
+    "ImageGeometry",
     "ImageTransform",
     "get_params",
     "get_transform",
@@ -116,40 +120,67 @@ def _resize(image: Image.Image, width: int, height: int) -> Image.Image:
     return TF.resize(image, [height, width], interpolation=TF.InterpolationMode.BICUBIC)
 
 
-def _scale_width(image: Image.Image, target_width: int, crop_size: int) -> Image.Image:
-    w, h = image.size
-    if w == target_width and h >= crop_size:
-        return image
-    return _resize(image, target_width, int(max(target_width * h / w, crop_size)))
+def _scaled_width_size(w: int, h: int, target_width: int, crop_size: int) -> tuple[int, int]:
+    # An image already target_width wide and at least crop_size high gives its own size back (it is not resampled).
+    return target_width, int(max(target_width * h / w, crop_size))
 
 
-def _make_power_2(image: Image.Image, base: int = POWER_2_BASE) -> Image.Image:
-    w, h = image.size
-    new_w, new_h = int(round(w / base) * base), int(round(h / base) * base)
-    if (new_w, new_h) == (w, h):
-        return image
-    return _resize(image, new_w, new_h)
+def _power_2_size(w: int, h: int, base: int = POWER_2_BASE) -> tuple[int, int]:
+    return int(round(w / base) * base), int(round(h / base) * base)
 
 
-def _crop_at(image: Image.Image, pos: tuple[int, int], size: int) -> Image.Image:
-    w, h = image.size
-    x, y = pos
-    # As the official code: crop only when the image exceeds the crop in either side (PIL fills any part of the box
-    # outside the image with zeros).
-    if w > size or h > size:
-        return image.crop((x, y, x + size, y + size))
-    return image
-
-
-def _random_crop(image: Image.Image, size: int, rng: random.Random) -> Image.Image:
-    w, h = image.size
+def _random_crop_box(w: int, h: int, size: int, rng: random.Random) -> tuple[int, int, int, int]:
     if w < size or h < size:
         raise ValueError(
             f"Cannot take a random {size}x{size} crop of a {w}x{h} image; lower crop_size or raise load_size."
         )
     x = rng.randint(0, w - size)
     y = rng.randint(0, h - size)
-    return image.crop((x, y, x + size, y + size))
+    return x, y, x + size, y + size
+
+
+@dataclass(frozen=True)
+class ImageGeometry:
+    """Where every pixel of one image goes in :class:`ImageTransform`: the drawn resize, crop and flip.
+
+    Attributes:
+        size: (W, H) of the input image.
+        resized: (W, H) after the resize step (``size`` when the image is not resized).
+        crop: (x0, y0, x1, y1) crop box in the resized image, or None; parts outside the image are filled with
+            zeros (the official fixed-position crop of an image smaller than the crop in one side).
+        output: (W, H) of the output: the crop's size, or after ``preprocess="none"`` the multiple of 4.
+        flip: Whether the output is mirrored horizontally.
+    """
+
+    size: tuple[int, int]
+    resized: tuple[int, int]
+    crop: tuple[int, int, int, int] | None
+    output: tuple[int, int]
+    flip: bool
+
+    def map_boxes(self, boxes: torch.Tensor) -> torch.Tensor:
+        """Map boxes of the input image into the output image (the same resize, crop and flip).
+
+        Args:
+            boxes: (N, 4) float [x0, y0, x1, y1] in pixels of the input, continuous coordinates (a box covering
+                columns 2 and 3 has x0 = 2, x1 = 4).
+
+        Returns:
+            (N, 4) float boxes in output pixels, x0 <= x1 and y0 <= y1, not clipped to the output.
+        """
+        def scaled(corners: torch.Tensor, sx: float, sy: float) -> torch.Tensor:
+            return corners * corners.new_tensor([sx, sy, sx, sy])
+
+        corners = scaled(boxes, self.resized[0] / self.size[0], self.resized[1] / self.size[1])
+        window = self.resized
+        if self.crop is not None:
+            corners = corners - corners.new_tensor([self.crop[0], self.crop[1]] * 2)
+            window = (self.crop[2] - self.crop[0], self.crop[3] - self.crop[1])
+        corners = scaled(corners, self.output[0] / window[0], self.output[1] / window[1])  # preprocess="none"
+        if self.flip:
+            x0, y0, x1, y1 = corners.unbind(-1)
+            corners = torch.stack([self.output[0] - x1, y0, self.output[0] - x0, y1], dim=-1)
+        return corners
 
 
 def to_model_tensor(image: Image.Image, *, grayscale: bool = False) -> torch.Tensor:
@@ -201,29 +232,49 @@ class ImageTransform:
         self.grayscale = grayscale
         self.rng = rng
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
+    def geometry(self, size: tuple[int, int]) -> ImageGeometry:
+        """Draw the resize, crop and flip of an image of ``size`` (W, H): the crop x, then y, then the flip come from
+        ``rng`` (in that order) unless ``params`` fixes them. :meth:`__call__` is ``apply(image,
+        geometry(image.size))``; call the two apart to move annotations (boxes) with the image."""
+        w, h = size
+        if "resize" in self.preprocess:
+            w, h = self.load_size, self.load_size
+        elif "scale_width" in self.preprocess:
+            w, h = _scaled_width_size(w, h, self.load_size, self.crop_size)
+        resized, crop = (w, h), None
+        if "crop" in self.preprocess:
+            if self.params is None:
+                crop = _random_crop_box(w, h, self.crop_size, self.rng)
+            elif w > self.crop_size or h > self.crop_size:  # as the official code: only an image larger than the crop
+                x, y = self.params.crop_pos
+                crop = (x, y, x + self.crop_size, y + self.crop_size)
+        if crop is not None:
+            w, h = self.crop_size, self.crop_size
+        if self.preprocess == "none":
+            w, h = _power_2_size(w, h)
+        flip = not self.no_flip and (self.rng.random() < 0.5 if self.params is None else self.params.flip)
+        return ImageGeometry(size=tuple(size), resized=resized, crop=crop, output=(w, h), flip=flip)
+
+    def apply(self, image: Image.Image, geometry: ImageGeometry) -> torch.Tensor:
+        """Apply a drawn :class:`ImageGeometry` (of an image of this size) and normalise: PIL image -> (C, H', W')."""
         if self.grayscale:
             image = image.convert("L")
         elif image.mode != "RGB":
             image = image.convert("RGB")
-        if "resize" in self.preprocess:
-            image = _resize(image, self.load_size, self.load_size)
-        elif "scale_width" in self.preprocess:
-            image = _scale_width(image, self.load_size, self.crop_size)
-        if "crop" in self.preprocess:
-            if self.params is None:
-                image = _random_crop(image, self.crop_size, self.rng)
-            else:
-                image = _crop_at(image, self.params.crop_pos, self.crop_size)
-        if self.preprocess == "none":
-            image = _make_power_2(image)
-        if not self.no_flip:
-            flip = self.rng.random() < 0.5 if self.params is None else self.params.flip
-            if flip:
-                image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if image.size != geometry.resized:
+            image = _resize(image, *geometry.resized)
+        if geometry.crop is not None:
+            image = image.crop(geometry.crop)
+        if image.size != geometry.output:
+            image = _resize(image, *geometry.output)
+        if geometry.flip:
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         tensor = TF.to_tensor(image)
         channels = tensor.shape[0]
         return TF.normalize(tensor, [0.5] * channels, [0.5] * channels)
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return self.apply(image, self.geometry(image.size))
 
     def __repr__(self) -> str:
         return (

@@ -19,7 +19,7 @@ from .augment import AugmentSetting
 from .datamodule import EpochDataset, ToyAdapter, ToyPredictItems, ZooDataModule, pick_phase
 from .io import list_images, load_image, read_image_size
 from .paired import _check_channels, _check_direction, _whole_pair
-from .transforms import check_preprocess, get_transform
+from .transforms import ImageGeometry, ImageTransform, check_preprocess, get_transform
 
 __all__ = ["UnpairedImageDataset", "UnpairedDataModule"]
 
@@ -133,11 +133,23 @@ class UnpairedImageDataset(EpochDataset):
             no_flip=self.no_flip,
             rng=rng,
         )
-        tensor_a = get_transform(**options, grayscale=nc_a == 1)(load_image(path_a, channels=3))
-        tensor_b = get_transform(**options, grayscale=nc_b == 1)(load_image(path_b, channels=3))
+        side_a = self.load_side(path_a, get_transform(**options, grayscale=nc_a == 1))
+        side_b = self.load_side(path_b, get_transform(**options, grayscale=nc_b == 1))
         if self.direction == "BtoA":
-            tensor_a, tensor_b, path_a, path_b = tensor_b, tensor_a, path_b, path_a
-        return {"real_a": tensor_a, "real_b": tensor_b, "path_a": str(path_a), "path_b": str(path_b)}
+            side_a, side_b = side_b, side_a
+        return {**{f"{key}_a": value for key, value in side_a.items()},
+                **{f"{key}_b": value for key, value in side_b.items()}}
+
+    def load_side(self, path: Path, transform: ImageTransform) -> dict[str, Any]:
+        """One side of a training item (its crop and flip drawn by ``transform``): ``real`` (C, H, W) in [-1, 1] and
+        ``path``, plus :meth:`side_annotations`; the item suffixes the keys with the side (``real_a``, ...)."""
+        image = load_image(path, channels=3)
+        geometry = transform.geometry(image.size)
+        return {"real": transform.apply(image, geometry), "path": str(path), **self.side_annotations(path, geometry)}
+
+    def side_annotations(self, path: Path, geometry: ImageGeometry) -> dict[str, Any]:
+        """Hook: annotations of the image at ``path`` moved by ``geometry`` (e.g. boxes); none here."""
+        return {}
 
 
 class UnpairedDataModule(ZooDataModule):
@@ -273,7 +285,7 @@ class UnpairedDataModule(ZooDataModule):
         if self.root is None:
             return ToyPredictItems(self._toy_dataset(split)) if whole else self._toy_dataset(split)
         train = split == "train"
-        return UnpairedImageDataset(
+        return self.image_dataset(
             root=self.root,
             phase=self._phase(split),
             direction=self.direction,
@@ -295,11 +307,18 @@ class UnpairedDataModule(ZooDataModule):
         """The test items whole, at their stored sizes (see :class:`~zoo.data.datamodule.ZooDataModule`)."""
         return self.build_dataset("test", whole=True)
 
-    def _toy_dataset(self, split: str) -> Dataset:
+    def image_dataset(self, **options: Any) -> UnpairedImageDataset:
+        """The dataset of a split of image folders, from :class:`UnpairedImageDataset`'s arguments ``options``
+        (subclasses return a subclass that adds per-item data)."""
+        return UnpairedImageDataset(**options)
+
+    def toy_items(self, split: str, **options: Any) -> Dataset:
+        """The embedded toy world's items of ``split``, before flips and channel selection (``options``: more
+        :class:`~zoo.data.toy_world.ToyUnpairedDataset` arguments)."""
         from .toy_world import ToyUnpairedDataset  # imported lazily: the toy world is only needed without a root
 
         length = {"train": self.toy_length, "val": self.val_size or 8, "test": self.toy_test_length}[split]
-        dataset = ToyUnpairedDataset(
+        return ToyUnpairedDataset(
             length=length,
             size=self.image_size,
             domain_a=self.toy_domain_a,
@@ -307,10 +326,13 @@ class UnpairedDataModule(ZooDataModule):
             split=split,
             seed=self.seed,
             statistics=self.toy_statistics,
+            **options,
         )
+
+    def _toy_dataset(self, split: str) -> Dataset:
         channels = {"real_a": self.input_nc, "real_b": self.output_nc}
         return ToyAdapter(
-            dataset,
+            self.toy_items(split),
             seed=self.seed,
             no_flip=self.no_flip or split != "train",
             same_flip=False,

@@ -10,6 +10,7 @@ from zoo.methods.cut import CUT
 from zoo.methods.cyclegan import CycleGAN
 from zoo.methods.decent import DECENT
 from zoo.methods.drit import DRIT
+from zoo.methods.instaformer import InstaFormer
 from zoo.methods.lomit import LOMIT
 from zoo.methods.munit import MUNIT
 from zoo.methods.pix2pix import Pix2Pix
@@ -18,5 +19,5 @@ from zoo.methods.srgan import SRGAN, SRResNet
 from zoo.methods.srunit import SRUNIT
 from zoo.methods.vsait import VSAIT
 
-__all__ = ["Bicubic", "CUT", "CycleGAN", "DECENT", "DRIT", "LOMIT", "MUNIT", "Pix2Pix", "Pix2PixHD", "SRGAN",
-           "SRResNet", "SRUNIT", "TranslationMethod", "VSAIT"]
+__all__ = ["Bicubic", "CUT", "CycleGAN", "DECENT", "DRIT", "InstaFormer", "LOMIT", "MUNIT", "Pix2Pix", "Pix2PixHD",
+           "SRGAN", "SRResNet", "SRUNIT", "TranslationMethod", "VSAIT"]

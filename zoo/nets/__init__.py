@@ -3,6 +3,7 @@
 from zoo.nets.ema import ExponentialMovingAverage
 from zoo.nets.factory import build_generator
 from zoo.nets.init import init_weights
+from zoo.nets.instaformer import InstaFormerGenerator
 from zoo.nets.norm import NormType, get_norm_layer, norm_uses_bias
 from zoo.nets.patch_discriminator import NLayerDiscriminator, PixelDiscriminator, build_discriminator
 from zoo.nets.resnet_generator import ResnetBlock, ResnetGenerator
@@ -14,6 +15,7 @@ __all__ = [
     "get_norm_layer",
     "norm_uses_bias",
     "init_weights",
+    "InstaFormerGenerator",
     "ResnetBlock",
     "ResnetGenerator",
     "UnetGenerator",

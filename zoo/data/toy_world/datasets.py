@@ -23,7 +23,7 @@ item and takes the statistics of that scene (``scene_statistics``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 from .attributes import scene_attributes
 from .labels import _ID_TO_TRAIN, _class_ids, colorize
 from .layout import Scene
-from .raster import _check_seed, instance_mask, make_scene
+from .raster import _check_seed, frame_boxes, instance_mask, make_scene
 from .render import render_photo, render_sim
 from .statistics import SceneStatistics, StatisticsSetting, domain_statistics
 
@@ -166,6 +166,8 @@ class ToyUnpairedDataset(Dataset):
     - ``real_a``: (3, H, W) float32 in [-1, 1], a scene rendered in ``domain_a``.
     - ``real_b``: (3, H, W) float32 in [-1, 1], another scene rendered in ``domain_b``.
     - ``label_a``: (H, W) int64 Cityscapes train ids of the A scene (255 = ignore).
+    - ``boxes_a`` / ``boxes_b`` (with ``boxes``): the object boxes of the A / B scene, :func:`frame_boxes` (lists of
+      dicts with pixel ``bbox`` ``[x0, y0, x1, y1]``; they do not collate as they are, see :mod:`zoo.data.boxes`).
 
     Args:
         length: Number of items.
@@ -178,6 +180,7 @@ class ToyUnpairedDataset(Dataset):
             world), ``"unmatched"`` (A with much more vegetation than B, see
             :data:`~zoo.data.toy_world.STATISTICS_PRESETS`), or a pair of
             :class:`~zoo.data.toy_world.SceneStatistics` (A, B).
+        boxes: Add ``boxes_a`` / ``boxes_b``.
     """
 
     def __init__(
@@ -190,6 +193,7 @@ class ToyUnpairedDataset(Dataset):
         split: Literal["train", "val", "test"] = "train",
         seed: int = 0,
         statistics: StatisticsSetting = "matched",
+        boxes: bool = False,
     ) -> None:
         _check_common("ToyUnpairedDataset", length, split, seed)
         for name, value in (("domain_a", domain_a), ("domain_b", domain_b)):
@@ -199,19 +203,23 @@ class ToyUnpairedDataset(Dataset):
         self.domain_a, self.domain_b = domain_a, domain_b
         self.statistics = statistics
         self.statistics_a, self.statistics_b = domain_statistics(statistics, "ToyUnpairedDataset")
+        self.boxes = bool(boxes)
 
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict[str, Any]:
         index = _index("ToyUnpairedDataset", index, self.length)
         scene_a = make_scene(_scene_seed(self.seed, self.split, index, 0), *self.size, statistics=self.statistics_a)
         scene_b = make_scene(_scene_seed(self.seed, self.split, index, 1), *self.size, statistics=self.statistics_b)
-        return {
+        item = {
             "real_a": _image(_render(scene_a, self.domain_a)),
             "real_b": _image(_render(scene_b, self.domain_b)),
             "label_a": _train_ids(scene_a),
         }
+        if self.boxes:
+            item.update(boxes_a=frame_boxes(scene_a), boxes_b=frame_boxes(scene_b))
+        return item
 
 
 class ToyMaskedDataset(Dataset):

@@ -31,7 +31,7 @@ from PIL import Image
 
 from .labels import CITYSCAPES_CLASSES
 from .layout import _BOX, _FLAT, _SPHERE, Layout, Scene, _make_layout
-from .raster import _check_seed, rasterise_layout
+from .raster import _check_seed, frame_boxes, rasterise_layout
 from .render import render_photo, render_sim
 
 __all__ = ["DEFAULT_SIZE", "STEP_METRES", "frame_boxes", "sequence_scene", "write_toy_dataset"]
@@ -41,7 +41,6 @@ DEFAULT_SIZE = (128, 256)
 #: How far the camera drives forward between two frames of a sequence, metres (about 50 km/h at 10 frames/s).
 STEP_METRES = 1.5
 
-_NAMES = {c.id: c.name for c in CITYSCAPES_CLASSES}
 # Scene seeds: a stream of its own (the datasets use streams 0-3 of the same formula), so no scene of a toy dataset
 # or of the toy segmenter's training set (split "train") is written.
 _EXPORT_OFFSET = 2**62
@@ -93,24 +92,6 @@ def sequence_scene(seed: int, frame: int, height: int, width: int, *, step: floa
         raise ValueError(f"sequence_scene: frame must be a non-negative int; got {frame!r}.")
     layout = _advance(_make_layout(seed), frame * float(step))
     return rasterise_layout(layout, seed, int(height), int(width))
-
-
-def frame_boxes(scene: Scene) -> list[dict[str, object]]:
-    """Pixel bounding boxes of the visible object instances (vehicles, people, poles, signs, traffic lights).
-
-    Returns:
-        One dict per instance, in instance order: ``label`` (Cityscapes name), ``instance`` (id in
-        ``scene.instances``) and ``bbox`` ``[x0, y0, x1, y1]``: column and row of the first pixel and one past the
-        last, so the instance's pixels are ``instances[y0:y1, x0:x1] == instance``'s subset.
-    """
-    boxes: list[dict[str, object]] = []
-    for instance, label in sorted(scene.instance_classes.items()):
-        rows, cols = np.nonzero(scene.instances == instance)
-        if rows.size == 0:
-            continue
-        boxes.append({"label": _NAMES[label], "instance": int(instance),
-                      "bbox": [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]})
-    return boxes
 
 
 def _classes_record() -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 Sizes follow the perspective, occlusions are exact, and one seed gives the same street at every resolution (stretched
 with the aspect ratio; details too small to see are left out). Every placed object (vehicle, person, pole, traffic
-sign, traffic light) is an instance (:func:`instance_mask`, :func:`instance_masks`).
+sign, traffic light) is an instance (:func:`instance_mask`, :func:`instance_masks`, :func:`frame_boxes`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .labels import _BUILDING, _INSTANCE_CLASSES, _POLE, _ROAD, _SIDEWALK, _SKY, _TERRAIN, _class_ids
+from .labels import (
+    _BUILDING,
+    _INSTANCE_CLASSES,
+    _POLE,
+    _ROAD,
+    _SIDEWALK,
+    _SKY,
+    _TERRAIN,
+    CITYSCAPES_CLASSES,
+    _class_ids,
+)
 from .layout import (
     _BACKDROP_Z,
     _BOX,
@@ -43,7 +53,7 @@ from .layout import (
 )
 from .statistics import SceneStatistics
 
-__all__ = ["instance_mask", "instance_masks", "make_scene", "rasterise_layout"]
+__all__ = ["frame_boxes", "instance_mask", "instance_masks", "make_scene", "rasterise_layout"]
 
 
 def _convex_mask(pts: Sequence[tuple[float, float]], px: np.ndarray, py: np.ndarray):
@@ -433,3 +443,24 @@ def instance_masks(scene: Scene) -> np.ndarray:
     """
     ids = np.arange(1, len(scene.instance_classes) + 1, dtype=np.int32)
     return scene.instances[None, :, :] == ids[:, None, None]
+
+
+_NAMES = {c.id: c.name for c in CITYSCAPES_CLASSES}
+
+
+def frame_boxes(scene: Scene) -> list[dict[str, object]]:
+    """Pixel bounding boxes of the visible object instances (vehicles, people, poles, signs, traffic lights).
+
+    Returns:
+        One dict per instance, in instance order: ``label`` (Cityscapes name), ``instance`` (id in
+        ``scene.instances``) and ``bbox`` ``[x0, y0, x1, y1]``: column and row of the first pixel and one past the
+        last, so the instance's pixels are ``instances[y0:y1, x0:x1] == instance``'s subset.
+    """
+    boxes: list[dict[str, object]] = []
+    for instance, label in sorted(scene.instance_classes.items()):
+        rows, cols = np.nonzero(scene.instances == instance)
+        if rows.size == 0:
+            continue
+        boxes.append({"label": _NAMES[label], "instance": int(instance),
+                      "bbox": [int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1]})
+    return boxes
