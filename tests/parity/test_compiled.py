@@ -39,11 +39,19 @@ PARITY_TESTS = {
 }
 #: Methods whose training cases the default run traces (the others: ``-m slow``).
 DEFAULT = ("pix2pix_cyclegan",)
-#: Methods whose inductor run is known to miss the manifests' float32 tolerances, and by how much.
+#: Methods (parity folder) or cases (``folder-case``) whose inductor run is known to miss the manifests' tolerances,
+#: and what was measured; each passes traced with dynamo (``test_training_step_parity_traced``).
 INDUCTOR_OUTSIDE_TOLERANCE = {
     "instaformer": "InstaFormer's generator gradients hinge on float32 rounding (a ReLU input of 9e-7 in exact "
                    "arithmetic changes side with two threads): inductor's fused kernels put Decoder.model.9.bias "
                    "2.8e-4 off against a tolerance of 1.9e-4",
+    "drit-train_iter_concat_ms": "the float64 step under inductor: grad.update_G_alone.enc_c.convA.0.model.1.bias "
+                                 "4% off (3.8e-3 against 1e-10); cause not established",
+    "decent-train_step": "the float64 replay of a model compiled in float32 fails in inductor's flow graph (float "
+                         "and double operands of one matmul); cause not established",
+    "srunit-train_srunit_v2_defaults": "generator gradients far off under inductor (grad.step1_G.G.model.1.weight by "
+                                       "317 against 0.026), possibly the regulariser's noise drawn again when "
+                                       "inductor recomputes it for the backward with fallback_random; not established",
 }
 
 
@@ -63,8 +71,9 @@ def _training_cases(backend: str) -> list:
                 continue
             slow = backend != "eager" or folder not in DEFAULT
             marks = [pytest.mark.slow] if slow else []
-            if backend == "inductor" and folder in INDUCTOR_OUTSIDE_TOLERANCE:
-                marks.append(pytest.mark.xfail(reason=INDUCTOR_OUTSIDE_TOLERANCE[folder], strict=True))
+            known = INDUCTOR_OUTSIDE_TOLERANCE.get(f"{folder}-{case['name']}", INDUCTOR_OUTSIDE_TOLERANCE.get(folder))
+            if backend == "inductor" and known is not None:
+                marks.append(pytest.mark.xfail(reason=known, strict=True))
             params.append(pytest.param(module, function, case, id=f"{folder}-{case['name']}", marks=marks))
     return params
 
