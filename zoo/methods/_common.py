@@ -316,7 +316,8 @@ def step_schedulers_at(model: L.LightningModule, when: str) -> None:
 
 
 def official_attribute(model: nn.Module, net: str) -> str:
-    """Attribute name of the official network ``net`` (``"G_A"`` -> ``"generator_a2b"``), via ``OFFICIAL_NETWORKS``."""
+    """Module path of the official network ``net`` (``"G_A"`` -> ``"generator_a2b"``; a dotted path names a part of
+    a network, ``"generator.decoder"``), via ``OFFICIAL_NETWORKS``."""
     try:
         return model.OFFICIAL_NETWORKS[net]
     except KeyError:
@@ -325,12 +326,13 @@ def official_attribute(model: nn.Module, net: str) -> str:
 
 def load_official_network(model: nn.Module, state_dict: dict[str, Tensor], net: str, *, norm: str) -> None:
     """Strictly load an official per-network state dict into ``model``'s network (and its EMA copy, if kept)."""
-    attr = official_attribute(model, net)
+    path = official_attribute(model, net)
     converted = convert_official_network_state(state_dict, norm=norm)
-    getattr(model, attr).load_state_dict(converted, strict=True)
+    model.get_submodule(path).load_state_dict(converted, strict=True)
+    network, _, part = path.partition(".")  # EMA copies are kept per network attribute
     ema = getattr(model, "ema", None)
-    if ema is not None and attr in ema:
-        ema[attr].module.load_state_dict(converted, strict=True)
+    if ema is not None and network in ema:
+        ema[network].module.get_submodule(part).load_state_dict(converted, strict=True)
 
 
 RESUME_RNG_KEY = "rng_state"

@@ -530,7 +530,7 @@ class TranslationMethod(L.LightningModule):
 
     def official_state_dict(self, net: str | None = None) -> dict[str, Tensor]:
         """The state dict of one network in the official layout (for export back to the official code)."""
-        return getattr(self, official_attribute(self, self._official_net(net))).state_dict()
+        return self.get_submodule(official_attribute(self, self._official_net(net))).state_dict()
 
 
 def _has_parameters(module: nn.Module) -> bool:

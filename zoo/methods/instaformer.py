@@ -74,7 +74,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss
@@ -83,7 +83,6 @@ from zoo.methods._common import (
     adam,
     backward,
     check_images,
-    convert_official_network_state,
     discriminator_losses,
     iteration_index,
     set_requires_grad,
@@ -507,17 +506,6 @@ class InstaFormer(TranslationMethod):
         """Batch norm in ``Discrim``; nothing to fix up elsewhere (the AdaIN buffers are kept)."""
         return "batch" if net == "Discrim" else "none"
 
-    def _official_module(self, net: str, *, ema: bool = False) -> nn.Module | None:
-        if net not in OFFICIAL_MODULES:
-            raise ValueError(f"net must be one of {sorted(OFFICIAL_MODULES)}, got {net!r}")
-        path = OFFICIAL_MODULES[net]
-        if not ema:
-            return self.get_submodule(path)
-        head, _, rest = path.partition(".")
-        if self.ema is None or head not in self.ema:
-            return None
-        return self.ema[head].module.get_submodule(rest) if rest else self.ema[head].module
-
     def load_official_weights(self, state_dict: Mapping[str, Any], *, net: str | None = None) -> None:
         """Load official weights (strict: every key used once, shapes checked; EMA copies follow).
 
@@ -534,11 +522,7 @@ class InstaFormer(TranslationMethod):
             for name, state in state_dict.items():
                 self.load_official_weights(state, net=name)
             return
-        converted = convert_official_network_state(dict(state_dict), norm=self.official_network_norm(net))
-        self._official_module(net).load_state_dict(converted, strict=True)
-        copy = self._official_module(net, ema=True)
-        if copy is not None:
-            copy.load_state_dict(converted, strict=True)
+        super().load_official_weights(dict(state_dict), net=net)
 
     def load_official_checkpoint(self, folder: str | Path) -> list[str]:
         """Load an official ``weights/<model_name>/weights_<epoch>/`` folder (``<Net>.pth`` per network; missing
@@ -553,8 +537,3 @@ class InstaFormer(TranslationMethod):
         if not loaded:
             raise FileNotFoundError(f"no official InstaFormer weights (<Net>.pth) in {folder}")
         return loaded
-
-    def official_state_dict(self, net: str | None = None) -> dict[str, Tensor]:
-        """One network's weights in the official layout (without the ``module.`` prefix of the DataParallel files;
-        the official loader strips it)."""
-        return dict(self._official_module(net or next(iter(OFFICIAL_MODULES))).state_dict())
