@@ -142,9 +142,9 @@ def _timed(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
-def _setup(method: str, device: str, channels_last: bool, threads: int, size: tuple[int, int] | None = None):
-    """(paper settings, zoo's model in train mode, its batch in the model's memory format); ``size`` overrides the
-    settings' image size (H, W)."""
+def _setup(method: str, device: str, channels_last: bool | None, threads: int, size: tuple[int, int] | None = None):
+    """(paper settings, zoo's model in train mode, its batch in the model's memory format); ``channels_last``
+    overrides the method's default layout (None keeps it), ``size`` the settings' image size (H, W)."""
     import torch
 
     import zoo
@@ -154,8 +154,8 @@ def _setup(method: str, device: str, channels_last: bool, threads: int, size: tu
     if size is not None:
         settings["size"] = tuple(size)
     init_args = dict(settings["init_args"])
-    if not channels_last:
-        init_args["channels_last"] = False
+    if channels_last is not None:
+        init_args["channels_last"] = channels_last
     model = zoo.create(_method_of(method), **init_args).to(device)
     model.setup("fit")  # what the Trainer does first: e.g. the channels-last conversion
     model.train()
@@ -217,7 +217,7 @@ def _zoo_infer_extra(settings: dict, inputs: tuple, infer_batch: int) -> dict:
             if inputs[index] is not None}
 
 
-def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool,
+def run_one(method: str, iterations: int, warmup: int, device: str, precision: str, channels_last: bool | None,
             threads: int, with_reference: bool = False, keep_freed_memory: bool = True,
             size: tuple[int, int] | None = None, compile: bool = False, peak_tflops: float | None = None) -> dict:
     """zoo's training and inference times and the process's peak memory; with ``with_reference``, also the official
@@ -329,7 +329,10 @@ def main() -> None:
                         help="autocast dtype of zoo's side (the official loops run fp32 eager, as their authors)")
     parser.add_argument("--compile", action="store_true", help="torch.compile every network of zoo's side")
     parser.add_argument("--peak-tflops", type=float, default=None, help="device bf16 peak for MFU (default: by name)")
-    parser.add_argument("--contiguous", action="store_true", help="train in NCHW instead of each method's default")
+    layout = parser.add_mutually_exclusive_group()
+    layout.add_argument("--contiguous", action="store_true", help="train in NCHW instead of each method's default")
+    layout.add_argument("--channels-last", action="store_true",
+                        help="train channels-last instead of each method's default ('auto': NCHW on the CPU)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reference", action="store_true",
                         help="also time a re-creation of the official training loop (bench/official_loops.py), "
@@ -344,9 +347,10 @@ def main() -> None:
         if args.official_alone:
             result = run_official_alone(args.one, args.iterations, args.warmup, args.device, args.threads, args.size)
         else:
-            result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision,
-                             not args.contiguous, args.threads, args.reference, not args.default_malloc, args.size,
-                             args.compile, args.peak_tflops)
+            layout = False if args.contiguous else True if args.channels_last else None
+            result = run_one(args.one, args.iterations, args.warmup, args.device, args.precision, layout,
+                             args.threads, args.reference, not args.default_malloc, args.size, args.compile,
+                             args.peak_tflops)
         print("RESULT " + json.dumps(result))
         return
 
@@ -365,6 +369,7 @@ def main() -> None:
                str(args.warmup), "--device", args.device] + (["--size", *map(str, args.size)] if args.size else []) + [
                "--precision", args.precision, "--threads",
                str(args.threads)] + (["--contiguous"] if args.contiguous else []) + (
+                   ["--channels-last"] if args.channels_last else []) + (
                    ["--default-malloc"] if args.default_malloc else []) + (
                    ["--reference"] if args.reference else []) + (["--compile"] if args.compile else []) + (
                    ["--peak-tflops", str(args.peak_tflops)] if args.peak_tflops else [])

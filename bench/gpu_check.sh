@@ -19,7 +19,7 @@ PY
 args=(--device cuda --iterations 10 --warmup 2 --threads 8)
 if [ ${#methods[@]} -gt 0 ]; then args+=(--methods "${methods[@]}"); fi
 echo "== zoo bf16-mixed + channels-last + compile vs official fp32 eager" | tee -a "$log"
-timeout 420 python bench_methods.py "${args[@]}" --precision bf16-mixed --compile --reference 2>&1 | tee -a "$log" || true
+timeout 420 python bench_methods.py "${args[@]}" --precision bf16-mixed --channels-last --compile --reference 2>&1 | tee -a "$log" || true
 echo "== zoo bf16-mixed eager (no compile)" | tee -a "$log"
 timeout 150 python bench_methods.py "${args[@]}" --precision bf16-mixed 2>&1 | tee -a "$log" || true
 echo "log: bench/$log"

@@ -89,13 +89,20 @@ RECOMPILE_LIMIT = 32
 
 
 def compile_networks(networks: Iterable[nn.Module], options: CompileOptions | None) -> None:
-    """Compile each network in place with ``options`` (nothing when ``None``); raises dynamo's per-frame
-    ``recompile_limit`` to :data:`RECOMPILE_LIMIT` (process-wide, never lowers it)."""
+    """Compile each network in place with ``options`` (nothing when ``None``).
+
+    Two process-wide settings come with it: dynamo's per-frame ``recompile_limit`` is raised to
+    :data:`RECOMPILE_LIMIT` (never lowered), and AOTAutograd's donated buffers are turned off: a backward pass with
+    ``retain_graph=True`` (SRUNIT's v1 regulariser, DRIT's updates) is refused by any compiled graph on its way that
+    was compiled with donated buffers, even one it passes only once.
+    """
     if options is None:
         return
     import torch._dynamo
+    import torch._functorch.config
 
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+    torch._functorch.config.donated_buffer = False
     for net in networks:
         net.compile(**options.kwargs())
 

@@ -224,6 +224,8 @@ def _float64_replay(case: dict, t: dict[str, torch.Tensor], steps: list[int]) ->
     zoo casts to float32 inside the step (flows run in float32 under mixed precision, the GAN / L1 losses reduce in
     float32) with ``Tensor.float()``; for this run only, ``float()`` of a float64 tensor returns it unchanged (the
     model is built and loaded before the patch, so its float32 masks and buffers are made as usual, then doubled).
+    It runs eager even where the check runs a compiled model: it is the reference, and compiled code would not see
+    the patch.
     """
     model, _, grads, optimizers = _train_step_model(case, t, torch.float64)
     original = torch.Tensor.float
@@ -234,12 +236,13 @@ def _float64_replay(case: dict, t: dict[str, torch.Tensor], steps: list[int]) ->
     out64: dict[int, dict] = {}
     torch.Tensor.float = keep_float64
     try:
-        for step in steps:
-            out = model.optimization_step(t[f"in.step{step}.A"].double(), t[f"in.step{step}.B"].double(),
-                                          *optimizers, patch_ids=_patch_ids(t, step, model.var_layers))
-            assert all(g.dtype == torch.float64 for g in grads.values()), "float64 replay fell back to float32"
-            out64[step] = {"grads": dict(grads), "losses": {k: v.detach() for k, v in out.losses.items()},
-                           "images": {k: v.detach() for k, v in out.images.items()}}
+        with torch.compiler.set_stance("force_eager"):
+            for step in steps:
+                out = model.optimization_step(t[f"in.step{step}.A"].double(), t[f"in.step{step}.B"].double(),
+                                              *optimizers, patch_ids=_patch_ids(t, step, model.var_layers))
+                assert all(g.dtype == torch.float64 for g in grads.values()), "float64 replay fell back to float32"
+                out64[step] = {"grads": dict(grads), "losses": {k: v.detach() for k, v in out.losses.items()},
+                               "images": {k: v.detach() for k, v in out.images.items()}}
     finally:
         torch.Tensor.float = original
     return out64

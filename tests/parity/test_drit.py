@@ -210,6 +210,10 @@ def check_train_step(case: dict, t: dict[str, torch.Tensor], semantics: str) -> 
     # mode seeking that noise is amplified by 1/lz^2 (~1e10 at initialisation), so beside the manifest tolerance each
     # element may differ by the noise floor 1e-11 x the largest gradient of its network in that phase.
     grads = strip(t, "grad.")
+    optimizers = {"dis": opt_dis, "dis_content": opt_dc, "eg": opt_eg}
+    # Adam's first step moves an element by lr * g / (|g| + eps): where g is within that noise floor, rounding decides
+    # the move (up to lr), so the weights after the iteration may differ by up to lr per such step there
+    noise_moves: dict[str, torch.Tensor] = {}
     scale: dict[str, float] = {}
     for key, ref in grads.items():
         group = ".".join(key.split(".")[:2])
@@ -228,6 +232,8 @@ def check_train_step(case: dict, t: dict[str, torch.Tensor], semantics: str) -> 
         recorded = recorder.calls[which[0]][which[1]]
         assert id(p) in recorded, f"grad.{key}: the parameter had no gradient at that step"
         assert_close(recorded[id(p)], ref, grad_tol, f"grad.{key}")
+        lr = optimizers[which[0]].param_groups[0]["lr"]
+        noise_moves[f"{net}.{param}"] = noise_moves.get(f"{net}.{param}", 0.0) + (ref.abs() <= grad_tol["atol"]) * lr
 
     # weights after the iteration
     expected = {net: strip(t, f"step1.{net}.") for net in DRIT.OFFICIAL_NETWORKS}
@@ -236,11 +242,14 @@ def check_train_step(case: dict, t: dict[str, torch.Tensor], semantics: str) -> 
             clean = strip(t, f"step1_clean.{net}.")
             if clean:
                 expected[net] = clean
-    step_tol = {"atol": tol["step1"]["atol"], "rtol": 0.0}
+    atol = tol["step1"]["atol"]
     for net, state in expected.items():
         ours = model.official_state_dict(net)
         for key, ref in state.items():
-            assert_close(ours[key], ref, step_tol, f"step1.{net}.{key}")
+            limit = atol + 3 * noise_moves.get(f"{net}.{key}", torch.zeros(()))
+            diff = (ours[key].detach().to(ref.dtype) - ref).abs()
+            assert (diff <= limit).all(), (f"step1.{net}.{key}: {int((diff > limit).sum())} elements differ, "
+                                           f"max {diff.max().item():.3g}")
 
 
 @pytest.mark.parametrize("case", cases("drit"))

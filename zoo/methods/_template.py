@@ -34,7 +34,7 @@ from torch import Tensor
 from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss
 from zoo.methods._common import StepOutput, adam, backward, iteration_index, set_requires_grad
-from zoo.methods.base import TranslationMethod
+from zoo.methods.base import ChannelsLast, TranslationMethod
 from zoo.nets import build_discriminator, build_generator
 
 __all__ = ["TemplateTranslator"]
@@ -72,7 +72,7 @@ class TemplateTranslator(TranslationMethod):
     def __init__(self, *, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, ndf: int = 64,
                  generator: str = "resnet_6blocks", gan_mode: GANMode = "lsgan", lambda_l1: float = 10.0,
                  lr: float = 2e-4, beta1: float = 0.5, ema_decay: float | None = None,
-                 diff_augment: str | None = None, channels_last: bool = False,
+                 diff_augment: str | None = None, channels_last: ChannelsLast = False,
                  compile: CompileSetting = False) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -69,7 +69,7 @@ from zoo.methods._common import (
     iteration_index,
     set_requires_grad,
 )
-from zoo.methods.base import TranslationMethod
+from zoo.methods.base import ChannelsLast, TranslationMethod
 from zoo.nets.cut import (
     CUTDiscriminatorType,
     PatchSampleF,
@@ -217,7 +217,7 @@ class CUT(TranslationMethod):
         lr_step_at: StepAt = "epoch_end",
         ema_decay: float | None = None,
         diff_augment: str | None = None,
-        channels_last: bool = False,
+        channels_last: ChannelsLast = False,
         compile: CompileSetting = False,
     ) -> None:
         super().__init__()

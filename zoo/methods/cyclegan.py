@@ -43,7 +43,7 @@ from zoo.methods._common import (
     official_options_init_args,
     set_requires_grad,
 )
-from zoo.methods.base import TranslationMethod
+from zoo.methods.base import ChannelsLast, TranslationMethod
 from zoo.nets import build_discriminator, build_generator
 from zoo.nets.image_pool import ImagePool
 from zoo.nets.init import InitType
@@ -111,7 +111,8 @@ class CycleGAN(TranslationMethod):
         inference_mode: mode of the generators in ``translate``: ``eval`` or ``train`` (official test.py default;
             identical for the paper's instance-norm, dropout-free generators).
         seed: seed of the image-pool random source.
-        channels_last: train in the channels-last memory format (faster convolutions on CPU and GPU; same math).
+        channels_last: train in the channels-last memory format (same math): ``true``, ``false`` or ``"auto"``
+            (default: channels-last on CUDA and on CPUs with AVX-512, NCHW on other CPUs).
         compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
             ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
@@ -163,7 +164,7 @@ class CycleGAN(TranslationMethod):
         diff_augment: str | None = None,
         inference_mode: Literal["eval", "train"] = "eval",
         seed: int = 0,
-        channels_last: bool = True,
+        channels_last: ChannelsLast = "auto",
         compile: CompileSetting = False,
     ) -> None:
         super().__init__()
@@ -293,7 +294,7 @@ class CycleGAN(TranslationMethod):
         return StepOutput({**g_losses, **d_losses}, out.images)
 
     @property
-    def double_backward_networks(self) -> tuple[str, ...]:
+    def eager_networks(self) -> tuple[str, ...]:
         """Both discriminators when ``gan_mode="wgangp"`` adds their gradient penalties."""
         if self.hparams.gan_mode == "wgangp" and self.hparams.lambda_gp > 0:
             return ("discriminator_a", "discriminator_b")

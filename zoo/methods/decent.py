@@ -54,7 +54,7 @@ from zoo.methods._common import (
     set_requires_grad,
     unscale_gradients,
 )
-from zoo.methods.base import TranslationMethod
+from zoo.methods.base import ChannelsLast, TranslationMethod
 from zoo.nets.cut import CUTDiscriminatorType, build_cut_discriminator, build_cut_generator, generator_taps
 from zoo.nets.flows import FlowEMA, PatchDensityEstimator
 from zoo.nets.init import InitType
@@ -187,7 +187,8 @@ class DECENT(TranslationMethod):
         diff_augment: DiffAugment policy for the discriminators' inputs, e.g. ``color,translation,cutout``, for
             small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an EMA copy of G with this decay for ``translate`` (``None``: off; zoo addition).
-        channels_last: train in the channels-last memory format (same math).
+        channels_last: train in the channels-last memory format (same math): ``true``, ``false`` or ``"auto"``
+            (default: channels-last on CUDA and on CPUs with AVX-512, NCHW on other CPUs).
         compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
             ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
@@ -245,7 +246,7 @@ class DECENT(TranslationMethod):
         lr_step_at: StepAt = "epoch_end",
         ema_decay: float | None = None,
         diff_augment: str | None = None,
-        channels_last: bool = True,
+        channels_last: ChannelsLast = "auto",
         compile: CompileSetting = False,
     ) -> None:
         super().__init__()

@@ -91,7 +91,7 @@ from zoo.methods._common import (
     to_unit_range,
 )
 from zoo.methods._inference import InferenceModule, frozen_copy
-from zoo.methods.base import TranslationMethod
+from zoo.methods.base import ChannelsLast, TranslationMethod
 from zoo.nets.cut import PatchSampleF, build_cut_discriminator
 from zoo.nets.init import init_weights
 from zoo.nets.instaformer import (
@@ -226,7 +226,7 @@ class InstaFormer(TranslationMethod):
                  feat_layers: Sequence[int] = (0, 4, 8), num_patches: int = 256, nce_t: float = 0.07,
                  nc_patch: int = 256, nc_inst: int = 64, num_box: int = 20, lr: float = 2e-4, beta1: float = 0.5,
                  beta2: float = 0.999, beta1_f: float = 0.9, beta2_f: float = 0.999, ema_decay: float | None = None,
-                 diff_augment: str | None = None, channels_last: bool = False,
+                 diff_augment: str | None = None, channels_last: ChannelsLast = False,
                  compile: CompileSetting = False) -> None:
         super().__init__()
         if input_nc != output_nc:

@@ -79,7 +79,7 @@ from zoo.methods._common import (
     to_unit_range,
 )
 from zoo.methods._inference import InferenceModule, frozen_copy
-from zoo.methods.base import LRStepPoint, TranslationMethod
+from zoo.methods.base import ChannelsLast, LRStepPoint, TranslationMethod
 from zoo.nets.lomit import (
     Discriminator,
     Generator,
@@ -231,7 +231,8 @@ class LOMIT(TranslationMethod):
         diff_augment: DiffAugment policy for the discriminators' inputs, e.g. ``color,translation,cutout``, for
             small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of the generator (``None``: off); ``translate`` uses it.
-        channels_last: train in the channels-last memory format (same math, faster on CPU and GPU).
+        channels_last: train in the channels-last memory format (same math): ``true``, ``false`` or ``"auto"``
+            (default: channels-last on CUDA and on CPUs with AVX-512, NCHW on other CPUs).
         compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
             ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
@@ -294,7 +295,7 @@ class LOMIT(TranslationMethod):
         inference_mode: Literal["train", "eval"] = "train",
         ema_decay: float | None = None,
         diff_augment: str | None = None,
-        channels_last: bool = True,
+        channels_last: ChannelsLast = "auto",
         compile: CompileSetting = False,
     ) -> None:
         super().__init__()
@@ -694,7 +695,7 @@ class LOMIT(TranslationMethod):
         return None
 
     @property
-    def double_backward_networks(self) -> tuple[str, ...]:
+    def eager_networks(self) -> tuple[str, ...]:
         """The discriminator: its WGAN-GP gradient penalty differentiates its input gradient."""
         return ("discriminator",)
 

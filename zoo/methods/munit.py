@@ -57,7 +57,7 @@ from zoo.methods._common import (
     to_unit_range,
 )
 from zoo.methods._inference import InferenceModule, frozen_copy
-from zoo.methods.base import TranslationMethod
+from zoo.methods.base import ChannelsLast, TranslationMethod
 from zoo.nets.munit import (
     Activation,
     AdaINGen,
@@ -155,7 +155,8 @@ class MUNIT(TranslationMethod):
         diff_augment: DiffAugment policy for the discriminators' inputs, e.g. ``color,translation,cutout``, for
             small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of both generators (``None``: off); inference then uses it.
-        channels_last: train in the channels-last memory format (same math).
+        channels_last: train in the channels-last memory format (same math): ``true``, ``false`` or ``"auto"``
+            (default: channels-last on CUDA and on CPUs with AVX-512, NCHW on other CPUs).
         compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
             ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
@@ -217,7 +218,7 @@ class MUNIT(TranslationMethod):
         gamma: float = 0.5,
         ema_decay: float | None = None,
         diff_augment: str | None = None,
-        channels_last: bool = True,
+        channels_last: ChannelsLast = "auto",
         compile: CompileSetting = False,
     ) -> None:
         super().__init__()

@@ -41,7 +41,7 @@ from zoo.methods._common import (
     official_options_init_args,
     set_requires_grad,
 )
-from zoo.methods.base import TranslationMethod
+from zoo.methods.base import ChannelsLast, TranslationMethod
 from zoo.nets import build_discriminator, build_generator
 from zoo.nets.init import InitType
 from zoo.nets.norm import NormType
@@ -95,7 +95,8 @@ class Pix2Pix(TranslationMethod):
             small datasets (``None``: off; zoo addition, see ``TranslationMethod.use_diff_augment``).
         ema_decay: keep an exponential moving average of the generator (``None``: off).
         inference_mode: ``train`` (paper and official test.py: dropout + test-batch statistics) or ``eval``.
-        channels_last: train in the channels-last memory format (faster convolutions on CPU and GPU; same math).
+        channels_last: train in the channels-last memory format (same math): ``true``, ``false`` or ``"auto"``
+            (default: channels-last on CUDA and on CPUs with AVX-512, NCHW on other CPUs).
         compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
             ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
@@ -140,7 +141,7 @@ class Pix2Pix(TranslationMethod):
         ema_decay: float | None = None,
         diff_augment: str | None = None,
         inference_mode: Literal["train", "eval"] = "train",
-        channels_last: bool = True,
+        channels_last: ChannelsLast = "auto",
         compile: CompileSetting = False,
     ) -> None:
         super().__init__()
@@ -215,7 +216,7 @@ class Pix2Pix(TranslationMethod):
         return StepOutput({**d_losses, **g_losses}, {"fake_b": fake_b})
 
     @property
-    def double_backward_networks(self) -> tuple[str, ...]:
+    def eager_networks(self) -> tuple[str, ...]:
         """The discriminator when ``gan_mode="wgangp"`` adds its gradient penalty."""
         return ("discriminator",) if self.hparams.gan_mode == "wgangp" and self.hparams.lambda_gp > 0 else ()
 

@@ -74,7 +74,7 @@ from zoo.methods._common import (
     to_unit_range,
 )
 from zoo.methods._inference import InferenceModule, frozen_copy
-from zoo.methods.base import TranslationMethod
+from zoo.methods.base import ChannelsLast, TranslationMethod
 from zoo.nets.image_pool import ImagePool
 from zoo.nets.pix2pixhd import (
     FeatureEncoder,
@@ -284,7 +284,7 @@ class Pix2PixHD(TranslationMethod):
         fix_global_optimizer: FixGlobalOptimizer = "refresh",
         global_generator_weights: str | None = None,
         ema_decay: float | None = None,
-        channels_last: bool = False,
+        channels_last: ChannelsLast = False,
         compile: CompileSetting = False,
     ) -> None:
         super().__init__()

@@ -49,7 +49,7 @@ from zoo.losses.segmenter_content import SegmenterContentLoss, content_network_c
 from zoo.losses.vgg_content import IMAGENET_MEAN, IMAGENET_STD, VGGArch, VGGContentLoss
 from zoo.methods._common import StepOutput, adam, backward, check_images, iteration_index, set_requires_grad
 from zoo.methods._inference import InferenceModule, frozen_copy
-from zoo.methods.base import LRStepPoint, TranslationMethod
+from zoo.methods.base import ChannelsLast, LRStepPoint, TranslationMethod
 from zoo.metrics.image_quality import psnr
 from zoo.metrics.report import SRMetrics, quantize
 from zoo.nets.srresnet import OutputActivation, SRGANDiscriminator, SRResNetGenerator
@@ -473,7 +473,8 @@ class SRResNet(SuperResolutionContract, TranslationMethod):
         lr_gamma: factor of each drop.
         lr_interval: whether ``lr_milestones`` count ``iteration`` s (paper) or ``epoch`` s (the port).
         ema_decay: keep an exponential moving average of the generator (``None``: off).
-        channels_last: train in the channels-last memory format.
+        channels_last: train in the channels-last memory format (same math): ``true``, ``false`` or ``"auto"``
+            (default: channels-last on CUDA and on CPUs with AVX-512, NCHW on other CPUs).
         compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
             ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
@@ -514,7 +515,7 @@ class SRResNet(SuperResolutionContract, TranslationMethod):
         lr_gamma: float = 0.1,
         lr_interval: LRInterval = "iteration",
         ema_decay: float | None = None,
-        channels_last: bool = True,
+        channels_last: ChannelsLast = "auto",
         compile: CompileSetting = False,
     ) -> None:
         super().__init__()
@@ -634,7 +635,7 @@ class SRGAN(SuperResolutionContract, TranslationMethod):
         update_order: Literal["g_first", "d_first"] = "g_first",
         ema_decay: float | None = None,
         diff_augment: str | None = None,
-        channels_last: bool = True,
+        channels_last: ChannelsLast = "auto",
         compile: CompileSetting = False,
     ) -> None:
         super().__init__()

@@ -60,7 +60,7 @@ from zoo.methods._common import (
     iteration_index,
     set_requires_grad,
 )
-from zoo.methods.base import LRStepPoint, TranslationMethod
+from zoo.methods.base import ChannelsLast, LRStepPoint, TranslationMethod
 from zoo.nets.vsait import FeatureExtractor, VSADiscriminator, VSAITGenerator, build_mapping_network
 from zoo.registry import PretrainedEntry, register_method, register_pretrained
 
@@ -160,8 +160,9 @@ class VSAIT(TranslationMethod):
         lr_gamma: StepLR factor (0.5).
         lr_interval: ``step`` (once per batch, official) or ``epoch``.
         ema_decay: keep an EMA of the generator, used by ``translate`` (``None``: off).
-        channels_last: train in the channels-last memory format (faster on CPU; the generator's instance norms keep
-            the layout).
+        channels_last: train in the channels-last memory format (same math): ``true``, ``false`` or ``"auto"``
+            (default: channels-last on CUDA and on CPUs with AVX-512, NCHW on other CPUs;
+            the generator's instance norms keep the layout).
         compile: compile the networks with ``torch.compile`` (``true``, or a mapping with ``mode``, ``dynamic``,
             ``fullgraph``, ``backend``; see :mod:`zoo.compile`). Models loaded from files start eager.
     """
@@ -223,7 +224,7 @@ class VSAIT(TranslationMethod):
         lr_gamma: float = 0.5,
         lr_interval: Literal["step", "epoch"] = "step",
         ema_decay: float | None = None,
-        channels_last: bool = True,
+        channels_last: ChannelsLast = "auto",
         compile: CompileSetting = False,
     ) -> None:
         lambda_adv, adv_output_weights = _split_output_weights("adv", lambda_adv, adv_output_weights)
