@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,16 @@ def cases(method_folder: str) -> list[Any]:
 
 def load_tensors(case: dict) -> dict[str, torch.Tensor]:
     return load_file(str(Path(case["_folder"]) / case["file"]))
+
+
+def run_case(case: dict, checks: dict[Any, Callable[[dict, dict[str, torch.Tensor]], None]], method: str, *,
+             kind: Any = None) -> None:
+    """Run the check of the case's kind (``kind``, default ``case["kind"]``) on the case and its tensors; an unknown
+    kind fails, naming the case."""
+    kind = case["kind"] if kind is None else kind
+    if kind not in checks:
+        pytest.fail(f"unknown {method} parity case kind {kind!r} (case {case['name']!r}); add a check for it")
+    checks[kind](case, load_tensors(case))
 
 
 def strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

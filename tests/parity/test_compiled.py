@@ -102,9 +102,14 @@ def _parity_check(module: str, function: str, case: dict) -> Callable[[], None]:
     return functools.partial(getattr(importlib.import_module(module), function), case)
 
 
-def _inductor_check(folder: str, module: str, function: str, case: dict) -> Callable[[], None]:
+def _checked_against_true_gradient(folder: str, case: dict) -> bool:
+    """A single-image training case of a :data:`TRUE_GRADIENT_REFERENCE` folder."""
     single_image = case.get("spec", {}).get("input_shape", [0])[0] == 1
-    if folder not in TRUE_GRADIENT_REFERENCE or case.get("kind") != "train" or not single_image:
+    return folder in TRUE_GRADIENT_REFERENCE and case.get("kind") == "train" and single_image
+
+
+def _inductor_check(folder: str, module: str, function: str, case: dict) -> Callable[[], None]:
+    if not _checked_against_true_gradient(folder, case):
         return _parity_check(module, function, case)
     return functools.partial(cut_family.check_compiled_train_step, case, load_tensors(case),
                              TRUE_GRADIENT_REFERENCE[folder])
@@ -135,7 +140,7 @@ def test_true_gradient_reference_is_zoos_step_and_differs_from_the_oracle_by_the
     for folder, method_cls in TRUE_GRADIENT_REFERENCE.items():
         for param in cases(folder):
             case = param.values[0]
-            if case.get("kind") != "train" or case["spec"]["input_shape"][0] != 1:
+            if not _checked_against_true_gradient(folder, case):
                 continue
             t = load_tensors(case)
             reference = cut_family.eager_true_gradient_fixture(case, t, method_cls)

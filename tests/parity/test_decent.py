@@ -20,8 +20,8 @@ from tests.parity.manifest import (
     assert_rounding_noise,
     assert_step_close,
     cases,
-    load_tensors,
     mean_removed_biases,
+    run_case,
     strip,
 )
 from zoo.losses import gan_loss
@@ -340,7 +340,4 @@ _CHECKS = {
 
 @pytest.mark.parametrize("case", cases("decent"))
 def test_decent_case(case: dict) -> None:
-    kind = case_kind(case)
-    if kind not in _CHECKS:
-        pytest.fail(f"unknown DECENT parity case kind {kind!r} (case {case['name']!r}); add a check for it")
-    _CHECKS[kind](case, load_tensors(case))
+    run_case(case, _CHECKS, "DECENT", kind=case_kind(case))

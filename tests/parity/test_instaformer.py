@@ -30,7 +30,7 @@ from tests.parity.manifest import (
     assert_close,
     assert_rounding_noise,
     cases,
-    load_tensors,
+    run_case,
     strip,
 )
 from zoo.losses import gan_loss
@@ -522,7 +522,4 @@ _CHECKS = {
 
 @pytest.mark.parametrize("case", cases("instaformer"))
 def test_instaformer_case(case: dict) -> None:
-    kind = case["kind"]
-    if kind not in _CHECKS:
-        pytest.fail(f"unknown InstaFormer parity case kind {kind!r} (case {case['name']!r}); add a check for it")
-    _CHECKS[kind](case, load_tensors(case))
+    run_case(case, _CHECKS, "InstaFormer")

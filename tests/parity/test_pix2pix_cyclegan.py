@@ -10,7 +10,7 @@ import warnings
 import pytest
 import torch
 
-from tests.parity.manifest import assert_close, cases, load_tensors, strip
+from tests.parity.manifest import assert_close, cases, run_case, strip
 from zoo.losses import gan_loss
 from zoo.methods import CycleGAN, Pix2Pix
 from zoo.nets import (
@@ -242,6 +242,4 @@ CHECKS = {
 
 @pytest.mark.parametrize("case", cases("pix2pix_cyclegan"))
 def test_official_parity(case: dict) -> None:
-    check = CHECKS.get(case["kind"])
-    assert check is not None, f"unknown case kind {case['kind']!r} in {case['name']}: zoo has no check for it"
-    check(case, load_tensors(case))
+    run_case(case, CHECKS, "pix2pix/CycleGAN")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.parity.manifest import RecordingOptimizer, assert_close, cases, load_tensors, strip
+from tests.parity.manifest import RecordingOptimizer, assert_close, cases, run_case, strip
 from zoo.losses.multiscale import multiscale_gan_loss
 from zoo.losses.vgg_feature_matching import VGGFeatureMatchingLoss
 from zoo.methods import Pix2PixHD
@@ -300,6 +300,4 @@ CHECKS = {
 
 @pytest.mark.parametrize("case", cases("pix2pixhd"))
 def test_official_parity(case: dict) -> None:
-    check = CHECKS.get(case["kind"])
-    assert check is not None, f"unknown case kind {case['kind']!r} in {case['name']}: zoo has no check for it"
-    check(case, load_tensors(case))
+    run_case(case, CHECKS, "pix2pixHD")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.parity import cut_family as checks
-from tests.parity.manifest import cases, load_tensors
+from tests.parity.manifest import cases, run_case
 from zoo.methods.srunit import SRUNIT
 
 pytestmark = pytest.mark.parity
@@ -26,7 +26,4 @@ _CHECKS = {
 
 @pytest.mark.parametrize("case", cases("srunit"))
 def test_srunit_case(case: dict) -> None:
-    kind = case["kind"]
-    if kind not in _CHECKS:
-        pytest.fail(f"unknown SRUNIT parity case kind {kind!r} (case {case['name']!r}); add a check for it")
-    _CHECKS[kind](case, load_tensors(case))
+    run_case(case, _CHECKS, "SRUNIT")
