@@ -58,3 +58,14 @@ def test_auto_follows_the_trainers_device_and_rejects_other_values():
     model._trainer = None
     with pytest.raises(ValueError, match="channels_last must be true, false or 'auto'"):
         _ = build_tiny_model("pix2pix", channels_last="yes")[0].uses_channels_last
+
+
+def test_the_command_takes_auto_and_refuses_other_values_in_one_line(tmp_path, monkeypatch, capsys):
+    from tests.test_cli_errors import TINY_PIX2PIX, _error_line
+    from zoo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--config", str(TINY_PIX2PIX), "--model.init_args.channels_last=auto", "--print_config"])
+    assert "channels_last: auto" in capsys.readouterr().out
+    line = _error_line(capsys, "fit", "--config", str(TINY_PIX2PIX), "--model.init_args.channels_last=maybe")
+    assert "'maybe'" in line and "'auto'" in line
