@@ -6,20 +6,31 @@
 #     bash bench/gpu_check.sh                 # every method
 #     bash bench/gpu_check.sh pix2pix cyclegan
 #
-# Needs a CUDA GPU and the package installed (pip install -e .). Results go to stdout and bench-gpu-<time>.log.
+# Needs a CUDA GPU and zoo importable: installed (pip install -e .), or, on a machine without internet whose Python
+# has PyTorch, Lightning, timm and torchvision, the wheels bench/offline_wheels.sh wrote to .whl/ (installed here into
+# /tmp/zoo-site, which goes on PYTHONPATH with the repository). Results go to stdout and to bench-gpu-<time>.log in
+# $GPU_CHECK_LOG_DIR (default: bench/).
 set -euo pipefail
 cd "$(dirname "$0")"
-log="bench-gpu-$(date +%Y%m%d-%H%M%S).log"
+repo="$(cd .. && pwd)"
+if [ -d "$repo/.whl" ] && ls "$repo"/.whl/*.whl > /dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/zoo-site \
+        "$repo"/.whl/*.whl
+    export PYTHONPATH="/tmp/zoo-site:$repo${PYTHONPATH:+:$PYTHONPATH}"
+fi
+log="${GPU_CHECK_LOG_DIR:-$PWD}/bench-gpu-$(date +%Y%m%d-%H%M%S).log"
 methods=("$@")
-python - <<'PY' | tee "$log"
+python3 - <<'PY' | tee "$log"
 import torch
+import zoo  # fails here, not after a minute of benchmarking, when a dependency is missing
 assert torch.cuda.is_available(), "bench/gpu_check.sh needs a CUDA GPU"
-print("device:", torch.cuda.get_device_name(0), "| torch", torch.__version__, "| CUDA", torch.version.cuda)
+print("device:", torch.cuda.get_device_name(0), "| torch", torch.__version__, "| CUDA", torch.version.cuda,
+      "| zoo", zoo.__version__)
 PY
 args=(--device cuda --iterations 10 --warmup 2 --threads 8)
 if [ ${#methods[@]} -gt 0 ]; then args+=(--methods "${methods[@]}"); fi
 echo "== zoo bf16-mixed + channels-last + compile vs official fp32 eager" | tee -a "$log"
-timeout 420 python bench_methods.py "${args[@]}" --precision bf16-mixed --channels-last --compile --reference 2>&1 | tee -a "$log" || true
+timeout 420 python3 bench_methods.py "${args[@]}" --precision bf16-mixed --channels-last --compile --reference 2>&1 | tee -a "$log" || true
 echo "== zoo bf16-mixed eager (no compile)" | tee -a "$log"
-timeout 150 python bench_methods.py "${args[@]}" --precision bf16-mixed 2>&1 | tee -a "$log" || true
-echo "log: bench/$log"
+timeout 150 python3 bench_methods.py "${args[@]}" --precision bf16-mixed 2>&1 | tee -a "$log" || true
+echo "log: $log"
