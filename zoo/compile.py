@@ -10,7 +10,8 @@
 
 Networks are compiled in place (:meth:`torch.nn.Module.compile`): parameter names, state dicts, checkpoints and
 official-weight import are unchanged, copies (``copy.deepcopy``, pickling) are eager, and compilation happens at the
-first call of each network, on whatever device and memory format it then has.
+first call of each network, on whatever device and memory format it then has. Compiled graphs keep that memory
+format (:data:`INDUCTOR_OPTIONS`): the method's ``channels_last`` option decides it, compiled or not.
 """
 
 from __future__ import annotations
@@ -22,13 +23,20 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["CompileOptions", "CompileSetting", "compile_options", "compile_networks", "count_graph_breaks",
-           "is_compiled", "reset"]
+__all__ = ["INDUCTOR_OPTIONS", "CompileOptions", "CompileSetting", "compile_options", "compile_networks",
+           "count_graph_breaks", "is_compiled", "reset"]
 
 #: What the ``compile`` option of a method accepts.
 CompileSetting = bool | dict[str, Any] | None
 
 MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+#: Inductor settings of every compiled network, on top of its ``mode``'s. ``layout_optimization`` off: inductor would
+#: otherwise convert every graph with a convolution to channels-last on CPU, overriding the layout the method's
+#: ``channels_last`` option picked by measurement. Measured on a 2-core AVX-512 CPU, compiled fp32 training in one
+#: run each, interleaved: NCHW pix2pix 1.10x and CycleGAN 1.08x as fast without the conversion, channels-last pix2pix
+#: 1.01x; and DECENT's compiled generator gradients (float64 as the truth) 3x more accurate, as accurate as eager.
+INDUCTOR_OPTIONS: dict[str, Any] = {"layout_optimization": False}
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,14 @@ class CompileOptions:
             raise ValueError(f"compile mode {self.mode!r} is an inductor mode; backend is {self.backend!r}")
 
     def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`torch.compile` (``mode`` left out when ``None``)."""
-        return {k: v for k, v in asdict(self).items() if not (k == "mode" and v is None)}
+        """Keyword arguments of :func:`torch.compile`. With inductor, ``mode`` travels as the inductor settings it
+        stands for, merged with :data:`INDUCTOR_OPTIONS` (``torch.compile`` takes a mode or settings, not both)."""
+        kwargs = {k: v for k, v in asdict(self).items() if k != "mode"}
+        if self.backend == "inductor":
+            from torch._inductor import list_mode_options
+
+            kwargs["options"] = {**list_mode_options(self.mode or "default", self.dynamic), **INDUCTOR_OPTIONS}
+        return kwargs
 
 
 def compile_options(setting: CompileSetting | CompileOptions) -> CompileOptions | None:

@@ -21,7 +21,7 @@ from torch._dynamo.utils import counters
 
 import zoo
 from tests.methods.test_common import METHODS, _build_model
-from zoo.compile import CompileOptions, compile_options, count_graph_breaks, is_compiled, reset
+from zoo.compile import CompileOptions, compile_networks, compile_options, count_graph_breaks, is_compiled, reset
 from zoo.hub import load_bundle, save_bundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,9 +33,13 @@ ITERATIONS = 10
 def test_compile_option_values():
     assert compile_options(False) is None and compile_options(None) is None
     assert compile_options(True) == CompileOptions()
-    assert compile_options(True).kwargs() == {"dynamic": False, "fullgraph": False, "backend": "inductor"}
+    assert compile_options(True).kwargs() == {"dynamic": False, "fullgraph": False, "backend": "inductor",
+                                              "options": {"layout_optimization": False}}
     options = compile_options({"mode": "max-autotune-no-cudagraphs", "dynamic": True})
-    assert options.kwargs()["mode"] == "max-autotune-no-cudagraphs" and options.dynamic is True
+    # the mode travels as its inductor settings, beside zoo's
+    assert options.kwargs()["options"] == {"max_autotune": True, "coordinate_descent_tuning": True,
+                                           "layout_optimization": False} and options.dynamic is True
+    assert "options" not in compile_options({"backend": "aot_eager"}).kwargs()
     with pytest.raises(ValueError, match="unknown compile option.*'modes'"):
         compile_options({"modes": "default"})
     with pytest.raises(ValueError, match="compile mode must be one of"):
@@ -151,6 +155,43 @@ def test_networks_under_a_gradient_penalty_stay_eager_and_train(name, options):
     out = model.optimization_step(*inputs, *optimizers, **model.optimization_options(0))
     assert all(math.isfinite(float(v)) for v in out.losses.values())
     reset()
+
+
+@pytest.mark.parametrize("zoo_options", [True, False], ids=["zoo", "plain-torch-compile"])
+def test_compiled_graphs_keep_the_memory_format_they_are_given(zoo_options, monkeypatch):
+    """Inductor converts every graph with a convolution to channels-last on CPU unless told not to; networks compiled
+    by zoo keep the layout the ``channels_last`` option chose (NCHW here). The plain ``torch.compile`` case shows the
+    check sees the conversion."""
+    import torch._functorch.config
+    import torch._inductor.config
+    import torch._inductor.graph
+
+    decisions = []
+    decide = torch._inductor.graph.GraphLowering.decide_layout_opt
+
+    def recording(gm, *, is_inference):
+        decisions.append(decide(gm, is_inference=is_inference))
+        return decisions[-1]
+
+    monkeypatch.setattr(torch._inductor.graph.GraphLowering, "decide_layout_opt", staticmethod(recording))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.InstanceNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.Conv2d(4, 3, 3, padding=1))
+    reset()
+    try:  # graphs lowered here: a cached graph is not lowered again
+        with torch._inductor.config.patch(fx_graph_cache=False), \
+                torch._functorch.config.patch(enable_autograd_cache=False):
+            if zoo_options:
+                compile_networks([net], CompileOptions())
+            else:
+                net.compile(dynamic=False)
+            x = torch.randn(2, 3, 16, 16, requires_grad=True)
+            out = net(x)
+            out.sum().backward()
+    finally:
+        reset()
+    assert decisions, "inductor lowered no graph"
+    assert out.is_contiguous() and x.grad.is_contiguous()
+    assert any(decisions) != zoo_options  # one decision per graph lowered (forward, backward)
 
 
 def test_count_graph_breaks_reports_a_break_and_its_reason():

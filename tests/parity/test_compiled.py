@@ -46,15 +46,7 @@ PARITY_TESTS = {
 DEFAULT = ("pix2pix_cyclegan",)
 #: Methods (parity folder) or cases (``folder-case``) whose inductor run is known to miss the manifests' tolerances,
 #: and what was measured; each passes traced with dynamo (``test_training_step_parity_traced``).
-INDUCTOR_OUTSIDE_TOLERANCE = {
-    "instaformer": "InstaFormer's generator gradients hinge on float32 rounding (a ReLU input of 9e-7 in exact "
-                   "arithmetic changes side with two threads): inductor's fused kernels put Decoder.model.9.bias "
-                   "2.8e-4 off against a tolerance of 1.9e-4",
-    "decent-train_step": "inductor's float32 generator gradients are 3-6x further from zoo's float64 values than "
-                         "eager's (G.model.1.weight 1.2e-4 against 3.7e-5), so 93-112 entries of a tensor need the "
-                         "rounding rule (each meets its bound) where 2% may; the oracle is within tolerance of "
-                         "the float64 values; where inductor loses the accuracy is not established",
-}
+INDUCTOR_OUTSIDE_TOLERANCE: dict[str, str] = {}  # none since compiled graphs keep their memory format (zoo.compile)
 #: Parity folders whose single-image training cases hold the oracle's gradients with PyTorch's CPU instance-norm
 #: defect for one image (:func:`zoo.nets.norm.reproduce_single_image_gradient_defect`): inductor decomposes instance
 #: norm and computes the true gradient, so under inductor these cases are checked against zoo's eager step with the
