@@ -71,7 +71,7 @@ def _zoo_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "zoo"]
 
 
-def _overrides(config: dict, config_id: str = "") -> list[str]:
+def _overrides(config: dict, config_id: str) -> list[str]:
     """``--section.init_args.key=value`` for the SHRINK entries of the config's method, then the SHRINK_CONFIG entries
     of ``config_id``, whose keys the config sets."""
     shrink = SHRINK.get(config["model"]["class_path"], {})

@@ -44,9 +44,6 @@ PARITY_TESTS = {
 }
 #: Methods whose training cases the default run traces (the others: ``-m slow``).
 DEFAULT = ("pix2pix_cyclegan",)
-#: Methods (parity folder) or cases (``folder-case``) whose inductor run is known to miss the manifests' tolerances,
-#: and what was measured; each passes traced with dynamo (``test_training_step_parity_traced``).
-INDUCTOR_OUTSIDE_TOLERANCE: dict[str, str] = {}  # none since compiled graphs keep their memory format (zoo.compile)
 #: Parity folders whose single-image training cases hold the oracle's gradients with PyTorch's CPU instance-norm
 #: defect for one image (:func:`zoo.nets.norm.reproduce_single_image_gradient_defect`): inductor decomposes instance
 #: norm and computes the true gradient, so under inductor these cases are checked against zoo's eager step with the
@@ -71,9 +68,6 @@ def _training_cases(backend: str) -> list:
                 continue
             slow = backend != "eager" or folder not in DEFAULT
             marks = [pytest.mark.slow] if slow else []
-            known = INDUCTOR_OUTSIDE_TOLERANCE.get(f"{folder}-{case['name']}", INDUCTOR_OUTSIDE_TOLERANCE.get(folder))
-            if backend == "inductor" and known is not None:
-                marks.append(pytest.mark.xfail(reason=known, strict=True))
             params.append(pytest.param(folder, module, function, case, id=f"{folder}-{case['name']}", marks=marks))
     return params
 
