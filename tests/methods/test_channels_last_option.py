@@ -56,8 +56,11 @@ def test_auto_follows_the_trainers_device_and_rejects_other_values():
     model._trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)))
     assert model.uses_channels_last
     model._trainer = None
+    with pytest.raises(ValueError, match=r"channels_last must be one of 'auto' \(or a bool\); got 'yes'"):
+        build_tiny_model("pix2pix", channels_last="yes")
+    model.hparams.channels_last = "yes"  # changed after building: refused where it is read
     with pytest.raises(ValueError, match="channels_last must be true, false or 'auto'"):
-        _ = build_tiny_model("pix2pix", channels_last="yes")[0].uses_channels_last
+        _ = model.uses_channels_last
 
 
 def test_the_command_takes_auto_and_refuses_other_values_in_one_line(tmp_path, monkeypatch, capsys):

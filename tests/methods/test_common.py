@@ -113,6 +113,32 @@ def test_declares_the_contract(name):
 
 
 @pytest.mark.parametrize("name", ALL_METHODS)
+def test_domains_with_different_channels_translate_and_train_or_are_refused_by_name(name):
+    """Domain A with 1 channel and domain B with 3, set through the hyperparameters ``DOMAIN_CHANNELS`` names:
+    ``translate`` maps between them in every direction and an iteration trains, or the constructor refuses in a
+    ValueError naming both options. One name for both domains (a resize, LOMIT) keeps them equal."""
+    model, size = _build_model(name)
+    names = type(model).DOMAIN_CHANNELS
+    if names[0] == names[1]:
+        assert all(model.input_channels(d) == model.output_channels(d) for d in model.directions)
+        return
+    try:
+        model, size = _build_model(name, **{names[0]: 1, names[1]: 3})
+    except ValueError as refusal:
+        assert all(option in str(refusal) for option in names), refusal
+        return
+    assert model.domain_channels == (1, 3)
+    for direction in model.directions:
+        x = _inputs(model, size, direction)
+        assert x.shape[1] == (1 if direction == "a2b" else 3)
+        assert _translate(model, x, direction, seed=0).shape[1] == (3 if direction == "a2b" else 1)
+    if model.trainable:
+        optimizers, _ = model.configure_optimizers()
+        out = model.train().optimization_step(*_step_inputs(model, size), *optimizers)
+        assert all(torch.isfinite(v).all() for v in out.losses.values())
+
+
+@pytest.mark.parametrize("name", ALL_METHODS)
 def test_translate_shapes_range_and_finiteness(name):
     model, size = _build_model(name)
     for direction in model.directions:

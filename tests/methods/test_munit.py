@@ -58,7 +58,7 @@ def test_every_official_option_trains_on_non_square_images(options):
 def test_invalid_options_raise_clear_errors():
     with pytest.raises(ValueError, match="pad_type"):
         MUNIT(**{**TINY, "pad_type": "circular"})
-    with pytest.raises(ValueError, match="activation"):
+    with pytest.raises(ValueError, match="activ must be one of"):
         MUNIT(**{**TINY, "activ": "gelu"})
     with pytest.raises(ValueError, match="discriminator norm"):
         MUNIT(**{**TINY, "dis_norm": "adain"})

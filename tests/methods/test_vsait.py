@@ -237,3 +237,18 @@ def test_multi_scale_discriminator_and_strided_generator_train():
     assert set(out.losses) == {"vsa", "adv", "g_total", "discr"}
     assert all(torch.isfinite(v) for v in out.losses.values())
     assert len(model.discriminator.net) == 2
+
+
+def test_one_channel_sources_reach_the_feature_extractor_expanded_or_are_refused_clearly():
+    """Gray sources (1 channel) with RGB targets: the feature extractor encodes both domains, so it needs
+    ``feature_in_channels=3``; without it the constructor says so instead of failing inside torchvision."""
+    with pytest.raises(ValueError, match="feature_in_channels"):
+        _tiny(in_channels=1, out_channels=3)
+    with pytest.raises(ValueError, match="cannot take 1-channel images.*feature_in_channels"):
+        _tiny(in_channels=1, out_channels=1)
+    model, size = _tiny(in_channels=1, out_channels=3, feature_in_channels=3)
+    real_a, real_b = _batch(model, size)
+    assert (real_a.shape[1], real_b.shape[1]) == (1, 3)
+    optimizers, _ = model.configure_optimizers()
+    out = model.optimization_step(real_a, real_b, *optimizers)
+    assert all(v.isfinite() for v in out.losses.values()) and model.translate(real_a * 0.5 + 0.5).shape[1] == 3

@@ -45,6 +45,8 @@ __all__ = [
     "official_init_args",
     "official_network_init_args",
     "official_options_init_args",
+    "OFFICIAL_PIX2PIX_OPTIONS",
+    "OFFICIAL_CUT_OPTIONS",
     "predict_outputs",
 ]
 
@@ -132,6 +134,22 @@ def convert_official_network_state(state_dict: dict[str, Tensor], *, norm: str) 
                 tracked = key[: -len("running_mean")] + "num_batches_tracked"
                 out.setdefault(tracked, torch.tensor(0, dtype=torch.long))
     return out
+
+
+#: Options of the CycleGAN/pix2pix code base (and of the CUT code base built on it) that keep their meaning in zoo:
+#: official option name -> zoo constructor argument.
+_OFFICIAL_CODE_BASE_OPTIONS = {
+    **{name: name for name in ("input_nc", "output_nc", "ngf", "ndf", "init_type", "init_gain", "gan_mode", "lr",
+                               "beta1", "lr_policy", "n_epochs", "n_epochs_decay", "epoch_count", "lr_decay_iters")},
+    "n_layers_D": "n_layers_d",
+}
+#: The CycleGAN/pix2pix code base's options that pix2pix and CycleGAN share: official name -> zoo argument.
+OFFICIAL_PIX2PIX_OPTIONS = {**_OFFICIAL_CODE_BASE_OPTIONS, "netG": "generator", "netD": "discriminator",
+                            "norm": "norm", "use_dropout": "use_dropout", "padding_type": "padding_type"}
+#: The CUT code base's options that CUT and DECENT share: official name -> zoo argument.
+OFFICIAL_CUT_OPTIONS = {**_OFFICIAL_CODE_BASE_OPTIONS, "beta2": "beta2", "netG": "netG", "netD": "netD",
+                        "normG": "norm_g", "normD": "norm_d", "no_antialias": "no_antialias",
+                        "no_antialias_up": "no_antialias_up", "lambda_GAN": "lambda_gan", "num_patches": "num_patches"}
 
 
 def official_init_args(opt: dict, mapping: dict[str, str]) -> dict:

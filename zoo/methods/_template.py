@@ -14,7 +14,7 @@ The example below is a minimal paired translator (ResNet generator, PatchGAN, LS
 * ``__init__`` is keyword-only and typed; ``save_hyperparameters()`` records it for checkpoints and bundles; the
   networks are built, then ``build_ema(ema_decay)`` adds the optional averaged generator.
 * ``GENERATORS`` names the network of each direction, and the ``input_nc``/``output_nc`` hyperparameters give the
-  channels of both domains (otherwise override ``domain_channels``). From them the base class derives ``forward``
+  channels of both domains (other names go in ``DOMAIN_CHANNELS``). From them the base class derives ``forward``
   (model space, [-1, 1]), ``translate`` (the public [0, 1] API the CLI, callbacks and notebooks use),
   ``generator_for``, ``predict_step`` and validation.
 * ``optimization_step`` does one official iteration with plain or Lightning optimizers, so parity tests can call it

@@ -4,8 +4,10 @@ that all methods share (resumable checkpoints, channels-last training, scheduler
 
 from __future__ import annotations
 
+import inspect
+import types
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import lightning as L
@@ -33,6 +35,7 @@ from zoo.methods._common import (
 )
 from zoo.nets.diff_augment import augment_inputs_of
 from zoo.precision import amp_scaling_of
+from zoo.utils.choices import check_choices
 
 __all__ = ["ChannelsLast", "LRStepPoint", "TranslationMethod", "channels_last_pays"]
 
@@ -99,10 +102,12 @@ class TranslationMethod(L.LightningModule):
     **A method must provide**:
 
     * ``__init__(self, *, ...)``: keyword-only, typed, calling ``self.save_hyperparameters()`` (checkpoints and
-      bundles rebuild the model from them); builds its networks, then calls :meth:`build_ema` with its ``ema_decay``
-      and, last, :meth:`use_compile` with its ``compile`` argument.
-    * ``domain_channels`` (property): ``(C_a, C_b)``, channels of domain A and domain B images (given when the
-      hyperparameters are named ``input_nc`` and ``output_nc``).
+      bundles rebuild the model from them; string options typed with ``Literal`` are checked there); builds its
+      networks, then calls :meth:`build_ema` with its ``ema_decay`` and, last, :meth:`use_compile` with its
+      ``compile`` argument.
+    * ``DOMAIN_CHANNELS``: the hyperparameters holding the channels of domain A and of domain B images
+      (``("input_nc", "output_nc")``); a method whose channels follow from other options overrides the
+      ``domain_channels`` property instead.
     * ``configure_optimizers()``: ``(optimizers, schedulers)``; optimisation is manual.
     * ``optimization_step(*inputs, *optimizers, **options) -> StepOutput``: one official training iteration on
       model-space inputs (``training_inputs``) with plain or Lightning optimizers, so parity tests run it without a
@@ -159,6 +164,8 @@ class TranslationMethod(L.LightningModule):
     COMPILE_BY_PARTS: ClassVar[tuple[str, ...]] = ()
     #: memory format ``translate`` runs the generator in (weights and inputs; None: as the module is)
     INFERENCE_MEMORY_FORMAT: ClassVar[torch.memory_format | None] = None
+    #: hyperparameters holding the channels of domain A and of domain B images (see :attr:`domain_channels`)
+    DOMAIN_CHANNELS: ClassVar[tuple[str, str]] = ("input_nc", "output_nc")
 
     def use_diff_augment(self, policy: str | None) -> None:
         """DiffAugment (:mod:`zoo.nets.diff_augment`) every input of the ``IMAGE_DISCRIMINATORS`` in training mode:
@@ -184,6 +191,17 @@ class TranslationMethod(L.LightningModule):
         self.automatic_optimization = False
         self.ema: nn.ModuleDict | None = None
         self.compile_options: CompileOptions | None = None
+
+    def save_hyperparameters(self, *args: Any, ignore: Sequence[str] | str | None = None,
+                             frame: types.FrameType | None = None, logger: bool = True) -> None:
+        """Lightning's ``save_hyperparameters`` (each method calls it in ``__init__``), then a check of every option
+        typed with ``Literal`` strings (:func:`zoo.utils.choices.check_choices`): the ``zoo`` command's parser
+        checks them from the type hints, a model built in Python only here."""
+        frame = frame or inspect.currentframe().f_back  # Lightning reads the caller's arguments from its frame
+        super().save_hyperparameters(*args, ignore=ignore, frame=frame, logger=logger)
+        constructors = [cls.__dict__["__init__"] for cls in type(self).__mro__
+                        if issubclass(cls, TranslationMethod) and "__init__" in cls.__dict__]
+        check_choices(constructors, self.hparams, type(self).__name__)
 
     # ---------------------------------------------------------------- compilation
 
@@ -224,15 +242,15 @@ class TranslationMethod(L.LightningModule):
 
     @property
     def domain_channels(self) -> tuple[int, int]:
-        """``(C_a, C_b)``: channels of domain A and of domain B images.
-
-        Default: the ``input_nc`` and ``output_nc`` hyperparameters; a method naming its channels otherwise overrides
-        this property.
-        """
-        if "input_nc" not in self.hparams or "output_nc" not in self.hparams:
-            raise NotImplementedError(f"{type(self).__name__} must define domain_channels (it has no input_nc and "
-                                      "output_nc hyperparameters)")
-        return self.hparams.input_nc, self.hparams.output_nc
+        """``(C_a, C_b)``: channels of domain A and of domain B images, the hyperparameters named by
+        ``DOMAIN_CHANNELS``."""
+        missing = [name for name in self.DOMAIN_CHANNELS if name not in self.hparams]
+        if missing:
+            raise NotImplementedError(f"{type(self).__name__} has no {' or '.join(missing)} hyperparameter: set "
+                                      "DOMAIN_CHANNELS to the hyperparameters holding its channels, or override "
+                                      "domain_channels")
+        channels_a, channels_b = (self.hparams[name] for name in self.DOMAIN_CHANNELS)
+        return channels_a, channels_b
 
     def check_direction(self, direction: str) -> str:
         """``direction`` if this method translates that way, else a ``ValueError`` naming the valid ones."""

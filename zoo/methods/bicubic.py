@@ -81,6 +81,7 @@ class Bicubic(TranslationMethod):
     PAPER_METRICS = ("psnr", "ssim")
     optimizer_steps_per_iteration = 0
     directions = ("a2b",)
+    DOMAIN_CHANNELS = ("channels", "channels")  # the resize keeps the channels
 
     def __init__(self, *, scale: int = 4, channels: int = 3, quantize: bool = True,
                  crop_border: int | None = None) -> None:
@@ -93,11 +94,6 @@ class Bicubic(TranslationMethod):
         self.scale = scale
         self.val_metrics = SRMetrics(scale, crop_border)
         self.test_metrics = SRMetrics(scale, crop_border)
-
-    @property
-    def domain_channels(self) -> tuple[int, int]:
-        """The resize keeps the channels: ``(channels, channels)``."""
-        return self.hparams.channels, self.hparams.channels
 
     def upscale(self, images: Tensor) -> Tensor:
         """(..., H, W) in [0, 1] -> (..., scale*H, scale*W) in [0, 1] by MATLAB bicubic."""

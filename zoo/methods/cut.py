@@ -61,6 +61,7 @@ from torch import Tensor
 from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss
 from zoo.methods._common import (
+    OFFICIAL_CUT_OPTIONS,
     StepOutput,
     adam,
     backward,
@@ -73,8 +74,7 @@ from zoo.methods.base import ChannelsLast, TranslationMethod
 from zoo.nets.cut import (
     CUTDiscriminatorType,
     PatchSampleF,
-    build_cut_discriminator,
-    build_cut_generator,
+    build_cut_networks,
     generator_taps,
     patch_nce_loss,
 )
@@ -96,14 +96,9 @@ CUT_MODES: dict[str, dict[str, Any]] = {
 
 #: official option name -> zoo constructor argument
 OFFICIAL_OPTIONS = {
-    "input_nc": "input_nc", "output_nc": "output_nc", "ngf": "ngf", "ndf": "ndf", "netG": "netG", "netD": "netD",
-    "n_layers_D": "n_layers_d", "normG": "norm_g", "normD": "norm_d", "init_type": "init_type",
-    "init_gain": "init_gain", "no_antialias": "no_antialias", "no_antialias_up": "no_antialias_up",
-    "gan_mode": "gan_mode", "lambda_GAN": "lambda_gan", "lambda_NCE": "lambda_nce", "nce_idt": "nce_idt",
+    **OFFICIAL_CUT_OPTIONS, "lambda_NCE": "lambda_nce", "nce_idt": "nce_idt",
     "nce_includes_all_negatives_from_minibatch": "nce_includes_all_negatives_from_minibatch", "nce_T": "nce_t",
-    "num_patches": "num_patches", "netF": "netF", "netF_nc": "netf_nc", "flip_equivariance": "flip_equivariance",
-    "lr": "lr", "beta1": "beta1", "beta2": "beta2", "lr_policy": "lr_policy", "n_epochs": "n_epochs",
-    "n_epochs_decay": "n_epochs_decay", "epoch_count": "epoch_count", "lr_decay_iters": "lr_decay_iters",
+    "netF": "netF", "netF_nc": "netf_nc", "flip_equivariance": "flip_equivariance",
 }
 
 
@@ -222,8 +217,6 @@ class CUT(TranslationMethod):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if mode not in CUT_MODES:
-            raise ValueError(f"mode must be one of {sorted(CUT_MODES)}, got {mode!r}")
         for key, value in CUT_MODES[mode].items():  # the preset, where no explicit value was given
             if self.hparams[key] is None:
                 self.hparams[key] = value
@@ -232,17 +225,10 @@ class CUT(TranslationMethod):
                              f"got {input_nc} and {output_nc}")
         if num_patches < 1:
             raise ValueError(f"num_patches must be >= 1, got {num_patches}")
-        if netF not in ("mlp_sample", "sample"):
-            raise ValueError(f"netF must be 'mlp_sample' or 'sample', got {netF!r}")
         self.nce_layers = parse_layers(nce_layers)
         if not self.nce_layers:
             raise ValueError("nce_layers must name at least one generator layer")
-        self.generator = build_cut_generator(input_nc=input_nc, output_nc=output_nc, ngf=ngf, netG=netG, norm=norm_g,
-                                             use_dropout=use_dropout, init_type=init_type, init_gain=init_gain,
-                                             no_antialias=no_antialias, no_antialias_up=no_antialias_up)
-        self.discriminator = build_cut_discriminator(input_nc=output_nc, ndf=ndf, netD=netD, n_layers_D=n_layers_d,
-                                                     norm=norm_d, init_type=init_type, init_gain=init_gain,
-                                                     no_antialias=no_antialias)
+        self.generator, self.discriminator = build_cut_networks(self.hparams)
         self.patch_sampler = PatchSampleF(self.generator.feature_channels(self.nce_layers),
                                           use_mlp=netF == "mlp_sample", nc=netf_nc, normalize=self.PATCH_NORMALIZE)
         init_weights(self.patch_sampler, init_type, init_gain)

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss
 from zoo.methods._common import (
+    OFFICIAL_CUT_OPTIONS,
     StepOutput,
     backward,
     build_official_schedulers,
@@ -55,7 +56,7 @@ from zoo.methods._common import (
     unscale_gradients,
 )
 from zoo.methods.base import ChannelsLast, TranslationMethod
-from zoo.nets.cut import CUTDiscriminatorType, build_cut_discriminator, build_cut_generator, generator_taps
+from zoo.nets.cut import CUTDiscriminatorType, build_cut_networks, generator_taps
 from zoo.nets.flows import FlowEMA, PatchDensityEstimator
 from zoo.nets.init import InitType
 from zoo.nets.norm import NormType
@@ -70,15 +71,10 @@ _ADAM_EPS = 1e-8
 
 #: official option name -> zoo constructor argument
 _OFFICIAL_OPTIONS = {
-    "input_nc": "input_nc", "output_nc": "output_nc", "ngf": "ngf", "ndf": "ndf", "netG": "netG", "netD": "netD",
-    "n_layers_D": "n_layers_d", "normG": "norm_g", "normD": "norm_d", "init_type": "init_type",
-    "init_gain": "init_gain", "no_antialias": "no_antialias", "no_antialias_up": "no_antialias_up",
-    "gan_mode": "gan_mode", "lambda_GAN": "lambda_gan", "lambda_idt": "lambda_idt", "lambda_var": "lambda_var",
-    "num_patches": "num_patches", "flow_type": "flow_type", "flow_blocks": "flow_blocks",
-    "bnaf_layers": "bnaf_layers", "bnaf_dim": "bnaf_dim", "maf_dim": "maf_dim", "maf_layers": "maf_layers",
-    "maf_comps": "maf_comps", "flow_lr": "flow_lr", "flow_ema": "flow_ema", "var_all": "var_all", "lr": "lr",
-    "beta1": "beta1", "beta2": "beta2", "lr_policy": "lr_policy", "n_epochs": "n_epochs",
-    "n_epochs_decay": "n_epochs_decay", "epoch_count": "epoch_count", "lr_decay_iters": "lr_decay_iters",
+    **OFFICIAL_CUT_OPTIONS, "lambda_idt": "lambda_idt", "lambda_var": "lambda_var", "flow_type": "flow_type",
+    "flow_blocks": "flow_blocks", "bnaf_layers": "bnaf_layers", "bnaf_dim": "bnaf_dim", "maf_dim": "maf_dim",
+    "maf_layers": "maf_layers", "maf_comps": "maf_comps", "flow_lr": "flow_lr", "flow_ema": "flow_ema",
+    "var_all": "var_all",
 }
 
 
@@ -261,12 +257,7 @@ class DECENT(TranslationMethod):
         self.var_layers = _parse_layers(var_layers)
         if not self.var_layers:
             raise ValueError("var_layers must name at least one generator layer")
-        self.generator = build_cut_generator(input_nc=input_nc, output_nc=output_nc, ngf=ngf, netG=netG, norm=norm_g,
-                                             use_dropout=use_dropout, init_type=init_type, init_gain=init_gain,
-                                             no_antialias=no_antialias, no_antialias_up=no_antialias_up)
-        self.discriminator = build_cut_discriminator(input_nc=output_nc, ndf=ndf, netD=netD, n_layers_D=n_layers_d,
-                                                     norm=norm_d, init_type=init_type, init_gain=init_gain,
-                                                     no_antialias=no_antialias)
+        self.generator, self.discriminator = build_cut_networks(self.hparams)
         channels = self.generator.feature_channels(self.var_layers)
         flow_args = dict(flow_type=flow_type, flow_blocks=flow_blocks, bnaf_layers=bnaf_layers, bnaf_dim=bnaf_dim,
                          maf_dim=maf_dim, maf_layers=maf_layers, maf_comps=maf_comps)

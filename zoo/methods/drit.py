@@ -205,6 +205,7 @@ class DRIT(TranslationMethod):
     optimizer_steps_per_iteration = 4  # discriminators, content discriminator, encoders/generator twice
     SIZE_NETWORKS = ("enc_c",)
     directions = ("a2b", "b2a")
+    DOMAIN_CHANNELS = ("input_dim_a", "input_dim_b")
     PAPER_METRICS = ("fid", "kid", "diversity")
     #: both domains live in each network: a translation runs all three (see :meth:`generator_for`)
     GENERATORS = {}
@@ -278,10 +279,6 @@ class DRIT(TranslationMethod):
             raise ValueError(f"d_iter must be >= 1, got {d_iter}")
         if dis_scale < 1:
             raise ValueError(f"dis_scale must be >= 1, got {dis_scale}")
-        if eg_update not in ("legacy", "clean"):
-            raise ValueError(f"eg_update must be 'legacy' or 'clean', got {eg_update!r}")
-        if lr_policy not in ("lambda", "step"):
-            raise ValueError(f"lr_policy must be 'lambda' or 'step', got {lr_policy!r}")
         if lr_policy == "step" and n_ep_decay == 0:
             raise ValueError("lr_policy='step' needs n_ep_decay > 0 (the step size in epochs), or -1 for no decay")
 
@@ -312,11 +309,6 @@ class DRIT(TranslationMethod):
         self.use_compile(compile)
 
     # ---------------------------------------------------------------- inference
-
-    @property
-    def domain_channels(self) -> tuple[int, int]:
-        """``(input_dim_a, input_dim_b)``."""
-        return self.hparams.input_dim_a, self.hparams.input_dim_b
 
     @staticmethod
     def _check_domain(domain: str) -> str:

@@ -240,6 +240,7 @@ class LOMIT(TranslationMethod):
     optimizer_steps_per_iteration = 2  # an iteration with a generator step (every iteration when n_critic == 1)
     requires_exemplar = True
     directions = ("a2b", "b2a")  # one generator; the exemplar decides the target
+    DOMAIN_CHANNELS = ("in_channels", "in_channels")  # both domains have in_channels
     GENERATORS = {"a2b": "generator", "b2a": "generator"}
     IMAGE_DISCRIMINATORS = ("discriminator",)
     COMPILE_BY_PARTS = ("generator", "generator.s_encoder")  # run through methods other than forward
@@ -300,12 +301,6 @@ class LOMIT(TranslationMethod):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if mask_source not in ("learned", "given", "given+learned"):
-            raise ValueError(f"mask_source must be 'learned', 'given' or 'given+learned', got {mask_source!r}")
-        if lr_policy not in ("step", "constant"):
-            raise ValueError(f"lr_policy must be 'step' or 'constant', got {lr_policy!r}")
-        if inference_mode not in ("train", "eval"):
-            raise ValueError(f"inference_mode must be 'train' or 'eval', got {inference_mode!r}")
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         if image_size % 2 ** d_repeat_num:
@@ -322,11 +317,6 @@ class LOMIT(TranslationMethod):
         self.use_compile(compile)
 
     # ---------------------------------------------------------------- inference
-
-    @property
-    def domain_channels(self) -> tuple[int, int]:
-        """``(in_channels, in_channels)``: both domains have the channels of ``in_channels``."""
-        return self.hparams.in_channels, self.hparams.in_channels
 
     @property
     def uses_given_masks(self) -> bool:

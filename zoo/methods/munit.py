@@ -163,6 +163,7 @@ class MUNIT(TranslationMethod):
 
     optimizer_steps_per_iteration = 2
     directions = ("a2b", "b2a")
+    DOMAIN_CHANNELS = ("input_dim_a", "input_dim_b")
     PAPER_METRICS = ("fid", "kid", "diversity")  # LPIPS diversity of K styles per input
     #: a translation runs both auto-encoders (see :meth:`generator_for`), so no direction has a network of its own
     GENERATORS = {}
@@ -223,8 +224,6 @@ class MUNIT(TranslationMethod):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if lr_policy not in ("step", "constant"):
-            raise ValueError(f"lr_policy must be 'step' or 'constant' (the official policies), got {lr_policy!r}")
         if vgg_w > 0 and (input_dim_a != 3 or input_dim_b != 3):
             raise ValueError(f"vgg_w > 0 needs 3-channel domains (got input_dim_a={input_dim_a}, "
                              f"input_dim_b={input_dim_b}); set vgg_w=0")
@@ -249,11 +248,6 @@ class MUNIT(TranslationMethod):
         self.use_compile(compile)
 
     # ---------------------------------------------------------------- inference
-
-    @property
-    def domain_channels(self) -> tuple[int, int]:
-        """``(input_dim_a, input_dim_b)``."""
-        return self.hparams.input_dim_a, self.hparams.input_dim_b
 
     @property
     def style_dim(self) -> int:

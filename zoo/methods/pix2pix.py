@@ -33,6 +33,7 @@ from torch import Tensor
 from zoo.compile import CompileSetting
 from zoo.losses import GANMode, check_finite, gan_loss, gradient_penalty
 from zoo.methods._common import (
+    OFFICIAL_PIX2PIX_OPTIONS,
     StepOutput,
     adam,
     backward,
@@ -52,14 +53,7 @@ from zoo.schedules import LRPolicy, StepAt
 
 __all__ = ["Pix2Pix"]
 
-_OFFICIAL_OPTIONS = {
-    "input_nc": "input_nc", "output_nc": "output_nc", "ngf": "ngf", "ndf": "ndf", "netG": "generator",
-    "netD": "discriminator", "n_layers_D": "n_layers_d", "norm": "norm", "init_type": "init_type",
-    "init_gain": "init_gain", "gan_mode": "gan_mode", "lambda_L1": "lambda_l1", "lr": "lr", "beta1": "beta1",
-    "lr_policy": "lr_policy", "n_epochs": "n_epochs", "n_epochs_decay": "n_epochs_decay",
-    "epoch_count": "epoch_count", "lr_decay_iters": "lr_decay_iters", "use_dropout": "use_dropout",
-    "padding_type": "padding_type",
-}
+_OFFICIAL_OPTIONS = {**OFFICIAL_PIX2PIX_OPTIONS, "lambda_L1": "lambda_l1"}
 
 
 @register_method("pix2pix")

@@ -291,10 +291,6 @@ class Pix2PixHD(TranslationMethod):
         self.save_hyperparameters()
         if label_nc < 0:
             raise ValueError(f"label_nc must be >= 0 (0: RGB inputs), got {label_nc}")
-        if gan_mode not in ("lsgan", "vanilla"):
-            raise ValueError(f"gan_mode must be 'lsgan' or 'vanilla', got {gan_mode!r}")
-        if fix_global_optimizer not in ("refresh", "official_head"):
-            raise ValueError(f"fix_global_optimizer must be 'refresh' or 'official_head', got {fix_global_optimizer!r}")
         if global_generator_weights is not None and generator != "local":
             raise ValueError("global_generator_weights starts the global part of a local enhancer: it needs "
                              "generator: local")

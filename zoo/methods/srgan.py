@@ -282,11 +282,6 @@ def _lr_step_point(model: SRResNet | SRGAN) -> LRStepPoint | None:
     return "iteration_end" if model.hparams.lr_interval == "iteration" else "epoch_end"
 
 
-def _domain_channels(model: SRResNet | SRGAN) -> tuple[int, int]:
-    """``(in_channels, out_channels)``: channels of the LR and of the HR images."""
-    return model.hparams.in_channels, model.hparams.out_channels
-
-
 def _forward(model: SRResNet | SRGAN, x: Tensor) -> Tensor:
     """LR (B, C_in, H, W) in [-1, 1] -> SR (B, C_out, s*H, s*W) in [-1, 1] (unclamped with a linear output)."""
     return _hr_to_model(model.generator(_lr_to_generator(x)), model.hparams.hr_range)
@@ -415,7 +410,7 @@ class SuperResolutionContract:
 
     direction_hint = "super-resolution maps LR images (a2b) to HR images"
     PAPER_METRICS = ("psnr", "ssim", "lpips")  # PSNR/SSIM on Y with a scale-pixel shave (the SR tables' protocol)
-    domain_channels = property(_domain_channels)
+    DOMAIN_CHANNELS = ("in_channels", "out_channels")  # channels of the LR and of the HR images
     forward = _forward
     translate = _translate
     export_module = _export_module
@@ -640,8 +635,6 @@ class SRGAN(SuperResolutionContract, TranslationMethod):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if update_order not in ("g_first", "d_first"):
-            raise ValueError(f"update_order must be 'g_first' or 'd_first'; got {update_order!r}")
         _build_generator_side(self)
         self._initialised = False
         self.discriminator = SRGANDiscriminator(in_channels=out_channels, out_channels=d_out_channels,

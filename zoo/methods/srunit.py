@@ -76,8 +76,6 @@ class SRUNIT(CUT):
                  reg_layers: list[int] | str = "0,1,2,3,4", inact_epochs: int = 100,
                  train_generator_when_inactive: bool = False, d_noise: float = 0.0, **cut_options: Any) -> None:
         super().__init__(**cut_options)
-        if reg_type not in ("v1", "v2"):
-            raise ValueError(f"reg_type must be 'v1' or 'v2', got {reg_type!r}")
         if reg < 0 or reg_noise <= 0 and reg > 0:
             raise ValueError(f"reg must be >= 0 and reg_noise > 0 when reg > 0; got reg={reg}, reg_noise={reg_noise}")
         self.reg_layers = parse_layers(reg_layers)

@@ -170,6 +170,7 @@ class VSAIT(TranslationMethod):
     optimizer_steps_per_iteration = 2
     INFERENCE_MEMORY_FORMAT = torch.channels_last  # only the generator runs, channels-last
     directions = ("a2b",)
+    DOMAIN_CHANNELS = ("in_channels", "out_channels")
     PAPER_METRICS = ("fid", "kid", "miou")  # mIoU of a segmenter on GTA->Cityscapes translations
     GENERATORS = {"a2b": "generator"}
     #: official sub-module name (``model.<net>.`` in the Lightning checkpoint) -> attribute of this module.
@@ -240,8 +241,11 @@ class VSAIT(TranslationMethod):
                 raise ValueError(f"{name}_output_weights needs at least one weight and lambda_{name}=1 (the official "
                                  f"list-valued coefficient replaces the scalar one), got {list(per_output)} and "
                                  f"{scalar}")
-        if gan_loss not in GAN_LOSS_NAMES and gan_loss not in GAN_LOSS_NAMES.values():
-            raise ValueError(f"gan_loss must be one of {sorted(GAN_LOSS_NAMES)}, got {gan_loss!r}")
+        fed = {max(channels, feature_in_channels or 0) for channels in (in_channels, out_channels)}
+        if len(fed) > 1:
+            raise ValueError("VSAIT's feature extractor encodes the images of both domains, so they must reach it "
+                             f"with the same channels; got in_channels={in_channels} and out_channels={out_channels}: "
+                             "set feature_in_channels to expand 1-channel images")
         self.generator = VSAITGenerator(in_channels, out_channels, ngf, res_blocks, n_downsample=n_downsample,
                                         normalization=generator_norm, activation=generator_activation,
                                         bias=generator_bias, gaussian_downsample=gaussian_downsample,
@@ -266,11 +270,6 @@ class VSAIT(TranslationMethod):
         self.use_compile(compile)
 
     # ---------------------------------------------------------------- inference
-
-    @property
-    def domain_channels(self) -> tuple[int, int]:
-        """``(in_channels, out_channels)``: channels of the source (A) and target (B) images."""
-        return self.hparams.in_channels, self.hparams.out_channels
 
     # The EMA is one averaged generator (state keys ``ema.module.*``), not the base's ModuleDict of networks.
 

@@ -17,8 +17,8 @@ right after a tapped norm layer, e.g. layer 8 without anti-aliasing) is returned
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +38,7 @@ __all__ = [
     "CUTNLayerDiscriminator",
     "build_cut_generator",
     "build_cut_discriminator",
+    "build_cut_networks",
     "cut_generator_blocks",
     "PatchSampleF",
     "patch_nce_loss",
@@ -336,6 +337,22 @@ def build_cut_discriminator(*, input_nc: int = 3, ndf: int = 64, netD: CUTDiscri
     if init_type is not None:
         init_weights(net, init_type, init_gain)
     return net
+
+
+def build_cut_networks(options: Mapping[str, Any]) -> tuple[CUTResnetGenerator, nn.Module]:
+    """The generator and discriminator of a CUT-family method (CUT, FastCUT, SRUNIT, DECENT) from its options:
+    ``input_nc``, ``output_nc``, ``ngf``, ``ndf``, ``netG``, ``netD``, ``n_layers_d``, ``norm_g``, ``norm_d``,
+    ``use_dropout``, ``init_type``, ``init_gain``, ``no_antialias``, ``no_antialias_up`` (the official option names,
+    lower-cased where zoo's are). The discriminator sees domain B images (``output_nc`` channels)."""
+    o = options
+    generator = build_cut_generator(input_nc=o["input_nc"], output_nc=o["output_nc"], ngf=o["ngf"], netG=o["netG"],
+                                    norm=o["norm_g"], use_dropout=o["use_dropout"], init_type=o["init_type"],
+                                    init_gain=o["init_gain"], no_antialias=o["no_antialias"],
+                                    no_antialias_up=o["no_antialias_up"])
+    discriminator = build_cut_discriminator(input_nc=o["output_nc"], ndf=o["ndf"], netD=o["netD"],
+                                            n_layers_D=o["n_layers_d"], norm=o["norm_d"], init_type=o["init_type"],
+                                            init_gain=o["init_gain"], no_antialias=o["no_antialias"])
+    return generator, discriminator
 
 
 def _standard_normal_like(x: Tensor) -> Tensor:

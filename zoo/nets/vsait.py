@@ -588,7 +588,11 @@ class FeatureExtractor(nn.Module):
             with torch.device("meta"):  # build and prune without allocating the full model
                 full = _torchvision_builder(model)(weights=None, **model_kwargs)
                 net = create_feature_extractor(full, {node: str(i) for i, node in enumerate(nodes)})
-                shapes = [o.shape for o in net(torch.zeros(1, feed, 256, 256)).values()]
+                try:
+                    shapes = [o.shape for o in net(torch.zeros(1, feed, 256, 256)).values()]
+                except RuntimeError as error:
+                    raise ValueError(f"feature extractor {model!r} cannot take {feed}-channel images ({error}); set "
+                                     "feature_in_channels to expand 1-channel images") from error
             net = net.to_empty(device="cpu")
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
