@@ -113,6 +113,24 @@ def test_declares_the_contract(name):
 
 
 @pytest.mark.parametrize("name", ALL_METHODS)
+def test_translate_refuses_8_bit_model_space_and_nan_images_saying_how_to_convert(name):
+    """The usual slips of a first notebook: uint8 tensors, 0-255 floats, [-1, 1] images, NaNs. Each used to run
+    into a dtype error deep in a convolution or to translate garbage without a word."""
+    model, size = _build_model(name)
+    x = _inputs(model, size)
+    x[..., 0, 0] = 0  # so that x * 2 - 1 reaches -1
+    slips = {r"floating-point images in \[0, 1\], got torch.uint8: images.float\(\) / 255": (x * 255).to(torch.uint8),
+             r"got values from 200 to 200; 8-bit values\? divide by 255": torch.full_like(x, 200.0),
+             r"got values from -1 to .*; \[-1, 1\] images\? map them with \(images \+ 1\) / 2": x * 2 - 1,
+             r"got values from nan to nan": torch.full_like(x, float("nan"))}
+    for message, images in slips.items():
+        with pytest.raises(ValueError, match=message):
+            _translate(model, images)
+    overshoot = x * 1.1 - 0.05  # within [-0.05, 1.05], as bicubic resampling of [0, 1] images can be
+    assert _translate(model, overshoot).isfinite().all()
+
+
+@pytest.mark.parametrize("name", ALL_METHODS)
 def test_domains_with_different_channels_translate_and_train_or_are_refused_by_name(name):
     """Domain A with 1 channel and domain B with 3, set through the hyperparameters ``DOMAIN_CHANNELS`` names:
     ``translate`` maps between them in every direction and an iteration trains, or the constructor refuses in a
@@ -254,3 +272,18 @@ def test_diff_augment_reaches_every_image_discriminator_in_training_only(name, m
 def test_diff_augment_is_refused_without_an_image_discriminator():
     with pytest.raises(ValueError, match="diff_augment must be null"):
         zoo.create("srresnet").use_diff_augment("color")
+
+
+def test_model_space_inputs_are_checked_against_their_own_range():
+    """Model-space APIs (MUNIT's ``encode``) take [-1, 1]: those images pass, 8-bit values and NaN do not."""
+    from zoo.methods._common import check_images
+
+    images = torch.rand(2, 3, 8, 8) * 2 - 1
+    check_images(images, 3, 4, value_range=(-1.0, 1.0))
+    with pytest.raises(ValueError, match=r"expected images in \[-1, 1\], got values from .* to 2\d\d; 8-bit"):
+        check_images(images * 0 + 200, 3, 4, value_range=(-1.0, 1.0))
+    with pytest.raises(ValueError, match="got values from nan"):
+        check_images(images * float("nan"), 3, 4, value_range=(-1.0, 1.0))
+    munit, size = _build_model("munit")
+    with pytest.raises(ValueError, match=r"images in \[-1, 1\]"):
+        munit.encode(torch.full((1, 3, size, size), 128.0), domain="a")

@@ -206,16 +206,37 @@ class StepOutput:
     images: dict[str, Tensor] = field(default_factory=dict)
 
 
-def check_images(images: Tensor, channels: int, multiple: int) -> None:
-    """Raise a clear ``ValueError`` unless ``images`` is (B, channels, H, W) with H, W multiples of ``multiple``."""
+#: How far outside their range ``translate`` inputs may reach, as a fraction of its width: the overshoot of bicubic or
+#: Lanczos resampling is let through, 8-bit values and [-1, 1] images passed as [0, 1] ones are not.
+RANGE_SLACK = 0.1
+
+
+def check_images(images: Tensor, channels: int, multiple: int, *, name: str = "images",
+                 value_range: tuple[float, float] = (0.0, 1.0)) -> None:
+    """Raise a clear ``ValueError`` unless ``images`` is floating point, (B, channels, H, W) with H, W multiples of
+    ``multiple``, and within ``value_range`` ([0, 1] for ``translate``, [-1, 1] in model space), give or take
+    :data:`RANGE_SLACK` of its width; NaN is refused."""
     if images.dim() != 4:
-        raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(images.shape)}")
+        raise ValueError(f"expected {name} of shape (B, C, H, W), got {tuple(images.shape)}")
     if images.shape[1] != channels:
-        raise ValueError(f"expected {channels} input channels, got {images.shape[1]} (shape {tuple(images.shape)})")
+        raise ValueError(f"expected {channels} input channels in {name}, got {images.shape[1]} "
+                         f"(shape {tuple(images.shape)})")
     h, w = images.shape[-2:]
     if h % multiple or w % multiple:
-        raise ValueError(f"image sides must be multiples of {multiple}, got {h}x{w}; pad first "
+        raise ValueError(f"{name} sides must be multiples of {multiple}, got {h}x{w}; pad first "
                          "(zoo.utils.tiling.pad_to_multiple) or use `zoo translate`, which pads and crops back")
+    bottom, top = value_range
+    expected = f"{name} in [{bottom:g}, {top:g}]"
+    if not images.is_floating_point():
+        hint = ": images.float() / 255" if images.dtype == torch.uint8 and value_range == (0.0, 1.0) else ""
+        raise ValueError(f"expected floating-point {expected}, got {images.dtype}{hint}")
+    if images.numel():
+        low, high = torch.stack(images.detach().aminmax()).tolist()
+        slack = RANGE_SLACK * (top - bottom)
+        if not (low >= bottom - slack and high <= top + slack):  # written so that NaN fails too
+            hint = ("; 8-bit values? divide by 255" if high > 2 else
+                    "; [-1, 1] images? map them with (images + 1) / 2" if bottom == 0 and low < -0.5 else "")
+            raise ValueError(f"expected {expected}, got values from {low:.4g} to {high:.4g}{hint}")
 
 
 def adam(params: Iterable[nn.Parameter], *, lr: float, betas: tuple[float, float], eps: float = 1e-8,

@@ -308,7 +308,8 @@ class TranslationMethod(L.LightningModule):
         """Translate a batch.
 
         Args:
-            images: (B, C_in, H, W) in [0, 1]; H and W multiples of ``size_multiple``.
+            images: (B, C_in, H, W), floating point in [0, 1]; H and W multiples of ``size_multiple``
+                (:func:`~zoo.methods._common.check_images` refuses other images, saying how to convert them).
             direction: one of ``directions``.
             seed: seeds any randomness of inference (dropout in train-mode inference); ``None`` draws fresh noise.
 

@@ -67,6 +67,7 @@ from zoo.methods._common import (
     StepOutput,
     adam,
     backward,
+    check_images,
     iteration_index,
     load_official_network,
     official_attribute,
@@ -414,11 +415,7 @@ class LOMIT(TranslationMethod):
         self.check_direction(direction)
         c = self.hparams.in_channels
         for name, x in (("images", images), ("exemplar", exemplar)):
-            if x.dim() != 4 or x.shape[1] != c:
-                raise ValueError(f"{name} must have shape (B, {c}, H, W), got {tuple(x.shape)}")
-            if x.shape[-2] % self.size_multiple or x.shape[-1] % self.size_multiple:
-                raise ValueError(f"{name} sides must be multiples of {self.size_multiple}, got "
-                                 f"{tuple(x.shape[-2:])}; pad first (zoo.utils.tiling.pad_to_multiple)")
+            check_images(x, c, self.size_multiple, name=name)
         batch = images.shape[0]
         if exemplar.shape[0] not in (1, batch):
             raise ValueError(f"exemplar batch must be 1 or {batch}, got {exemplar.shape[0]}")

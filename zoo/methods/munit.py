@@ -290,7 +290,7 @@ class MUNIT(TranslationMethod):
             content (B, dim * 2**n_downsample, H / 2**n_downsample, W / 2**n_downsample) and style (B, style_dim).
         """
         gen = self._generator(domain)
-        check_images(images, gen.enc_content.model[0].conv.in_channels, self.size_multiple)
+        check_images(images, gen.enc_content.model[0].conv.in_channels, self.size_multiple, value_range=(-1.0, 1.0))
         images = images.to(self.device, next(gen.parameters()).dtype)
         content, style = gen.encode(images)
         return content, style.flatten(1)
