@@ -287,3 +287,21 @@ def test_model_space_inputs_are_checked_against_their_own_range():
     munit, size = _build_model("munit")
     with pytest.raises(ValueError, match=r"images in \[-1, 1\]"):
         munit.encode(torch.full((1, 3, size, size), 128.0), domain="a")
+
+
+def test_a_method_without_its_channel_hyperparameters_is_told_to_set_domain_channels():
+    from zoo.methods.base import TranslationMethod
+
+    class Untyped(TranslationMethod):
+        def __init__(self, *, channels: int = 3) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+
+    with pytest.raises(NotImplementedError, match="Untyped has no input_nc or output_nc hyperparameter: set "
+                                                  "DOMAIN_CHANNELS"):
+        _ = Untyped().domain_channels
+
+    class Named(Untyped):
+        DOMAIN_CHANNELS = ("channels", "channels")
+
+    assert Named(channels=4).domain_channels == (4, 4)
